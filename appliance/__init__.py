@@ -1,0 +1,8 @@
+"""MoodDJ: a mood-aware music appliance."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("mooddj")
+except PackageNotFoundError:  # running from a source tree without an install
+    __version__ = "0.0.0+source"

@@ -1,0 +1,73 @@
+"""`mooddj`: the maintenance command (run the box, check it, inspect it, back it up).
+
+Each subcommand lives in the module named in COMMANDS, which provides
+`configure(parser)` and `run(args) -> int`; modules are imported only when
+their command runs, so `mooddj status` never loads the vision models.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from appliance import __version__
+
+# name -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("appliance.box", "run the box (the supervisor and all services)"),
+    "doctor": ("appliance.core.doctor", "check config, state, key, database, models, camera, GPIO"),
+    "status": ("appliance.core.status_cli", "one screen of the running box's state"),
+    "logs": ("appliance.core.logs_cli", "show the box's log (journal, or the simulator's file)"),
+    "db": ("appliance.core.db_cli", "inspect users, identities and connections (no secrets)"),
+    "backup": ("appliance.core.backup", "online backup of the database and key to PATH"),
+    "restore": ("appliance.core.restore", "restore a backup made by `mooddj backup`"),
+    "rotate-key": ("appliance.core.rotate_key", "re-seal every secret under a new key"),
+    "factory-reset": ("appliance.core.factory_reset", "erase accounts, links and settings"),
+    "pair": ("appliance.web.pair_cli", "print a one-time pairing code for a new browser"),
+    "analyze": ("appliance.vision.analyze_cli", "mood of an image, folder or video"),
+    "calibrate": ("appliance.vision.calibrate_cli", "record a neutral-face baseline"),
+    "features": ("appliance.music.features_cli", "manage the track features cache (import CSV)"),
+    "bench": ("appliance.bench", "benchmarks: vision, player, soak"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (imports each command's module to add its options)."""
+    parser = argparse.ArgumentParser(
+        prog="mooddj", description="MoodDJ: a mood-aware music appliance.")
+    parser.add_argument("--version", action="version", version=f"mooddj {__version__}")
+    parser.add_argument("--config", metavar="PATH",
+                        help="config file (default: $MOODDJ_CONFIG or /etc/mooddj/config.toml)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(_module=module)
+        try:
+            mod = importlib.import_module(module)
+        except ImportError as err:
+            p.set_defaults(_import_error=str(err))
+            continue
+        mod.configure(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `mooddj` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    if getattr(args, "_import_error", None):
+        print(f"mooddj {args.command}: unavailable: {args._import_error}", file=sys.stderr)
+        return 1
+    mod = importlib.import_module(args._module)
+    try:
+        return int(mod.run(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Config, supervisor, event bus, store, crypto and logging: what every service stands on."""

@@ -1,0 +1,278 @@
+"""Typed events and an asyncio publish/subscribe bus with bounded, drop-oldest queues.
+
+`publish` never awaits and never blocks: a subscriber that falls behind loses
+its oldest events (counted in `Subscription.dropped` and `Bus.dropped`), so a
+slow web client can never stall the frame loop or the player. `publish_threadsafe`
+is the one door in from worker threads (vision loop, gpiozero callbacks).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Literal
+
+logger = logging.getLogger(__name__)
+
+Mood = Literal["happy", "sad", "angry", "neutral", "surprised"]
+MOODS: tuple[Mood, ...] = ("happy", "sad", "angry", "neutral", "surprised")
+
+
+@dataclass(frozen=True)
+class Event:
+    """Base of every event; `t` is wall-clock seconds (time.time())."""
+
+    t: float = field(default_factory=time.time, kw_only=True)
+
+
+@dataclass(frozen=True)
+class MoodReading(Event):
+    """The room's smoothed mood (numbers only: frames never leave vision)."""
+
+    faces: int
+    valence: float
+    arousal: float
+    mood: Mood
+    confidence: float
+    stable: bool = True  # False while a new label is still inside its dwell time
+
+
+@dataclass(frozen=True)
+class PresenceChanged(Event):
+    """People count changed (debounced arrival or departure)."""
+
+    people: int
+    previous: int
+
+
+@dataclass(frozen=True)
+class CameraState(Event):
+    """The camera's real state: capturing or not, and why not."""
+
+    capturing: bool
+    fps: float = 0.0
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class ButtonGesture(Event):
+    """A recognised gesture on the panel (or the virtual panel)."""
+
+    gesture: Literal[
+        "play_press", "play_hold", "next_press", "next_hold", "mood_press", "mood_hold",
+        "listener_next", "factory_reset_armed", "factory_reset_confirmed",
+        "factory_reset_cancelled",
+    ]
+
+
+@dataclass(frozen=True)
+class ManualMood(Event):
+    """A mood chosen by hand (button or page); None returns to automatic."""
+
+    mood: Mood | None
+    until: float = 0.0
+
+
+@dataclass(frozen=True)
+class PrivacyChanged(Event):
+    enabled: bool
+
+
+@dataclass(frozen=True)
+class PairingWindow(Event):
+    """The physical-presence proof window opened or closed."""
+
+    open: bool
+    until: float = 0.0
+
+
+@dataclass(frozen=True)
+class PlayerState(Event):
+    """What the player is doing on the speaker."""
+
+    state: Literal["idle", "starting", "playing", "paused", "fading", "waiting", "error"]
+    track_id: str = ""
+    track_name: str = ""
+    artists: str = ""
+    mood: str = ""
+    speaker: str = ""
+    volume: int = 0
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class LinkState(Event):
+    """A platform connection's state for one user (e.g. spotify: ok / relink_needed)."""
+
+    platform: str
+    user_id: str
+    state: Literal["linked", "unlinked", "relink_needed", "expiring", "speaker_missing",
+                   "premium_required", "rate_limited"]
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class ListenerChanged(Event):
+    """Whose account plays."""
+
+    user_id: str
+    display_name: str = ""
+
+
+@dataclass(frozen=True)
+class SetupProgress(Event):
+    """How far setup has come; the first step not done yet, or "done"."""
+
+    step: Literal["unclaimed", "no_account", "no_spotify", "no_speaker", "done"]
+
+
+@dataclass(frozen=True)
+class ErrorRaised(Event):
+    """A condition a person should see (page, LED, `mooddj status`) until cleared."""
+
+    key: str  # stable id, e.g. "camera", "spotify.rate_limited", "service.vision"
+    source: str  # camera | network | spotify | service | store | identity | panel
+    message: str
+    hint: str = ""
+
+
+@dataclass(frozen=True)
+class ErrorCleared(Event):
+    key: str
+
+
+@dataclass(frozen=True)
+class ServiceState(Event):
+    """Supervisor view of one service."""
+
+    name: str
+    state: Literal["starting", "running", "restarting", "failed", "stopped"]
+    crashes: int = 0
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class LedState(Event):
+    """What an LED shows now (for the page); colour is 0..1 RGB."""
+
+    led: str
+    color: tuple[float, float, float]
+    pattern: str = ""
+
+
+class Subscription:
+    """One subscriber's bounded queue; iterate it with `async for`."""
+
+    def __init__(self, bus: Bus, types: tuple[type[Event], ...], maxsize: int, name: str) -> None:
+        self._bus = bus
+        self.types = types
+        self.name = name
+        self._items: collections.deque[Event] = collections.deque(maxlen=maxsize)
+        self._ready = asyncio.Event()
+        self.dropped = 0
+        self.closed = False
+
+    def _offer(self, event: Event) -> None:
+        if self._items.maxlen is not None and len(self._items) == self._items.maxlen:
+            self.dropped += 1
+            self._bus.dropped += 1
+        self._items.append(event)
+        self._ready.set()
+
+    async def get(self) -> Event:
+        """The next event, waiting if none is queued."""
+        while not self._items:
+            if self.closed:
+                raise asyncio.CancelledError("subscription closed")
+            self._ready.clear()
+            await self._ready.wait()
+        return self._items.popleft()
+
+    def get_nowait(self) -> Event | None:
+        return self._items.popleft() if self._items else None
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def close(self) -> None:
+        self.closed = True
+        self._ready.set()
+        self._bus._unsubscribe(self)
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Event]:
+        try:
+            while True:
+                yield await self.get()
+        except asyncio.CancelledError:
+            if self.closed:
+                return
+            raise
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Bus:
+    """In-process publish/subscribe; all methods but `publish_threadsafe` run on the loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self._loop = loop
+        self._subs: list[Subscription] = []
+        self.dropped = 0
+        self.published = 0
+        self.last: dict[type[Event], Event] = {}
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    def subscribe(self, *types: type[Event], maxsize: int = 100, name: str = "") -> Subscription:
+        """Receive events of `types` (all events when none given)."""
+        sub = Subscription(self, types or (Event,), maxsize, name)
+        self._subs.append(sub)
+        return sub
+
+    def _unsubscribe(self, sub: Subscription) -> None:
+        if sub in self._subs:
+            self._subs.remove(sub)
+
+    def publish(self, event: Event) -> None:
+        """Hand `event` to every matching subscriber; never blocks."""
+        self.published += 1
+        self.last[type(event)] = event
+        for sub in list(self._subs):
+            if isinstance(event, sub.types):
+                sub._offer(event)
+
+    def publish_threadsafe(self, event: Event) -> None:
+        """Publish from any thread (worker threads, gpiozero callbacks)."""
+        loop = self._loop
+        if loop is None:
+            raise RuntimeError("bus is not bound to an event loop")
+        if loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self.publish(event)
+        else:
+            loop.call_soon_threadsafe(self.publish, event)
+
+    def latest(self, kind: type[Event]) -> Event | None:
+        """The last event of exactly this type, if any was published."""
+        return self.last.get(kind)
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subs)

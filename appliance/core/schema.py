@@ -1,0 +1,100 @@
+"""Numbered schema migrations of mooddj.db (sqlite-utils `Migrations`).
+
+Never edit a migration that has shipped: add the next number.
+Times are UTC epoch seconds (REAL). Sealed values are text from `core.crypto`.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("mooddj")
+
+
+@migrations()
+def m001_accounts(db: Database) -> None:
+    db["users"].create({
+        "id": str,  # mmp_<uuid>
+        "display_name": str,
+        "role": str,  # owner | member
+        "created_at": float,
+    }, pk="id")
+    db["identities"].create({
+        "provider": str,  # google | microsoft | github
+        "subject": str,  # the provider's stable subject (never the email)
+        "user_id": str,
+        "email": str,
+        "display_name": str,
+        "linked_at": float,
+    }, pk=("provider", "subject"), foreign_keys=[("user_id", "users", "id")])
+    db["identities"].create_index(["user_id"])
+    db["sessions"].create({
+        "id_hash": str,  # sha256 of the opaque token; the token itself is never stored
+        "user_id": str,  # empty for a paired-but-not-signed-in browser
+        "csrf": str,
+        "paired": int,  # 1 once the browser proved physical presence
+        "created_at": float,
+        "last_seen": float,
+        "expires_at": float,
+        "revoked": int,
+        "user_agent": str,
+    }, pk="id_hash")
+    db["sessions"].create_index(["user_id"])
+    db["settings"].create({"key": str, "value": str, "updated_at": float}, pk="key")
+
+
+@migrations()
+def m002_platforms(db: Database) -> None:
+    db["connections"].create({
+        "user_id": str,
+        "platform": str,  # spotify
+        "platform_user_id": str,
+        "display_name": str,
+        "access_token": str,  # sealed
+        "refresh_token": str,  # sealed
+        "scopes": str,  # space separated, as granted
+        "expires_at": float,  # access token expiry
+        "linked_at": float,  # start of the refresh token's 6-month life
+        "state": str,  # linked | relink_needed
+        "updated_at": float,
+    }, pk=("user_id", "platform"), foreign_keys=[("user_id", "users", "id")])
+
+
+@migrations()
+def m003_music(db: Database) -> None:
+    db["mood_history"].create({
+        "bucket": float,  # start of the 15-minute bucket
+        "mood": str,
+        "samples": int,
+        "valence_sum": float,
+        "arousal_sum": float,
+        "people_max": int,
+    }, pk=("bucket", "mood"))
+    db["track_features"].create({
+        "track_id": str,  # Spotify track id
+        "name": str,
+        "artists": str,
+        "valence": float,  # 0..1
+        "energy": float,  # 0..1
+        "tempo": float,  # BPM
+        "source": str,  # reccobeats | soundnet | csv
+        "fetched_at": float,
+    }, pk="track_id")
+    db["feedback"].create({
+        "id": int,
+        "user_id": str,
+        "track_id": str,
+        "mood": str,
+        "kind": str,  # skip | like
+        "at": float,
+    }, pk="id")
+    db["feedback"].create_index(["user_id", "mood", "track_id"])
+    db["plays"].create({
+        "id": int,
+        "user_id": str,
+        "track_id": str,
+        "mood": str,
+        "started_at": float,
+    }, pk="id")
+    db["plays"].create_index(["started_at"])

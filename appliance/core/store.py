@@ -1,0 +1,216 @@
+"""mooddj.db: SQLite through sqlite-utils, WAL, one writer thread, one reader thread.
+
+Every write goes through `write(fn)`: `fn(db)` runs on the single writer
+thread inside one transaction (`db.atomic()`), so the event loop never blocks
+on SQLite and writers never contend. `durable=True` (credentials) commits with
+`synchronous=FULL`; everything else uses `NORMAL`, which in WAL mode can lose
+the last commits on power loss but never corrupts the file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from sqlite_utils import Database
+
+from appliance.core import schema
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+BUSY_TIMEOUT_MS = 5000
+
+
+class StoreError(Exception):
+    """The database cannot be used; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class OpenReport:
+    """What happened when the store opened (shown by the supervisor and `doctor`)."""
+
+    path: str
+    created: bool
+    moved_aside: tuple[str, ...] = ()
+    reason: str = ""
+
+
+def _connect(path: Path | None) -> sqlite3.Connection:
+    conn = sqlite3.connect(
+        ":memory:" if path is None else str(path),
+        check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000,
+    )
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA foreign_keys = ON")
+    if path is not None:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+    return conn
+
+
+def _check_integrity(path: Path) -> str:
+    """'' if the file opens and passes quick_check, else why not."""
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+        try:
+            rows = conn.execute("PRAGMA quick_check").fetchall()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as err:
+        return f"cannot be opened: {err}"
+    result = [r[0] for r in rows]
+    return "" if result == ["ok"] else "quick_check failed: " + "; ".join(map(str, result[:3]))
+
+
+def move_aside(path: Path, reason: str) -> tuple[str, ...]:
+    """Rename a damaged database and its -wal/-shm to `*.corrupt-<timestamp>`."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    moved = []
+    for suffix in ("", "-wal", "-shm"):
+        src = Path(f"{path}{suffix}")
+        if src.exists():
+            dst = Path(f"{path}.corrupt-{stamp}{suffix}")
+            os.replace(src, dst)
+            moved.append(str(dst))
+    logger.error("database %s %s; moved aside as %s and starting fresh", path, reason,
+                 ", ".join(moved))
+    return tuple(moved)
+
+
+class Store:
+    """The box's database. Use `Store.open(path)`; `path=None` is an in-memory store."""
+
+    def __init__(self, path: Path | None, report: OpenReport) -> None:
+        self.path = path
+        self.report = report
+        self._wconn = _connect(path)
+        # An in-memory database exists once per connection: readers share the writer's.
+        self._rconn = self._wconn if path is None else _connect(path)
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")
+        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-reader")
+        self._wdb = Database(self._wconn)
+        self._rdb = Database(self._rconn)
+        self._lock = threading.Lock() if path is None else None
+        self._closed = False
+        self._run_write(lambda db: schema.migrations.apply(db))
+
+    @classmethod
+    def open(cls, path: Path | str | None) -> Store:
+        """Open (creating or repairing) the database at `path`."""
+        if path is None:
+            return cls(None, OpenReport(path=":memory:", created=True))
+        p = Path(path)
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise StoreError(f"state directory {p.parent} cannot be created: {err.strerror}; "
+                             f"create it and make it writable by this user") from None
+        if not os.access(p.parent, os.W_OK):
+            raise StoreError(f"state directory {p.parent} is not writable by this user; "
+                             f"fix its owner or permissions (systemd: StateDirectory=mooddj)")
+        moved: tuple[str, ...] = ()
+        reason = ""
+        created = not p.exists()
+        if not created:
+            reason = _check_integrity(p)
+            if reason:
+                moved = move_aside(p, reason)
+                created = True
+        try:
+            store = cls(p, OpenReport(str(p), created, moved, reason))
+        except sqlite3.DatabaseError as err:
+            # Passed quick_check but is not usable (e.g. a schema from the future).
+            raise StoreError(f"database {p} cannot be used: {err}; "
+                             f"restore a backup (mooddj restore) or move it aside") from None
+        return store
+
+    # -- running work on the right thread ---------------------------------
+
+    def _transaction(self, fn: Callable[[Database], T], durable: bool) -> T:
+        if durable and self.path is not None:
+            self._wconn.execute("PRAGMA synchronous = FULL")
+        try:
+            with self._wdb.atomic():
+                return fn(self._wdb)
+        finally:
+            if durable and self.path is not None:
+                self._wconn.execute("PRAGMA synchronous = NORMAL")
+
+    def _run_write(self, fn: Callable[[Database], T], durable: bool = False) -> T:
+        return self._writer.submit(self._transaction, fn, durable).result()
+
+    def _read(self, fn: Callable[[Database], T]) -> T:
+        if self._lock is not None:  # memory store: reader shares the writer's connection
+            return self._writer.submit(fn, self._rdb).result()
+        return fn(self._rdb)
+
+    async def write(self, fn: Callable[[Database], T], *, durable: bool = False) -> T:
+        """Run `fn(db)` in one transaction on the writer thread."""
+        self._ensure_open()
+        fut: Future[T] = self._writer.submit(self._transaction, fn, durable)
+        return await asyncio.wrap_future(fut)
+
+    async def read(self, fn: Callable[[Database], T]) -> T:
+        """Run `fn(db)` on the reader thread (sees every committed write)."""
+        self._ensure_open()
+        executor = self._writer if self._lock is not None else self._reader
+        return await asyncio.wrap_future(executor.submit(fn, self._rdb))
+
+    def write_sync(self, fn: Callable[[Database], T], *, durable: bool = False) -> T:
+        """`write` for code outside the event loop (CLI, worker threads)."""
+        self._ensure_open()
+        return self._run_write(fn, durable)
+
+    def read_sync(self, fn: Callable[[Database], T]) -> T:
+        """`read` for code outside the event loop (CLI, worker threads)."""
+        self._ensure_open()
+        if self._lock is not None:
+            return self._writer.submit(fn, self._rdb).result()
+        return self._reader.submit(fn, self._rdb).result()
+
+    def _ensure_open(self) -> None:
+        if self._closed:
+            raise StoreError("store is closed")
+
+    # -- settings (a small key/value table used by several packages) ------
+
+    def get_setting(self, key: str, default: str | None = None) -> str | None:
+        def q(db: Database) -> str | None:
+            rows = list(db.query("SELECT value FROM settings WHERE key = ?", [key]))
+            return rows[0]["value"] if rows else default
+        return self.read_sync(q)
+
+    async def set_setting(self, key: str, value: str) -> None:
+        await self.write(lambda db: db["settings"].upsert(
+            {"key": key, "value": value, "updated_at": time.time()}, pk="key"))
+
+    def close(self) -> None:
+        """Finish queued writes, checkpoint the WAL and close."""
+        if self._closed:
+            return
+        self._closed = True
+        self._writer.shutdown(wait=True)
+        self._reader.shutdown(wait=True)
+        with contextlib.suppress(sqlite3.Error):
+            if self.path is not None:
+                self._wconn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        for conn in {id(self._wconn): self._wconn, id(self._rconn): self._rconn}.values():
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+
+    def size_bytes(self) -> int:
+        if self.path is None:
+            return 0
+        return sum(Path(f"{self.path}{s}").stat().st_size
+                   for s in ("", "-wal") if Path(f"{self.path}{s}").exists())

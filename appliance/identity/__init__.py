@@ -1,0 +1,1 @@
+"""Household accounts, device-flow sign-in (Google, Microsoft, GitHub) and sessions."""

@@ -1,0 +1,1 @@
+"""gpiozero buttons and LEDs: gestures, light patterns and the virtual panel."""

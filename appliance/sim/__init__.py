@@ -1,0 +1,1 @@
+"""Loopback stand-ins speaking the providers' real wire formats (identity, Spotify, features)."""

@@ -1,0 +1,1 @@
+"""Camera -> faces -> landmarks -> expression -> room mood. Frames never leave this package."""

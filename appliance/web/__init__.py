@@ -1,0 +1,1 @@
+"""The setup page: aiohttp app, routes and security middleware (templates: top-level web/)."""
