@@ -1,0 +1,111 @@
+"""The FrameSource interface, its errors, and frame normalisation shared by every source."""
+
+from __future__ import annotations
+
+import abc
+import threading
+import time
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+MAX_SIDE = 1920  # larger frames (photos) are downscaled, never rejected
+
+
+class CameraError(Exception):
+    """The camera is missing, busy or failed; the message says what to do (one line)."""
+
+
+class SourceEnded(Exception):
+    """A non-looping replay has no more frames."""
+
+
+class FrameError(ValueError):
+    """A frame that cannot be used (wrong shape or type)."""
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One RGB frame (H x W x 3 uint8) and its capture time in seconds (monotonic per source)."""
+
+    rgb: np.ndarray
+    t: float
+    index: int = 0
+
+
+def to_rgb(image: np.ndarray, *, order: str = "rgb", max_side: int = MAX_SIDE) -> np.ndarray:
+    """Any decoded image (gray, alpha, 16-bit, huge) as contiguous H x W x 3 uint8 RGB."""
+    if not isinstance(image, np.ndarray):
+        raise FrameError(f"frame is a {type(image).__name__}, not an image array")
+    a = image
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (3, 4)):
+        raise FrameError(f"frame has shape {a.shape}; expected H x W, H x W x 3 or H x W x 4")
+    if a.shape[0] < 16 or a.shape[1] < 16:
+        raise FrameError(f"frame of {a.shape[1]}x{a.shape[0]} pixels is too small")
+    if a.dtype == np.uint16:
+        a = (a >> 8).astype(np.uint8)
+    elif a.dtype in (np.float32, np.float64):
+        a = np.clip(a * (255.0 if float(np.nanmax(a)) <= 1.0 else 1.0), 0, 255).astype(np.uint8)
+    elif a.dtype != np.uint8:
+        raise FrameError(f"frame has pixel type {a.dtype}; expected 8-bit")
+    if a.ndim == 2:
+        a = cv2.cvtColor(a, cv2.COLOR_GRAY2RGB)
+    elif a.shape[2] == 4:
+        a = cv2.cvtColor(a, cv2.COLOR_BGRA2RGB if order == "bgr" else cv2.COLOR_RGBA2RGB)
+    elif order == "bgr":
+        a = cv2.cvtColor(a, cv2.COLOR_BGR2RGB)
+    h, w = a.shape[:2]
+    if max(h, w) > max_side:
+        s = max_side / max(h, w)
+        a = cv2.resize(a, (max(1, round(w * s)), max(1, round(h * s))),
+                       interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(a)
+
+
+class FrameSource(abc.ABC):
+    """Where frames come from: open, read fresh frames, close (idempotent)."""
+
+    name: str = "source"
+
+    def __init__(self) -> None:
+        self._stopping = threading.Event()
+
+    @abc.abstractmethod
+    def open(self) -> None:
+        """Start capturing; raises CameraError when the device cannot be used."""
+
+    @abc.abstractmethod
+    def read(self) -> Frame:
+        """The next fresh frame; CameraError on failure, SourceEnded at a replay's end."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Stop capturing and release the device (safe to call twice or after a failed open)."""
+
+    @property
+    def fps(self) -> float:
+        """The nominal frame rate."""
+        return 0.0
+
+    def interrupt(self) -> None:
+        """Wake a read that is waiting (called from another thread on stop)."""
+        self._stopping.set()
+
+    def _sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            self._stopping.wait(seconds)
+
+    def __enter__(self) -> FrameSource:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def now() -> float:
+    """The clock that live sources stamp frames with."""
+    return time.monotonic()

@@ -1,0 +1,196 @@
+"""Replay a video file, a single image or a folder of images as if it were a camera."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from appliance.vision.sources.base import (
+    CameraError,
+    Frame,
+    FrameError,
+    FrameSource,
+    SourceEnded,
+    to_rgb,
+)
+
+logger = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+
+def read_image(path: Path) -> np.ndarray:
+    """Decode an image file to RGB (alpha, gray and 16-bit handled; huge ones downscaled)."""
+    try:
+        data = np.fromfile(str(path), dtype=np.uint8)
+    except OSError as err:
+        raise CameraError(f"image {path} cannot be read ({err.strerror}); check the path") from None
+    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if img is None:
+        raise CameraError(f"image {path} is empty or not a decodable image; use a JPEG or PNG")
+    try:
+        return to_rgb(img, order="bgr")
+    except FrameError as err:
+        raise CameraError(f"image {path} cannot be used: {err}") from None
+
+
+def is_image(path: Path) -> bool:
+    """Whether the file name looks like an image."""
+    return path.suffix.lower() in IMAGE_SUFFIXES
+
+
+class ReplaySource(FrameSource):
+    """Frames from a file or folder; real-time pacing (fresh frames only) or as fast as possible.
+
+    Frame times advance with the media's own clock and keep increasing across
+    loops and `set_path` switches, so time-based smoothing sees a steady clock.
+    """
+
+    name = "replay"
+
+    def __init__(self, path: str | Path, *, loop: bool = True, realtime: bool = True,
+                 image_fps: float = 15.0) -> None:
+        super().__init__()
+        self.path = Path(path)
+        self.loop = loop
+        self.realtime = realtime
+        self.image_fps = image_fps
+        self._lock = threading.Lock()
+        self._pending: Path | None = None
+        self._cap: cv2.VideoCapture | None = None
+        self._images: list[Path] = []
+        self._fps = image_fps
+        self._pos = 0  # index of the next frame in the current pass
+        self._t_base = 0.0  # media time at the start of the current pass
+        self._wall_start = 0.0
+        self._count = 0
+        self._opened = False
+        self._still: np.ndarray | None = None
+
+    @property
+    def fps(self) -> float:
+        return self._fps
+
+    def set_path(self, path: str | Path) -> None:
+        """Switch to another recording at the next read (thread-safe)."""
+        with self._lock:
+            self._pending = Path(path)
+
+    def open(self) -> None:
+        self._stopping.clear()
+        self._open_path(self.path)
+        self._t_base = 0.0
+        self._opened = True
+
+    def _open_path(self, path: Path) -> None:
+        self._release()
+        self._still = None
+        if not path.exists():
+            raise CameraError(f"replay path {path} does not exist; set camera.replay_path")
+        if path.is_dir():
+            images = sorted(p for p in path.iterdir() if p.is_file() and is_image(p))
+            if not images:
+                raise CameraError(f"folder {path} holds no images (.jpg, .png, ...)")
+            self._images, self._fps = images, self.image_fps
+        elif is_image(path):
+            self._still = read_image(path)
+            self._images, self._fps = [path], self.image_fps
+        else:
+            cap = cv2.VideoCapture(str(path))
+            if not cap.isOpened():
+                cap.release()
+                raise CameraError(f"video {path} cannot be opened (unreadable or not a video)")
+            ok, _ = cap.read()
+            if not ok:
+                cap.release()
+                raise CameraError(f"video {path} has no readable frames (truncated or empty)")
+            cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            fps = cap.get(cv2.CAP_PROP_FPS)
+            self._fps = fps if 1.0 <= fps <= 240.0 else 25.0
+            self._cap, self._images = cap, []
+        self.path = path
+        self._pos = 0
+        self._wall_start = time.monotonic()
+
+    def _release(self) -> None:
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
+
+    def close(self) -> None:
+        self._stopping.set()
+        self._release()
+        self._opened = False
+
+    def _restart_pass(self) -> None:
+        """Begin the next pass (loop or switch) with media time continuing forward."""
+        self._t_base += self._pos / self._fps
+        self._pos = 0
+        self._wall_start = time.monotonic()
+
+    def read(self) -> Frame:
+        if not self._opened:
+            raise CameraError("replay source is not open")
+        with self._lock:
+            pending, self._pending = self._pending, None
+        if pending is not None:
+            self._t_base += self._pos / self._fps
+            self.path = pending  # a failing new path keeps failing on retry, visibly
+            self._open_path(pending)
+        if self.realtime:
+            self._pace()
+        rgb = self._next()
+        if rgb is None:
+            if not self.loop:
+                raise SourceEnded(f"end of {self.path}")
+            self._restart_pass()
+            if self._cap is not None:
+                self._open_path(self.path)
+            rgb = self._next()
+            if rgb is None:
+                raise CameraError(f"video {self.path} stopped yielding frames")
+        t = self._t_base + (self._pos - 1) / self._fps
+        self._count += 1
+        return Frame(rgb=rgb, t=t, index=self._count - 1)
+
+    def _pace(self) -> None:
+        """Wait for the next frame's time, or skip frames that are already stale."""
+        due = (time.monotonic() - self._wall_start) * self._fps
+        if due < self._pos:
+            self._sleep((self._pos - due) / self._fps)
+            return
+        skip = int(due) - self._pos
+        if self._cap is not None:
+            for _ in range(skip):
+                if not self._cap.grab():
+                    break
+                self._pos += 1
+        elif len(self._images) > 1:
+            self._pos = min(self._pos + skip, len(self._images))
+
+    def _next(self) -> np.ndarray | None:
+        """The next frame of the current pass, or None at its end."""
+        if self._cap is not None:
+            ok, bgr = self._cap.read()
+            if not ok:
+                return None
+            self._pos += 1
+            return to_rgb(bgr, order="bgr")
+        if self._pos >= len(self._images):
+            return None
+        path = self._images[self._pos]
+        self._pos += 1
+        if self._still is not None:
+            return self._still
+        try:
+            return read_image(path)
+        except CameraError:
+            if len(self._images) == 1:
+                raise
+            logger.warning("skipping %s: not a decodable image", path.name)
+            return self._next()
