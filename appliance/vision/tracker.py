@@ -1,0 +1,177 @@
+"""Face tracking: detector when needed, face mesh every frame, ROI from the last landmarks."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from appliance.vision.detector import VARIANTS, Detection, FaceDetector
+from appliance.vision.faces import Face
+from appliance.vision.landmarks import MODEL as MESH_MODEL
+from appliance.vision.landmarks import PRESENCE_THRESHOLD, FaceMesh
+from appliance.vision.roi import Roi, iou, roi_from_detection, roi_from_landmarks
+from appliance.vision.runtime import Model
+
+logger = logging.getLogger(__name__)
+
+DEDUPE_IOU = 0.3  # a detection overlapping a tracked face this much is that face
+MERGE_IOU = 0.5  # two tracks overlapping this much have converged on one face
+
+
+def as_rgb_frame(frame: object) -> np.ndarray:
+    """An HxWx3 uint8 RGB view or copy of frame; ValueError when it cannot be one."""
+    if not isinstance(frame, np.ndarray):
+        raise ValueError(f"frame must be a numpy array, got {type(frame).__name__}")
+    if frame.size == 0 or frame.ndim not in (2, 3):
+        raise ValueError(f"frame must be HxW or HxWxC with pixels, got shape {frame.shape}")
+    if frame.shape[0] < 2 or frame.shape[1] < 2:
+        raise ValueError(f"frame of shape {frame.shape} is too small")
+    if frame.dtype != np.uint8:
+        if np.issubdtype(frame.dtype, np.floating):
+            hi = float(np.nanmax(frame))
+            frame = np.nan_to_num(frame) * (255.0 if hi <= 1.0 else 1.0)
+            frame = np.clip(frame, 0, 255).astype(np.uint8)
+        elif frame.dtype == np.uint16:
+            frame = (frame >> 8).astype(np.uint8)
+        else:
+            raise ValueError(f"frame must be uint8 (or float/uint16 to convert), "
+                             f"got {frame.dtype}")
+    if frame.ndim == 2 or frame.shape[2] == 1:
+        return cv2.cvtColor(np.ascontiguousarray(frame.reshape(frame.shape[:2])),
+                            cv2.COLOR_GRAY2RGB)
+    if frame.shape[2] == 4:
+        return cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGBA2RGB)
+    if frame.shape[2] != 3:
+        raise ValueError(f"frame must have 1, 3 or 4 channels, got {frame.shape[2]}")
+    return frame if frame.flags.c_contiguous else np.ascontiguousarray(frame)
+
+
+@dataclass(slots=True)
+class _Track:
+    track_id: int
+    roi: Roi
+    score: float
+    face: Face | None = None
+
+
+def _landmark_box(landmarks: np.ndarray, w: int, h: int) -> tuple[float, float, float, float]:
+    lo = landmarks[:, :2].min(axis=0)
+    hi = landmarks[:, :2].max(axis=0)
+    x0, y0 = max(0.0, float(lo[0])), max(0.0, float(lo[1]))
+    x1, y1 = min(float(w), float(hi[0])), min(float(h), float(hi[1]))
+    return x0, y0, max(0.0, x1 - x0), max(0.0, y1 - y0)
+
+
+class FaceTracker:
+    """Finds and follows up to max_faces faces through a stream of RGB frames."""
+
+    def __init__(self, models_dir: Path, detector: str = "full_range", max_faces: int = 4,
+                 num_threads: int = 2, detect_every: int = 15) -> None:
+        if detector not in VARIANTS:
+            raise ValueError(f"unknown detector {detector!r}; use one of {', '.join(VARIANTS)}")
+        self.detector = FaceDetector.load(models_dir, detector, num_threads)
+        self.mesh = FaceMesh.load(models_dir, num_threads)
+        self.models: dict[str, Model] = {
+            VARIANTS[detector].model: self.detector.model,
+            MESH_MODEL: self.mesh.model,
+        }
+        self.max_faces = max(1, int(max_faces))
+        self.detect_every = max(1, int(detect_every))
+        self.frames = 0
+        self.detector_runs = 0
+        self.stage_ms: dict[str, float] = {"detect": 0.0, "landmarks": 0.0}
+        self._tracks: list[_Track] = []
+        self._next_id = 1
+        self._since_detect = 0
+
+    def reset(self) -> None:
+        """Forget all tracked faces; the next frame runs the detector."""
+        self._tracks = []
+        self._since_detect = 0
+
+    @property
+    def tracked(self) -> int:
+        """How many faces are being tracked right now."""
+        return len(self._tracks)
+
+    def _mesh(self, frame: np.ndarray, track: _Track) -> bool:
+        landmarks, presence = self.mesh.run(frame, track.roi)
+        if presence < PRESENCE_THRESHOLD:
+            return False
+        h, w = frame.shape[:2]
+        track.face = Face(_landmark_box(landmarks, w, h), track.score, landmarks, presence,
+                          track.track_id, track.roi)
+        track.roi = roi_from_landmarks(landmarks)
+        return True
+
+    def process(self, frame_rgb: np.ndarray) -> list[Face]:
+        """Faces in this frame (RGB, HxWx3 uint8; gray and RGBA are converted)."""
+        frame = as_rgb_frame(frame_rgb)
+        self.frames += 1
+        self._since_detect += 1
+        t_mesh = 0.0
+        t0 = time.perf_counter()
+        kept: list[_Track] = []
+        lost: list[tuple[float, float, float, float]] = []
+        lost_ids: list[int] = []
+        for track in self._tracks:
+            box = track.face.box if track.face else None
+            if self._mesh(frame, track):
+                kept.append(track)
+            else:
+                lost_ids.append(track.track_id)
+                lost.append(box or (0.0, 0.0, 0.0, 0.0))
+        t_mesh += time.perf_counter() - t0
+
+        t_detect = 0.0
+        if not kept or lost or self._since_detect >= self.detect_every:
+            t1 = time.perf_counter()
+            detections = self.detector.detect(frame, self.max_faces)
+            self.detector_runs += 1
+            self._since_detect = 0
+            t_detect = time.perf_counter() - t1
+            t2 = time.perf_counter()
+            self._adopt(frame, detections, kept, lost, lost_ids)
+            t_mesh += time.perf_counter() - t2
+
+        kept = self._merge(kept)
+        self._tracks = kept
+        self.stage_ms = {"detect": t_detect * 1000.0, "landmarks": t_mesh * 1000.0}
+        return [t.face for t in kept if t.face is not None]
+
+    def _adopt(self, frame: np.ndarray, detections: list[Detection], kept: list[_Track],
+               lost: list[tuple[float, float, float, float]], lost_ids: list[int]) -> None:
+        """Start tracks for detections that are not already tracked faces."""
+        for det in detections:
+            match = next((t for t in kept if t.face and iou(t.face.box, det.box) > DEDUPE_IOU),
+                         None)
+            if match is not None:
+                match.score = det.score
+                if match.face is not None:
+                    match.face.score = det.score
+                continue
+            if len(kept) >= self.max_faces:
+                break
+            track_id = next((i for b, i in zip(lost, lost_ids, strict=True)
+                             if iou(b, det.box) > DEDUPE_IOU), None)
+            if track_id is None:
+                track_id = self._next_id
+                self._next_id += 1
+            track = _Track(track_id, roi_from_detection(det.box, det.keypoints), det.score)
+            if self._mesh(frame, track):
+                kept.append(track)
+
+    @staticmethod
+    def _merge(tracks: list[_Track]) -> list[_Track]:
+        """Drop tracks that converged onto a face another (older) track follows."""
+        out: list[_Track] = []
+        for t in tracks:
+            if t.face and any(o.face and iou(o.face.box, t.face.box) > MERGE_IOU for o in out):
+                continue
+            out.append(t)
+        return out
