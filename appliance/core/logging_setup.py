@@ -22,11 +22,12 @@ MASK = "[REDACTED]"
 _MARK = "_mooddj_handler"
 
 # Names whose values are secrets wherever they appear as key=value, key: value or "key": "value".
-_SECRET_KEYS = (
-    r"access_token|refresh_token|id_token|device_code|user_code|code_verifier|client_secret"
-    r"|api_key|apikey|x-rapidapi-key|soundnet_key|password|passwd|secret|token|csrf_token"
-    r"|csrf|session_token|session|sid|mooddj_session|assertion"
-)
+_SECRET_KEYS = "|".join((
+    "access_token", "refresh_token", "id_token", "device_code", "user_code", "code_verifier",
+    "client_secret", "api_key", "apikey", "x-rapidapi-key", "soundnet_key", "password",
+    "passwd", "secret", "token", "csrf_token", "csrf", "session_token", "session", "sid",
+    "mooddj_session", "assertion",
+))
 _QUOTE = r"[\"']?"
 
 _RULES: list[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]]] = [

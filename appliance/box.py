@@ -1,0 +1,301 @@
+"""`mooddj run`: build the box from the config and run it under the supervisor.
+
+The services come from `SERVICE_FACTORIES`, a name -> factory table; each
+factory takes the `BoxContext` and returns a Service (or None when the config
+turns that part off). Adding a service is one line in that table. Heavy
+imports happen inside `run` so `mooddj --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from appliance.core.bus import Bus, Event
+    from appliance.core.config import Config
+    from appliance.core.crypto import Sealer
+    from appliance.core.service import Service
+    from appliance.core.store import Store
+    from appliance.core.supervisor import Supervisor
+
+logger = logging.getLogger(__name__)
+
+SIM_STATE_DIR = Path("~/.local/state/mooddj-sim")
+SIM_PORT = 8080
+LOOP_CLOSE_GRACE = 2.0  # seconds left-over tasks get after the supervisor returns
+
+
+class BoxError(Exception):
+    """The box cannot start; the message is one line saying what to do."""
+
+
+@dataclass
+class SimInfo:
+    """What simulator mode set up (the lead's `apply_sim` adds stand-in addresses)."""
+
+    state_dir: Path
+    urls: dict[str, str] = field(default_factory=dict)  # name -> address to print
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class BoxContext:
+    """Everything a service factory may need; `services` holds shared named objects."""
+
+    config: Config
+    bus: Bus
+    store: Store
+    sealer: Sealer
+    version: str = ""
+    sim: SimInfo | None = None
+    services: dict[str, Any] = field(default_factory=dict)
+    supervisor: Supervisor | None = None  # set once built (factories run before)
+    startup_events: list[Event] = field(default_factory=list)  # published when ready
+
+    def supervisor_snapshot(self) -> dict[str, Any]:
+        """The supervisor's snapshot, or {} before it exists."""
+        return self.supervisor.snapshot() if self.supervisor is not None else {}
+
+
+def _status_writer(ctx: BoxContext) -> Service:
+    from appliance.core.status import StatusWriter, status_path
+
+    return StatusWriter(status_path(ctx.config.paths.runtime), ctx.bus,
+                        interval=ctx.config.supervisor.status_interval,
+                        supervisor_snapshot=ctx.supervisor_snapshot, version=ctx.version)
+
+
+# name -> factory(context) -> Service | None (None: turned off by the config).
+SERVICE_FACTORIES: dict[str, Callable[[BoxContext], Service | None]] = {
+    "status": _status_writer,
+}
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Options of `mooddj run`."""
+    parser.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS,
+                        help="config file (default: $MOODDJ_CONFIG or /etc/mooddj/config.toml)")
+    parser.add_argument("--sim", action="store_true",
+                        help="simulator mode: stand-ins on loopback, mock pins, replay camera, "
+                             f"state in {SIM_STATE_DIR}")
+    parser.add_argument("--camera", choices=("webcam", "replay", "picamera2"),
+                        help="frame source (overrides camera.source)")
+    parser.add_argument("--port", type=int, help="port of the setup page (overrides web.port)")
+    parser.add_argument("--state-dir", metavar="DIR",
+                        help="keep the database, key and runtime files under DIR")
+
+
+def sim_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """Config values simulator mode uses (the user's own flags still win over them)."""
+    state = Path(args.state_dir).expanduser() if args.state_dir else SIM_STATE_DIR.expanduser()
+    return {
+        "paths": {"state_dir": str(state), "runtime_dir": str(state / "run"),
+                  "log_file": str(state / "mooddj.log")},
+        "web": {"port": SIM_PORT, "host": "127.0.0.1", "mdns": False},
+        "panel": {"pin_factory": "mock"},
+        "camera": {"source": "replay"},
+    }
+
+
+def flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """Config values from `--camera`, `--port` and `--state-dir`."""
+    out: dict[str, Any] = {}
+    if args.state_dir:
+        state = Path(args.state_dir).expanduser().resolve()
+        out["paths"] = {"state_dir": str(state), "runtime_dir": str(state / "run")}
+    if args.port is not None:
+        out["web"] = {"port": args.port}
+    if args.camera:
+        out["camera"] = {"source": args.camera}
+    return out
+
+
+def apply_sim(context: BoxContext) -> None:
+    """Simulator mode's setup once the store is open: the lead adds the stand-ins here."""
+    assert context.sim is not None
+    context.sim.urls.setdefault("state", str(context.config.paths.state))
+    if context.config.paths.log_file:
+        context.sim.urls.setdefault("log", context.config.paths.log_file)
+
+
+def load_box_config(args: argparse.Namespace) -> Config:
+    """The config with simulator and flag overrides applied; exits 2 on a config error."""
+    from appliance.core import config as config_mod
+
+    overrides: dict[str, Any] = {}
+    if getattr(args, "sim", False):
+        overrides = sim_overrides(args)
+    overrides = config_mod.merge(overrides, flag_overrides(args))
+    try:
+        return config_mod.load(getattr(args, "config", None), overrides=overrides or None)
+    except config_mod.ConfigError as err:
+        print(f"mooddj: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _sealed_versions(store: Store) -> dict[str, int]:
+    """Key version -> number of sealed values in `connections` (empty when none)."""
+    def q(db: Any) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for row in db.query("SELECT access_token, refresh_token FROM connections"):
+            for value in (row["access_token"], row["refresh_token"]):
+                if value:
+                    parts = str(value).split(".", 2)
+                    version = parts[1] if len(parts) == 3 else "?"
+                    counts[version] = counts.get(version, 0) + 1
+        return counts
+    return store.read_sync(q)
+
+
+def open_sealer(config: Config, store: Store) -> Sealer:
+    """Load the key, creating it only when no sealed tokens depend on a missing one."""
+    from appliance.core.crypto import KeyFileError, Sealer
+
+    key_path = config.paths.key_path
+    versions = _sealed_versions(store)
+    total = sum(versions.values())
+    if not key_path.exists() and total:
+        raise BoxError(f"key file {key_path} is missing but {total} sealed tokens are in "
+                       f"{config.paths.database_path}; restore secret.key from a backup "
+                       f"(mooddj restore), or `mooddj factory-reset` to start over "
+                       f"(the tokens were kept)")
+    try:
+        sealer = Sealer.from_file(key_path, create=True)
+    except KeyFileError as err:
+        raise BoxError(str(err)) from None
+    except OSError as err:
+        raise BoxError(f"key file {key_path} cannot be created: {err.strerror}; make "
+                       f"{key_path.parent} writable by this user") from None
+    foreign = {v: n for v, n in versions.items() if v != sealer.version}
+    if foreign:
+        raise BoxError(f"key file {key_path} does not match {sum(foreign.values())} sealed "
+                       f"tokens in {config.paths.database_path} (sealed with key "
+                       f"{', '.join(sorted(foreign))}); restore the matching secret.key "
+                       f"(mooddj restore) or `mooddj factory-reset` (the tokens were kept)")
+    return sealer
+
+
+def open_context(config: Config, *, version: str = "", sim: SimInfo | None = None,
+                 store_path: Path | str | None = "") -> BoxContext:
+    """Open the store and key and build the context; BoxError with one line on failure."""
+    from appliance.core.bus import Bus, ErrorRaised
+    from appliance.core.store import Store, StoreError
+
+    try:
+        store = Store.open(config.paths.database_path if store_path == "" else store_path)
+    except StoreError as err:
+        raise BoxError(str(err)) from None
+    try:
+        sealer = open_sealer(config, store)
+    except BoxError:
+        store.close()
+        raise
+    ctx = BoxContext(config=config, bus=Bus(), store=store, sealer=sealer, version=version,
+                     sim=sim)
+    report = store.report
+    if report.moved_aside:
+        ctx.startup_events.append(ErrorRaised(
+            key="store.moved_aside", source="store",
+            message=f"the database was damaged ({report.reason}) and was moved aside as "
+                    f"{report.moved_aside[0]}; the box started with a fresh one",
+            hint="restore a backup with `mooddj restore`, or set the box up again"))
+    return ctx
+
+
+def build_services(ctx: BoxContext,
+                   factories: dict[str, Callable[[BoxContext], Service | None]] | None = None
+                   ) -> list[Service]:
+    """One service per factory that is turned on, in table order."""
+    services = []
+    for name, factory in (SERVICE_FACTORIES if factories is None else factories).items():
+        svc = factory(ctx)
+        if svc is not None:
+            ctx.services.setdefault(name, svc)
+            services.append(svc)
+    return services
+
+
+def run_loop(main: Coroutine[Any, Any, int], grace: float = LOOP_CLOSE_GRACE) -> int:
+    """Run `main` on a new loop; give left-over tasks `grace` s, never hang on exit.
+
+    Unlike asyncio.run, tasks that ignore cancellation (a hung service that was
+    abandoned) cannot keep the process alive: they are logged and the process
+    exits anyway.
+    """
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    stuck: set[asyncio.Task[Any]] = set()
+    try:
+        code = loop.run_until_complete(main)
+    finally:
+        tasks = {t for t in asyncio.all_tasks(loop) if not t.done()}
+        for t in tasks:
+            t.cancel()
+        if tasks:
+            _, stuck = loop.run_until_complete(asyncio.wait(tasks, timeout=grace))
+        if not stuck:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        asyncio.set_event_loop(None)
+        loop.close()
+    if stuck:
+        logger.error("%d task(s) did not finish after shutdown (%s); exiting anyway",
+                     len(stuck), ", ".join(sorted(t.get_name() for t in stuck)))
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)  # threads of abandoned work must not keep the process alive
+    return code
+
+
+def run(args: argparse.Namespace) -> int:
+    """`mooddj run`: run the box until SIGTERM or Ctrl-C."""
+    from appliance import __version__
+    from appliance.core.cliutil import fail
+    from appliance.core.logging_setup import setup_logging
+    from appliance.core.sdnotify import Notifier
+    from appliance.core.supervisor import Supervisor, SupervisorError
+
+    config = load_box_config(args)
+    setup_logging(config.log.level, config.paths.log_file or None)
+    sim = SimInfo(state_dir=config.paths.state) if getattr(args, "sim", False) else None
+    try:
+        ctx = open_context(config, version=__version__, sim=sim)
+    except BoxError as err:
+        return fail(str(err))
+    try:
+        if sim is not None:
+            apply_sim(ctx)
+        services = build_services(ctx)
+        supervisor = Supervisor(config.supervisor, ctx.bus, services, Notifier.from_env(),
+                                version=__version__)
+    except (SupervisorError, BoxError) as err:
+        ctx.store.close()
+        return fail(str(err))
+    ctx.supervisor = supervisor
+    for event in ctx.startup_events:
+        supervisor.publish_when_ready(event)
+    if sim is not None:
+        _print_sim_banner(ctx)
+    logger.info("mooddj %s starting %d services: %s", __version__, len(services),
+                ", ".join(supervisor.names))
+    try:
+        code = run_loop(supervisor.run())
+    finally:
+        ctx.store.close()
+    logger.info("mooddj stopped (exit %d)", code)
+    return code
+
+
+def _print_sim_banner(ctx: BoxContext) -> None:
+    assert ctx.sim is not None
+    print("MoodDJ simulator running. Press Ctrl-C to stop.", flush=True)
+    for name, url in ctx.sim.urls.items():
+        print(f"  {name:<8} {url}", flush=True)
