@@ -1,0 +1,114 @@
+"""Domain errors of the Spotify client: what happened, and what a person can do next.
+
+Messages never contain tokens, codes or Authorization headers; they are shown on
+the page, on the CLI and in the log as they are.
+"""
+
+from __future__ import annotations
+
+
+class SpotifyError(Exception):
+    """A Spotify call failed; `status` is the HTTP status (0: no answer), `reason` Spotify's."""
+
+    default_message = "Spotify did not accept the request; try again in a moment."
+
+    def __init__(self, message: str | None = None, *, status: int = 0, reason: str = "") -> None:
+        self.message = message or self.default_message
+        self.status = status
+        self.reason = reason
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class NotLinked(SpotifyError):
+    """This user has no Spotify link yet."""
+
+    default_message = "No Spotify account is linked for this user; link one on the Spotify page."
+
+
+class RelinkNeeded(SpotifyError):
+    """The refresh token was refused (expired or revoked): the user must link again."""
+
+    default_message = ("Spotify no longer accepts this link (it expired or was revoked); "
+                       "press Link Spotify on the Spotify page to link again.")
+
+
+class LinkRefused(SpotifyError):
+    """A link attempt was refused (state, denial, code or scopes); nothing was linked."""
+
+    default_message = "Linking Spotify failed; press Link Spotify and try again."
+
+
+class RateLimited(SpotifyError):
+    """Spotify asked the box to wait `retry_after` seconds (quota_exceeded: the app's quota)."""
+
+    def __init__(self, retry_after: float, quota_exceeded: bool = False, *,
+                 message: str | None = None, status: int = 429,
+                 reason: str = "") -> None:
+        self.retry_after = max(0.0, float(retry_after))
+        self.quota_exceeded = quota_exceeded
+        if message is None:
+            wait = _human_seconds(self.retry_after)
+            if quota_exceeded:
+                message = (f"Spotify says this app's request quota is spent; the box waits "
+                           f"{wait} before asking again (check the app in Spotify's dashboard).")
+            else:
+                message = (f"Spotify asked the box to slow down; it waits {wait} before "
+                           f"asking again. Nothing to do.")
+        super().__init__(message, status=status,
+                         reason=reason or ("QUOTA_EXCEEDED" if quota_exceeded else ""))
+
+
+class NoActiveDevice(SpotifyError):
+    """No Connect device is active and none was named (404 NO_ACTIVE_DEVICE)."""
+
+    default_message = ("No Spotify speaker is active; choose a speaker on the Spotify page "
+                       "or start Spotify on it once.")
+
+
+class PremiumRequired(SpotifyError):
+    """The account cannot control playback (403 PREMIUM_REQUIRED)."""
+
+    default_message = ("This Spotify account has no Premium, which speaker control needs; "
+                       "choose another listener or upgrade the account.")
+
+
+class DeviceNotControllable(SpotifyError):
+    """The speaker refuses remote control (restricted device, or no volume control)."""
+
+    default_message = ("This speaker does not accept remote control from Spotify's Web API; "
+                       "choose another speaker on the Spotify page.")
+
+
+class SpeakerMissing(SpotifyError):
+    """The chosen speaker is not in the device list (asleep or switched off)."""
+
+    default_message = ("The chosen speaker is not visible to Spotify (asleep or off); "
+                       "wake it (e.g. play something on it from the Spotify app) and the box "
+                       "will find it.")
+
+
+class SpotifyUnavailable(SpotifyError):
+    """Spotify answered 5xx or did not answer in time, after the retries that are safe."""
+
+    default_message = ("Spotify is not answering right now; the box keeps its state and "
+                       "tries again shortly.")
+
+
+class Restricted(SpotifyError):
+    """The command is not allowed in the current state ("Restriction violated").
+
+    Example: pausing while already paused. Callers may treat it as success.
+    """
+
+    default_message = "Spotify ignored the command because the player is already in that state."
+
+
+def _human_seconds(seconds: float) -> str:
+    if seconds < 90:
+        return f"{max(1, round(seconds))} s"
+    if seconds < 5400:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"
