@@ -10,7 +10,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -18,6 +21,47 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 KEY_BYTES = 32
 NONCE_BYTES = 12
 FORMAT = "v1"
+
+
+@dataclass(frozen=True)
+class SealedColumn:
+    """A database column holding sealed values; the associated data comes from the row.
+
+    `field` passed to `seal`/`open` must be the column name, `user_id` and `platform`
+    the row's values in `user_id_column` and `platform_column` (or `platform` fixed).
+    """
+
+    table: str
+    column: str
+    user_id_column: str = "user_id"
+    platform_column: str = "platform"
+    platform: str = ""  # fixed platform when the table has no platform column
+
+    def binding(self, row: Mapping[str, Any]) -> dict[str, str]:
+        """The `user_id`/`platform`/`field` keyword arguments for this row's value."""
+        platform = self.platform or str(row[self.platform_column])
+        return {"user_id": str(row[self.user_id_column]), "platform": platform,
+                "field": self.column}
+
+
+# Every sealed column in mooddj.db: rotate-key, backup, restore and doctor walk this
+# list. A package that stores another sealed value appends it with register_sealed_column.
+SEALED_COLUMNS: list[SealedColumn] = [
+    SealedColumn("connections", "access_token"),
+    SealedColumn("connections", "refresh_token"),
+]
+
+
+def register_sealed_column(column: SealedColumn) -> None:
+    """Add a sealed column to the registry (idempotent)."""
+    if column not in SEALED_COLUMNS:
+        SEALED_COLUMNS.append(column)
+
+
+def sealed_key_version(sealed: str) -> str | None:
+    """The fingerprint of the key a sealed value was sealed with, or None if not sealed."""
+    parts = sealed.split(".", 2) if isinstance(sealed, str) else []
+    return parts[1] if len(parts) == 3 and parts[0] == FORMAT else None
 
 
 class KeyFileError(Exception):
@@ -81,6 +125,10 @@ class Sealer:
     """Seals and opens short secrets (tokens) with one AES-256-GCM key."""
 
     def __init__(self, key: bytes) -> None:
+        self.rekey(key)
+
+    def rekey(self, key: bytes) -> None:
+        """Switch to another key in place (after rotate-key or factory reset in the box)."""
         if len(key) != KEY_BYTES:
             raise KeyFileError(f"a sealing key must be {KEY_BYTES} bytes")
         self._aead = AESGCM(key)
@@ -114,8 +162,14 @@ class Sealer:
             raise SealError(f"{field} of {platform}/{user_id} has unknown format {fmt!r}")
         if version != self.version:
             raise SealError(f"{field} of {platform}/{user_id} was sealed with another key "
-                            f"({version}); restore the matching secret.key")
-        raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+                            f"({version}, this key is {self.version}); restore the matching "
+                            f"secret.key from a backup (mooddj restore) or re-link the account")
+        try:
+            raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+        except ValueError:
+            raise SealError(f"{field} of {platform}/{user_id} is damaged (not base64)") from None
+        if len(raw) < NONCE_BYTES + 16:
+            raise SealError(f"{field} of {platform}/{user_id} is damaged (too short)")
         try:
             return self._aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:],
                                       self._aad(user_id, platform, field, version)).decode()

@@ -53,24 +53,45 @@ def _connect(path: Path | None) -> sqlite3.Connection:
     )
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA foreign_keys = ON")
+    # Deleted rows (sessions, erased accounts) are zeroed, not left in free pages.
+    conn.execute("PRAGMA secure_delete = ON")
     if path is not None:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
     return conn
 
 
-def _check_integrity(path: Path) -> str:
-    """'' if the file opens and passes quick_check, else why not."""
+# SQLite result codes that mean "this file is damaged", as opposed to "busy",
+# "no permission" or "disk full", which are never a reason to move a file aside.
+_CORRUPT_CODES = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB
+
+
+def quick_check(path: Path) -> str:
+    """'' if the file passes `PRAGMA quick_check`, else why it is damaged.
+
+    Raises StoreError when the file cannot be checked for a reason that is not
+    damage (locked, unreadable, disk full): such a file must never be moved aside.
+    """
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+        # Read-write on purpose: a read-only connection cannot replay a -wal left by a
+        # crash when the -shm is missing, which would look like damage.
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000)
         try:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             rows = conn.execute("PRAGMA quick_check").fetchall()
         finally:
             conn.close()
     except sqlite3.DatabaseError as err:
-        return f"cannot be opened: {err}"
+        code = (getattr(err, "sqlite_errorcode", 0) or 0) & 0xFF
+        if code in _CORRUPT_CODES:
+            return f"cannot be opened: {err}"
+        raise StoreError(f"database {path} cannot be checked: {err}; check its owner, "
+                         f"permissions and free disk space, then try again") from None
     result = [r[0] for r in rows]
     return "" if result == ["ok"] else "quick_check failed: " + "; ".join(map(str, result[:3]))
+
+
+_check_integrity = quick_check  # the name the first version used
 
 
 def move_aside(path: Path, reason: str) -> tuple[str, ...]:
@@ -116,14 +137,17 @@ class Store:
         except OSError as err:
             raise StoreError(f"state directory {p.parent} cannot be created: {err.strerror}; "
                              f"create it and make it writable by this user") from None
-        if not os.access(p.parent, os.W_OK):
+        if not os.access(p.parent, os.W_OK | os.X_OK):
             raise StoreError(f"state directory {p.parent} is not writable by this user; "
                              f"fix its owner or permissions (systemd: StateDirectory=mooddj)")
+        if p.exists() and not os.access(p, os.R_OK | os.W_OK):
+            raise StoreError(f"database {p} is not readable and writable by this user; "
+                             f"fix its owner (chown mooddj:mooddj) or run as the mooddj user")
         moved: tuple[str, ...] = ()
         reason = ""
         created = not p.exists()
         if not created:
-            reason = _check_integrity(p)
+            reason = quick_check(p)
             if reason:
                 moved = move_aside(p, reason)
                 created = True
@@ -195,6 +219,14 @@ class Store:
         await self.write(lambda db: db["settings"].upsert(
             {"key": key, "value": value, "updated_at": time.time()}, pk="key"))
 
+    def checkpoint_sync(self) -> None:
+        """Copy the WAL into the main file and truncate it (after erasing personal data)."""
+        self._ensure_open()
+        if self.path is not None:
+            self._writer.submit(
+                lambda: self._wconn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            ).result()
+
     def close(self) -> None:
         """Finish queued writes, checkpoint the WAL and close."""
         if self._closed:
@@ -214,3 +246,24 @@ class Store:
             return 0
         return sum(Path(f"{self.path}{s}").stat().st_size
                    for s in ("", "-wal") if Path(f"{self.path}{s}").exists())
+
+
+def migration_state(db: Database) -> tuple[list[str], list[str]]:
+    """(pending, unknown) migration names: pending ones run at the next start; unknown
+    ones were applied by a newer mooddj than this one."""
+    known = [m.name for m in schema.migrations._migrations]
+    applied = [m.name for m in schema.migrations.applied(db)]
+    pending = [n for n in known if n not in applied]
+    unknown = [n for n in applied if n not in known]
+    return pending, unknown
+
+
+def open_readonly(path: Path) -> Database:
+    """A read-only view of the database file for inspection (never creates or repairs)."""
+    if not path.exists():
+        raise StoreError(f"database {path} does not exist yet; start the box once "
+                         f"(systemctl start mooddj) or check paths.database in the config")
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False,
+                           timeout=BUSY_TIMEOUT_MS / 1000)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    return Database(conn)

@@ -1,0 +1,413 @@
+"""`mooddj doctor [--json]`: check the box's environment; every problem gets a one-line fix.
+
+Core checks live here; other packages add theirs through PLUGIN_CHECKS: each
+entry names `module:function`, and `function(config) -> list[Check]` may be
+sync or async. A plug-in module that does not exist (yet) is skipped; a plug-in
+that raises shows as a failed check. Exit status is 1 when any check fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import inspect
+import ipaddress
+import json
+import os
+import shutil
+import stat
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from appliance.core import config as config_mod
+from appliance.core.config import Config
+
+Status = Literal["pass", "warn", "fail"]
+
+PLUGIN_CHECKS = [
+    "appliance.vision.doctor:checks",
+    "appliance.music.doctor:checks",
+    "appliance.panel.doctor:checks",
+]
+PLUGIN_TIMEOUT = 30.0
+NET_TIMEOUT = 2.0
+DISK_FAIL_BYTES = 50 << 20
+DISK_WARN_BYTES = 200 << 20
+
+
+@dataclass(frozen=True)
+class Check:
+    """One result: `status` is "pass", "warn" or "fail"; `hint` is the one-line fix."""
+
+    name: str
+    status: Status
+    message: str
+    hint: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        """The JSON form: {"name", "status", "message", "hint"}."""
+        return asdict(self)
+
+
+def ok(name: str, message: str) -> Check:
+    """A passing check."""
+    return Check(name, "pass", message)
+
+
+def warn(name: str, message: str, hint: str) -> Check:
+    """A check that needs attention but does not stop the box."""
+    return Check(name, "warn", message, hint)
+
+
+def bad(name: str, message: str, hint: str) -> Check:
+    """A failing check."""
+    return Check(name, "fail", message, hint)
+
+
+# -- state directory, key, database, disk ---------------------------------
+
+
+def check_state_dir(cfg: Config) -> list[Check]:
+    """The state directory exists, is writable and is private."""
+    d = cfg.paths.state
+    if not d.is_dir():
+        return [bad("state dir", f"{d} does not exist",
+                    f"create it: sudo install -d -m 0700 -o mooddj -g mooddj {d}")]
+    st = d.stat()
+    mode = stat.S_IMODE(st.st_mode)
+    out = []
+    if not os.access(d, os.W_OK | os.X_OK):
+        out.append(bad("state dir", f"{d} is not writable by this user",
+                       f"run as the mooddj user (sudo -u mooddj mooddj doctor) or fix the "
+                       f"owner: sudo chown mooddj:mooddj {d}"))
+    if mode & 0o002 or mode & 0o020:
+        out.append(bad("state dir permissions", f"{d} is writable by others (mode {mode:04o})",
+                       f"chmod 0700 {d}"))
+    elif mode not in (0o700, 0o750):
+        out.append(warn("state dir permissions", f"{d} has mode {mode:04o}, expected 0700",
+                        f"chmod 0700 {d}"))
+    if not out:
+        out.append(ok("state dir", f"{d} exists, writable, mode {mode:04o}"))
+    return out
+
+
+def _open_db(cfg: Config) -> Any:
+    from appliance.core.store import open_readonly
+
+    return open_readonly(cfg.paths.database_path)
+
+
+def check_key(cfg: Config) -> list[Check]:
+    """The key file exists, is 0600 and opens every sealed value."""
+    from appliance.core.crypto import KeyFileError, Sealer, read_key
+    from appliance.core.secrets_store import count_sealed, pending_key_path, verify_sealed
+
+    path = cfg.paths.key_path
+    out: list[Check] = []
+    if pending_key_path(path).exists():
+        out.append(warn("key rotation", f"{pending_key_path(path)} exists: a key rotation or "
+                        f"restore was interrupted", "start the box once (it finishes or undoes "
+                        "it), or run `mooddj rotate-key` again"))
+    sealed = 0
+    db = None
+    if cfg.paths.database_path.exists():
+        try:
+            db = _open_db(cfg)
+            sealed = count_sealed(db)
+        except Exception:  # the database check reports the cause
+            db = None
+    try:
+        if not path.exists():
+            if sealed:
+                out.append(bad("key file", f"{path} is missing but {sealed} sealed token(s) "
+                               f"are stored", "restore it with `mooddj restore BACKUP`, or "
+                               "`mooddj factory-reset` and link the accounts again"))
+            else:
+                out.append(warn("key file", f"{path} does not exist yet",
+                                "it is created at the first start (systemctl start mooddj)"))
+            return out
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode != 0o600:
+            out.append(bad("key file permissions", f"{path} has mode {mode:04o}, not 0600",
+                           f"chmod 0600 {path}"))
+        try:
+            sealer = Sealer(read_key(path))
+        except KeyFileError as err:
+            out.append(bad("key file", str(err), "restore the key with `mooddj restore BACKUP`"))
+            return out
+        problems = verify_sealed(db, sealer) if db is not None else []
+        if problems:
+            out.append(bad("key file", f"the key does not open {len(problems)} of {sealed} "
+                           f"sealed value(s): {problems[0]}",
+                           "restore the matching key (`mooddj restore BACKUP`) or re-link "
+                           "the accounts after `mooddj factory-reset`"))
+        else:
+            out.append(ok("key file", f"{path} present, key id {sealer.version}, opens "
+                          f"{sealed} sealed value(s)"))
+        return out
+    finally:
+        if db is not None:
+            db.conn.close()
+
+
+def check_database(cfg: Config) -> list[Check]:
+    """The database passes quick_check and has every migration applied."""
+    from appliance.core.store import StoreError, migration_state, quick_check
+
+    path = cfg.paths.database_path
+    out: list[Check] = []
+    aside = sorted(path.parent.glob(path.name + ".corrupt-*")) if path.parent.is_dir() else []
+    if aside:
+        out.append(warn("database history", f"a damaged database was moved aside: "
+                        f"{aside[-1].name}", f"inspect or delete {aside[-1]} once it is not "
+                        f"needed"))
+    if not path.exists():
+        out.append(warn("database", f"{path} does not exist yet",
+                        "it is created at the first start (systemctl start mooddj)"))
+        return out
+    try:
+        reason = quick_check(path)
+    except StoreError as err:
+        return [*out, bad("database", str(err), "run as the mooddj user and check the disk")]
+    if reason:
+        out.append(bad("database", f"{path} is damaged: {reason}",
+                       "the box moves it aside at the next start; to keep the data, "
+                       "`mooddj restore BACKUP`"))
+        return out
+    db = _open_db(cfg)
+    try:
+        pending, unknown = migration_state(db)
+    finally:
+        db.conn.close()
+    size = sum(Path(f"{path}{s}").stat().st_size for s in ("", "-wal")
+               if Path(f"{path}{s}").exists())
+    if unknown:
+        out.append(bad("database", f"written by a newer mooddj (migrations "
+                       f"{', '.join(unknown)})", "upgrade mooddj, or restore an older backup"))
+    elif pending:
+        out.append(warn("database", f"integrity ok; {len(pending)} migration(s) pending "
+                        f"({', '.join(pending)})", "they are applied at the next start "
+                        "(sudo systemctl restart mooddj)"))
+    else:
+        out.append(ok("database", f"integrity ok, migrations applied, {size // 1024} KiB"))
+    return out
+
+
+def check_disk(cfg: Config) -> list[Check]:
+    """Enough free space where the database lives."""
+    d = cfg.paths.state
+    while not d.exists() and d != d.parent:
+        d = d.parent
+    free = shutil.disk_usage(d).free
+    text = f"{free / (1 << 20):.0f} MiB free on the state directory's filesystem"
+    if free < DISK_FAIL_BYTES:
+        return [bad("disk space", text, "free some space (sudo journalctl --vacuum-size=50M, "
+                    "apt clean) or use a larger SD card")]
+    if free < DISK_WARN_BYTES:
+        return [warn("disk space", text, "free some space soon (sudo apt clean)")]
+    return [ok("disk space", text)]
+
+
+def check_gpio(cfg: Config) -> list[Check]:
+    """The configured gpiozero pin factory can be imported (and GPIO devices reached)."""
+    factory = cfg.panel.pin_factory
+    module = {"lgpio": "gpiozero.pins.lgpio", "mock": "gpiozero.pins.mock"}[factory]
+    try:
+        importlib.import_module(module)
+        if factory == "lgpio":
+            importlib.import_module("lgpio")
+    except Exception as err:
+        return [bad("gpio", f"pin factory {factory!r} cannot be loaded: {err}",
+                    "install it: sudo apt install python3-lgpio (the venv uses "
+                    "--system-site-packages); or set panel.pin_factory = \"mock\" off the Pi")]
+    if factory == "lgpio":
+        chips = sorted(Path("/dev").glob("gpiochip*"))
+        if not chips:
+            return [warn("gpio", "lgpio loads but no /dev/gpiochip* exists",
+                         "run on a Raspberry Pi, or set panel.pin_factory = \"mock\"")]
+        if not any(os.access(c, os.R_OK | os.W_OK) for c in chips):
+            return [warn("gpio", "no /dev/gpiochip* is accessible to this user",
+                         "add the user to the gpio group: sudo usermod -aG gpio mooddj")]
+    return [ok("gpio", f"pin factory {factory!r} available")]
+
+
+def check_box(cfg: Config) -> list[Check]:
+    """Whether the box process is running (information for SSH maintenance)."""
+    from appliance.core.maint import box_running
+
+    pid = box_running(cfg.paths.runtime)
+    if pid is None:
+        return [warn("box", "the box is not running", "sudo systemctl start mooddj "
+                     "(logs: mooddj logs)")]
+    return [ok("box", f"running (pid {pid})" if pid else "running")]
+
+
+# -- network ---------------------------------------------------------------
+
+
+def network_targets(cfg: Config) -> list[tuple[str, str, int]]:
+    """(what, host, port) of every configured remote the box talks to."""
+    urls = [("spotify accounts", cfg.spotify.accounts_url), ("spotify api", cfg.spotify.api_url)]
+    if cfg.features.provider == "reccobeats":
+        urls.append(("features", cfg.features.reccobeats_url))
+    elif cfg.features.provider == "soundnet":
+        urls.append(("features", cfg.features.soundnet_url))
+    real = {"google": "https://oauth2.googleapis.com", "github": "https://github.com",
+            "microsoft": "https://login.microsoftonline.com"}
+    for name in ("google", "microsoft", "github"):
+        prov = getattr(cfg.identity, name)
+        if prov.client_id:
+            urls.append((f"{name} sign-in", prov.base_url or real[name]))
+    out: list[tuple[str, str, int]] = []
+    seen: set[tuple[str, int]] = set()
+    for what, url in urls:
+        parts = urlsplit(url)
+        if not parts.hostname:
+            continue
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        if (parts.hostname, port) not in seen:
+            seen.add((parts.hostname, port))
+            out.append((what, parts.hostname, port))
+    return out
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+async def _check_target(what: str, host: str, port: int) -> Check:
+    name = f"network {what}"
+    if _is_ip(host) or host == "localhost":
+        # A literal address (the simulator's stand-ins): is something listening?
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), NET_TIMEOUT)
+        except (OSError, TimeoutError) as err:
+            return warn(name, f"{host}:{port} does not answer ({err.__class__.__name__})",
+                        "start the service there (mooddj run --sim starts the stand-ins)")
+        writer.close()
+        return ok(name, f"{host}:{port} accepts connections")
+    loop = asyncio.get_running_loop()
+    try:
+        await asyncio.wait_for(loop.getaddrinfo(host, port), NET_TIMEOUT)
+    except (OSError, TimeoutError) as err:
+        return warn(name, f"cannot resolve {host} ({err.__class__.__name__})",
+                    "check the network and DNS (ping 1.1.1.1; cat /etc/resolv.conf)")
+    return ok(name, f"{host} resolves")
+
+
+async def check_network(cfg: Config) -> list[Check]:
+    """DNS lookup of named remotes, TCP connect to literal addresses (never HTTP)."""
+    targets = network_targets(cfg)
+    return list(await asyncio.gather(*(_check_target(*t) for t in targets)))
+
+
+# -- plug-ins and the runner ---------------------------------------------
+
+
+def _missing_module(err: ModuleNotFoundError, module: str) -> bool:
+    return bool(err.name) and (module == err.name or module.startswith(f"{err.name}."))
+
+
+async def run_plugin(spec: str, cfg: Config) -> list[Check]:
+    """Run one `module:function` plug-in; [] if its module does not exist."""
+    module, _, attr = spec.partition(":")
+    name = f"plugin {module}"
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as err:
+        if _missing_module(err, module):
+            return []
+        return [bad(name, f"cannot be imported: {err}", "reinstall mooddj (pip install -e .)")]
+    except Exception as err:
+        return [bad(name, f"cannot be imported: {err!r}", "reinstall mooddj or report a bug")]
+    fn: Callable[[Config], list[Check] | Awaitable[list[Check]]] | None = getattr(
+        mod, attr or "checks", None)
+    if fn is None:
+        return [bad(name, f"has no {attr or 'checks'}()", "report a bug")]
+    try:
+        result = fn(cfg)
+        if inspect.isawaitable(result):
+            result = await asyncio.wait_for(result, PLUGIN_TIMEOUT)
+        checks = list(result)
+    except Exception as err:
+        return [bad(name, f"raised {err.__class__.__name__}: {err}",
+                    "run `mooddj doctor` again; if it persists, report a bug")]
+    bad_items = [c for c in checks if not isinstance(c, Check)
+                 or c.status not in ("pass", "warn", "fail")]
+    if bad_items:
+        return [bad(name, f"returned {len(bad_items)} malformed result(s)", "report a bug")]
+    return checks
+
+
+CORE_CHECKS: list[Callable[[Config], list[Check]]] = [
+    check_state_dir, check_key, check_database, check_disk, check_gpio, check_box,
+]
+
+
+async def run_checks(cfg: Config | None = None, *, config_path: str | None = None,
+                     plugins: list[str] | None = None) -> list[Check]:
+    """Every core and plug-in check, in order; `cfg=None` loads the config itself."""
+    checks: list[Check] = []
+    if cfg is None:
+        try:
+            cfg = config_mod.load(config_path)
+            checks.append(ok("config", f"{config_mod.resolve_path(config_path)} is valid"))
+        except config_mod.ConfigError as err:
+            checks.append(bad("config", str(err), "fix the file, then run `mooddj doctor`; "
+                              "the other checks below use the defaults"))
+            cfg = Config()
+    else:
+        checks.append(ok("config", "valid"))
+    for fn in CORE_CHECKS:
+        try:
+            checks.extend(await asyncio.to_thread(fn, cfg))
+        except Exception as err:
+            checks.append(bad(fn.__name__.removeprefix("check_").replace("_", " "),
+                              f"the check itself failed: {err!r}", "report a bug"))
+    checks.extend(await check_network(cfg))
+    for spec in PLUGIN_CHECKS if plugins is None else plugins:
+        checks.extend(await run_plugin(spec, cfg))
+    return checks
+
+
+def render(checks: list[Check]) -> str:
+    """Checks as lines for a terminal."""
+    width = max((len(c.name) for c in checks), default=0)
+    lines = []
+    for c in checks:
+        lines.append(f"{c.status.upper():4}  {c.name.ljust(width)}  {c.message}")
+        if c.hint and c.status != "pass":
+            lines.append(f"{'':4}  {'':{width}}  fix: {c.hint}")
+    counts = {s: sum(c.status == s for c in checks) for s in ("pass", "warn", "fail")}
+    lines.append(f"{counts['pass']} passed, {counts['warn']} warning(s), "
+                 f"{counts['fail']} failed")
+    return "\n".join(lines)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """`mooddj doctor [--json]`."""
+    parser.add_argument("--json", action="store_true",
+                        help='print {"ok": bool, "checks": [{"name", "status", "message", '
+                             '"hint"}]}')
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run every check; 1 if any failed."""
+    checks = asyncio.run(run_checks(config_path=getattr(args, "config", None)))
+    failed = any(c.status == "fail" for c in checks)
+    if args.json:
+        json.dump({"ok": not failed, "checks": [c.to_dict() for c in checks]}, sys.stdout,
+                  indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(render(checks))
+    return 1 if failed else 0

@@ -1,0 +1,128 @@
+"""Helpers shared by the maintenance commands: is the box running, confirmations, times.
+
+The running box holds an exclusive `flock` on `<runtime_dir>/mooddj.lock` for its
+whole life (`acquire_box_lock`, taken by `mooddj run`). The kernel drops the lock
+when the process dies, even on SIGKILL, so a stale file never blocks maintenance.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from appliance.core.store import Store
+
+LOCK_NAME = "mooddj.lock"
+
+
+class BoxRunningError(Exception):
+    """Another mooddj box process holds the lock."""
+
+
+class BoxLock:
+    """The running box's lock; release it on exit (or let the process end)."""
+
+    def __init__(self, path: Path, fd: int) -> None:
+        self.path = path
+        self._fd: int | None = fd
+
+    def release(self) -> None:
+        """Drop the lock (idempotent)."""
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> BoxLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def acquire_box_lock(runtime_dir: Path) -> BoxLock:
+    """Take the box's lock, or raise BoxRunningError if another box holds it."""
+    runtime_dir.mkdir(parents=True, exist_ok=True)
+    path = runtime_dir / LOCK_NAME
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as err:
+        os.close(fd)
+        if err.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+            raise BoxRunningError(f"another mooddj box is running (lock {path}); "
+                                  f"stop it first: sudo systemctl stop mooddj") from None
+        raise
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return BoxLock(path, fd)
+
+
+def box_running(runtime_dir: Path) -> int | None:
+    """The running box's pid (0 if running but unknown), or None if it is not running."""
+    path = runtime_dir / LOCK_NAME
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    except PermissionError:
+        return 0  # cannot tell: assume it runs, the safe answer for maintenance
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as err:
+            if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise
+            text = os.read(fd, 32).decode(errors="replace").strip()
+            return int(text) if text.isdigit() else 0
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+def running_message(pid: int) -> str:
+    """One line saying the box runs and how to stop it."""
+    who = f" (pid {pid})" if pid else ""
+    return (f"the box is running{who}; stop it first (sudo systemctl stop mooddj, "
+            f"or Ctrl-C in `mooddj run`), or pass --force and restart it afterwards")
+
+
+def confirm(question: str, *, assume_yes: bool, stdin: TextIO | None = None,
+            stdout: TextIO | None = None) -> bool:
+    """Ask a yes/no question on a terminal; without a terminal only `--yes` agrees."""
+    if assume_yes:
+        return True
+    stdin = stdin or sys.stdin
+    stdout = stdout or sys.stdout
+    if stdin is None or stdin.closed or not stdin.isatty():
+        return False
+    stdout.write(f"{question} Type 'yes' to continue: ")
+    stdout.flush()
+    answer = stdin.readline().strip().lower()
+    return answer == "yes"
+
+
+def stamp(t: float | None = None) -> str:
+    """A UTC timestamp for file names: 20261123T174000Z."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(t))
+
+
+def open_store(path: Path) -> Store:
+    """Open the database for a maintenance command, telling the person about repairs."""
+    from appliance.core.store import Store
+
+    store = Store.open(path)
+    if store.report.moved_aside:
+        print(f"mooddj: the database was damaged ({store.report.reason}); it was moved aside "
+              f"as {', '.join(store.report.moved_aside)} and a fresh one was created",
+              file=sys.stderr)
+    return store
