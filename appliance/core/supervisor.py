@@ -103,6 +103,7 @@ class _Slot:
     stop_task: asyncio.Task[None] | None = None
     needs_stop: bool = False
     hung: bool = False
+    crashing: bool = False  # between a crash and the restart decision
     first_attempt: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -175,7 +176,7 @@ class Supervisor:
 
     def healthy(self) -> bool:
         """No service restarting or hung (failed ones do not count: see module doc)."""
-        return not any(s.hung or s.state in ("restarting",) for s in self._slots)
+        return not any(s.hung or s.crashing or s.state == "restarting" for s in self._slots)
 
     def snapshot(self) -> dict[str, Any]:
         """Everything the status screen shows about services and the loop."""
@@ -340,6 +341,13 @@ class Supervisor:
 
     async def _crashed(self, slot: _Slot, reason: str, exc: BaseException | None) -> bool:
         """Record a crash, stop the service; True to restart it, False if now failed."""
+        slot.crashing = True
+        try:
+            return await self._handle_crash(slot, reason, exc)
+        finally:
+            slot.crashing = False
+
+    async def _handle_crash(self, slot: _Slot, reason: str, exc: BaseException | None) -> bool:
         now = self.clock()
         slot.recent = [t for t in slot.recent if now - t < self.config.crash_window] + [now]
         slot.crashes += 1
