@@ -73,9 +73,10 @@ def quick_check(path: Path) -> str:
     damage (locked, unreadable, disk full): such a file must never be moved aside.
     """
     try:
-        # Read-write on purpose: a read-only connection cannot replay a -wal left by a
-        # crash when the -shm is missing, which would look like damage.
-        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000)
+        # Read-only: checking must never change the file, nor drop a -wal beside a damaged
+        # one (a read-write connection deletes it on close).
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True,
+                               timeout=BUSY_TIMEOUT_MS / 1000)
         try:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             rows = conn.execute("PRAGMA quick_check").fetchall()
@@ -97,6 +98,10 @@ _check_integrity = quick_check  # the name the first version used
 def move_aside(path: Path, reason: str) -> tuple[str, ...]:
     """Rename a damaged database and its -wal/-shm to `*.corrupt-<timestamp>`."""
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    base, n = stamp, 1
+    while any(Path(f"{path}.corrupt-{stamp}{s}").exists() for s in ("", "-wal", "-shm")):
+        n += 1  # never replace an earlier moved-aside file
+        stamp = f"{base}-{n}"
     moved = []
     for suffix in ("", "-wal", "-shm"):
         src = Path(f"{path}{suffix}")
