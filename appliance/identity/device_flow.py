@@ -284,11 +284,11 @@ class DeviceFlows:
             logger.warning("%s device code request failed: %s", label, type(err).__name__)
             raise FlowStartError(f"{label} could not be reached; check the box's internet "
                                  f"connection and try again") from err
-        if status >= 500 or status == 429 or body is None:
+        if status >= 500 or status == 429 or (body is None and status == 200):
             raise FlowStartError(f"{label} is not answering properly right now (HTTP {status}); "
                                  f"try again in a minute")
-        if status != 200 or "error" in body:
-            code = _short(body.get("error", f"http_{status}"))
+        if body is None or status != 200 or "error" in body:
+            code = _short((body or {}).get("error", f"http_{status}"))
             logger.warning("%s refused to start a sign-in: %s", label, code)
             raise FlowStartError(f"{label} refused to start a sign-in ({code}); check "
                                  f"[identity.{provider.name}] client_id in the box's config")
