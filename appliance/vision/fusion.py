@@ -71,7 +71,7 @@ def geometry_moods(c: Cues) -> np.ndarray:
         "happy": 3.0 * smile - 1.0 * frown,
         "sad": 2.5 * frown - 1.0 * smile,
         "angry": 2.5 * furrow - 1.0 * smile,
-        "neutral": 1.2 - 0.8 * max(smile, frown, furrow, surprise),
+        "neutral": 2.0 - 1.5 * max(smile, frown, furrow, surprise),
         "surprised": 3.0 * surprise * (1.0 - 0.5 * smile),
     }
     z = np.array([evidence[m] for m in LABELS])

@@ -58,8 +58,8 @@ class Cues:
 
 # Neutral faces measured on the reference recordings (single_face.mp4, first 0.5 s).
 DEFAULT_BASELINE = Cues(
-    mouth_corner_lift=-0.02, mouth_width=0.80, mouth_open=0.01,
-    eye_open=0.13, brow_raise=0.30, brow_gap=0.45,
+    mouth_corner_lift=0.0, mouth_width=0.775, mouth_open=0.007,
+    eye_open=0.153, brow_raise=0.365, brow_gap=0.48,
 )
 
 

@@ -1,0 +1,187 @@
+"""One frame in, faces with moods and the room's reading out: tracker + expression + room."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from appliance.core.config import VisionConfig
+from appliance.vision import geometry
+from appliance.vision.expression import EmotionClassifier
+from appliance.vision.fusion import EMOTIONS, fuse
+from appliance.vision.room import FaceMood, RoomMood, RoomState, face_weight, instant
+from appliance.vision.sources.base import MAX_SIDE, to_rgb
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FaceResult:
+    """One face's reading (box in the processed frame's pixels)."""
+
+    box: tuple[int, int, int, int]
+    score: float
+    track_id: int
+    valence: float
+    arousal: float
+    mood: str
+    confidence: float
+    emotions: dict[str, float]
+    cues: dict[str, float]
+    frontality: float
+    weight: float
+    probs: tuple[float, ...]  # fused distribution over fusion.LABELS
+    landmarks: np.ndarray = field(repr=False)
+
+    def summary(self, scale: float = 1.0) -> dict[str, Any]:
+        """JSON-ready numbers (box scaled back to the original image by `scale`)."""
+        return {
+            "box": [round(v * scale) for v in self.box],
+            "score": round(self.score, 3),
+            "valence": round(self.valence, 3),
+            "arousal": round(self.arousal, 3),
+            "mood": self.mood,
+            "confidence": round(self.confidence, 3),
+            "emotions": {k: round(v, 3) for k, v in self.emotions.items()},
+        }
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """What one frame gave: the faces and the room reading after it."""
+
+    faces: list[FaceResult]
+    room: RoomState
+    t: float
+    scale: float = 1.0  # original pixels per processed pixel (huge images are downscaled)
+    ms: dict[str, float] = field(default_factory=dict)
+
+
+class Pipeline:
+    """The mood pipeline; not thread-safe: one worker thread owns it."""
+
+    def __init__(self, vision: VisionConfig, models_dir: Path, *,
+                 baseline: geometry.Cues | None = None,
+                 calibration_path: Path | None = None, tracker: Any = None) -> None:
+        from appliance.vision.tracker import FaceTracker
+
+        self.config = vision
+        self.models_dir = Path(models_dir)
+        self.tracker = tracker or FaceTracker(
+            self.models_dir, detector=vision.detector, max_faces=vision.max_faces,
+            num_threads=vision.num_threads, detect_every=vision.detect_every)
+        self.emotion = EmotionClassifier.load(self.models_dir, num_threads=1)
+        if baseline is None:
+            path = calibration_path or (Path(vision.calibration_file)
+                                        if vision.calibration_file else None)
+            baseline = _load_baseline(path)
+        self.baseline = baseline
+        self.room = RoomMood.from_config(vision)
+        self.frames = 0
+        self.stage_ms: dict[str, float] = {}
+
+    @property
+    def detector_runs(self) -> int:
+        return int(getattr(self.tracker, "detector_runs", 0))
+
+    @property
+    def models(self) -> dict[str, Any]:
+        """Every loaded model by name (tracker's and the emotion CNN)."""
+        out = dict(getattr(self.tracker, "models", {}) or {})
+        out["emotion"] = self.emotion.model
+        return out
+
+    def reset(self) -> None:
+        """Start over (a new recording or image): new tracker state and room."""
+        reset = getattr(self.tracker, "reset", None)
+        if callable(reset):
+            reset()
+        else:
+            from appliance.vision.tracker import FaceTracker
+
+            self.tracker = FaceTracker(
+                self.models_dir, detector=self.config.detector, max_faces=self.config.max_faces,
+                num_threads=self.config.num_threads, detect_every=self.config.detect_every)
+        self.room = RoomMood.from_config(self.config)
+
+    def faces(self, rgb: np.ndarray) -> list[FaceResult]:
+        """Track the faces of one RGB frame and read each one's mood (no room update)."""
+        t0 = time.perf_counter()
+        tracked = self.tracker.process(rgb)
+        t1 = time.perf_counter()
+        out = [self._read_face(rgb, f) for f in tracked]
+        t2 = time.perf_counter()
+        self.stage_ms = {"track": (t1 - t0) * 1e3, "expression": (t2 - t1) * 1e3}
+        for name, ms in (getattr(self.tracker, "stage_ms", None) or {}).items():
+            self.stage_ms[f"track.{name}"] = float(ms)
+        return out
+
+    def _read_face(self, rgb: np.ndarray, face: Any) -> FaceResult:
+        lm = np.asarray(face.landmarks)
+        probs = self.emotion(rgb, lm)
+        try:
+            c: geometry.Cues | None = geometry.cues(lm, self.baseline)
+        except ValueError:
+            c = None
+        expr = fuse(probs, c)
+        front = geometry.frontality(lm)
+        x, y, w, h = (float(v) for v in face.box)
+        presence = float(getattr(face, "presence", 1.0))
+        return FaceResult(
+            box=(round(x), round(y), round(w), round(h)), score=float(face.score),
+            track_id=int(getattr(face, "track_id", 0)), valence=expr.valence,
+            arousal=expr.arousal, mood=expr.mood, confidence=expr.confidence,
+            emotions={n: float(p) for n, p in zip(EMOTIONS, probs, strict=True)},
+            cues=c.as_dict() if c else {}, frontality=front,
+            weight=face_weight(w, h, front, presence), probs=expr.probs, landmarks=lm,
+        )
+
+    def process(self, frame: np.ndarray, t: float) -> FrameResult:
+        """Run one frame (any image array; RGB order) at time `t` seconds through everything."""
+        start = time.perf_counter()
+        rgb, scale = prepare(frame)
+        faces = self.faces(rgb)
+        t3 = time.perf_counter()
+        room = self.room.update([_mood(f) for f in faces], t)
+        end = time.perf_counter()
+        self.stage_ms["room"] = (end - t3) * 1e3
+        self.stage_ms["frame"] = (end - start) * 1e3
+        self.frames += 1
+        return FrameResult(faces=faces, room=room, t=t, scale=scale, ms=dict(self.stage_ms))
+
+    def still(self, frame: np.ndarray) -> FrameResult:
+        """Read a single photo: fresh tracker, unsmoothed room (people = faces found)."""
+        self.reset()
+        rgb, scale = prepare(frame)
+        faces = self.faces(rgb)
+        self.frames += 1
+        return FrameResult(faces=faces, room=instant([_mood(f) for f in faces]), t=0.0,
+                           scale=scale, ms=dict(self.stage_ms))
+
+
+def prepare(frame: np.ndarray) -> tuple[np.ndarray, float]:
+    """A usable RGB frame (FrameError if it cannot be) and the downscale factor applied."""
+    rgb = to_rgb(frame, order="rgb", max_side=MAX_SIDE)
+    scale = frame.shape[1] / rgb.shape[1] if rgb.shape[1] else 1.0
+    return rgb, float(scale)
+
+
+def _mood(f: FaceResult) -> FaceMood:
+    return FaceMood(valence=f.valence, arousal=f.arousal, probs=f.probs, weight=f.weight)
+
+
+def _load_baseline(path: Path | None) -> geometry.Cues | None:
+    if path is None or not Path(path).exists():
+        return None
+    try:
+        base = geometry.load_baseline(path)
+    except geometry.CalibrationError as err:
+        logger.warning("%s; using the default neutral face", err)
+        return None
+    logger.info("using the neutral-face calibration in %s", path)
+    return base
