@@ -141,44 +141,24 @@ def load_box_config(args: argparse.Namespace) -> Config:
         raise SystemExit(2) from None
 
 
-def _sealed_versions(store: Store) -> dict[str, int]:
-    """Key version -> number of sealed values in `connections` (empty when none)."""
-    def q(db: Any) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for row in db.query("SELECT access_token, refresh_token FROM connections"):
-            for value in (row["access_token"], row["refresh_token"]):
-                if value:
-                    parts = str(value).split(".", 2)
-                    version = parts[1] if len(parts) == 3 else "?"
-                    counts[version] = counts.get(version, 0) + 1
-        return counts
-    return store.read_sync(q)
-
-
 def open_sealer(config: Config, store: Store) -> Sealer:
-    """Load the key, creating it only when no sealed tokens depend on a missing one."""
-    from appliance.core.crypto import KeyFileError, Sealer
+    """The key: finishes an interrupted rotation, never replaces a key tokens depend on."""
+    from appliance.core.crypto import KeyFileError
+    from appliance.core.secrets_store import key_versions, load_sealer
 
     key_path = config.paths.key_path
-    versions = _sealed_versions(store)
-    total = sum(versions.values())
-    if not key_path.exists() and total:
-        raise BoxError(f"key file {key_path} is missing but {total} sealed tokens are in "
-                       f"{config.paths.database_path}; restore secret.key from a backup "
-                       f"(mooddj restore), or `mooddj factory-reset` to start over "
-                       f"(the tokens were kept)")
     try:
-        sealer = Sealer.from_file(key_path, create=True)
+        sealer = load_sealer(store, key_path, create=True)
     except KeyFileError as err:
         raise BoxError(str(err)) from None
     except OSError as err:
         raise BoxError(f"key file {key_path} cannot be created: {err.strerror}; make "
                        f"{key_path.parent} writable by this user") from None
-    foreign = {v: n for v, n in versions.items() if v != sealer.version}
+    foreign = sorted(store.read_sync(key_versions) - {sealer.version})
     if foreign:
-        raise BoxError(f"key file {key_path} does not match {sum(foreign.values())} sealed "
-                       f"tokens in {config.paths.database_path} (sealed with key "
-                       f"{', '.join(sorted(foreign))}); restore the matching secret.key "
+        raise BoxError(f"key file {key_path} does not match sealed tokens in "
+                       f"{config.paths.database_path} (sealed with key id "
+                       f"{', '.join(foreign)}); restore the matching secret.key "
                        f"(mooddj restore) or `mooddj factory-reset` (the tokens were kept)")
     return sealer
 
@@ -257,14 +237,31 @@ def run_loop(main: Coroutine[Any, Any, int], grace: float = LOOP_CLOSE_GRACE) ->
 
 def run(args: argparse.Namespace) -> int:
     """`mooddj run`: run the box until SIGTERM or Ctrl-C."""
-    from appliance import __version__
     from appliance.core.cliutil import fail
     from appliance.core.logging_setup import setup_logging
-    from appliance.core.sdnotify import Notifier
-    from appliance.core.supervisor import Supervisor, SupervisorError
+    from appliance.core.maint import BoxRunningError, acquire_box_lock
 
     config = load_box_config(args)
     setup_logging(config.log.level, config.paths.log_file or None)
+    try:
+        lock = acquire_box_lock(config.paths.runtime)
+    except BoxRunningError as err:
+        return fail(str(err))
+    except OSError as err:
+        return fail(f"runtime dir {config.paths.runtime} cannot be used: {err.strerror}; "
+                    f"set paths.runtime_dir to a writable folder")
+    try:
+        return _run_box(args, config)
+    finally:
+        lock.release()
+
+
+def _run_box(args: argparse.Namespace, config: Config) -> int:
+    from appliance import __version__
+    from appliance.core.cliutil import fail
+    from appliance.core.sdnotify import Notifier
+    from appliance.core.supervisor import Supervisor, SupervisorError
+
     sim = SimInfo(state_dir=config.paths.state) if getattr(args, "sim", False) else None
     try:
         ctx = open_context(config, version=__version__, sim=sim)

@@ -187,7 +187,8 @@ def test_state_dir_that_cannot_be_created_is_one_clear_line(
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     cfg = tmp_path / "config.toml"
-    cfg.write_text(f'[paths]\nstate_dir = "{blocker / "state"}"\n')
+    cfg.write_text(f'[paths]\nstate_dir = "{blocker / "state"}"\n'
+                   f'runtime_dir = "{tmp_path / "run"}"\n')
     code = cli.main(["run", "--config", str(cfg)])
     err = capsys.readouterr().err.strip()
     assert code == 1
@@ -203,6 +204,20 @@ def test_invalid_config_exits_2_with_key_value_and_allowed(
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert "log.level" in err and "'LOUD'" in err and "'DEBUG'" in err
+
+
+def test_second_box_on_the_same_runtime_dir_is_refused(tmp_path: Path, notify: Notify,
+                                                       capsys: pytest.CaptureFixture[str]
+                                                       ) -> None:
+    cfg = write_config(tmp_path)
+    proc = spawn(["run", "--config", str(cfg)], notify, tmp_path)
+    try:
+        notify.wait_for("READY=1")
+        assert cli.main(["run", "--config", str(cfg)]) == 1
+        assert "another mooddj box is running" in capsys.readouterr().err
+    finally:
+        code, err = finish(proc)
+    assert code == 0, err
 
 
 def test_sim_mode_really_runs_until_ctrl_c(tmp_path: Path, notify: Notify) -> None:
