@@ -98,3 +98,27 @@ def m003_music(db: Database) -> None:
         "started_at": float,
     }, pk="id")
     db["plays"].create_index(["started_at"])
+
+
+@migrations()
+def m101_web_pairing_codes(db: Database) -> None:
+    db["pairing_codes"].create({
+        "code_hash": str,  # sha256 of the normalised one-time code; the code is never stored
+        "created_at": float,
+        "expires_at": float,
+        "used_at": float,  # 0 until redeemed (single use)
+        "created_by": str,  # "cli" or the inviting user's id
+    }, pk="code_hash")
+
+
+@migrations()
+def m102_music_link_states(db: Database) -> None:
+    db["spotify_link_states"].create({
+        "state_hash": str,  # sha256 of the OAuth state; the state itself is never stored
+        "user_id": str,
+        "session_hash": str,  # sha256 of the browser session id the link was started from
+        "verifier": str,  # PKCE code verifier, sealed
+        "redirect_uri": str,
+        "created_at": float,
+        "expires_at": float,
+    }, pk="state_hash")

@@ -1,0 +1,88 @@
+"""The setup page's aiohttp application, built from injected dependencies."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from appliance.identity.device_flow import DeviceFlows
+from appliance.identity.providers import build_providers
+from appliance.web import live, routes_auth, routes_pages, routes_pair, routes_user, ws
+from appliance.web.deps import NavItem, WebDeps
+from appliance.web.keys import (
+    DEPS,
+    ERRORS,
+    FLOWS,
+    HOSTS,
+    LIVE,
+    NAV,
+    PAIRING,
+    PROVIDERS,
+    SESSIONS,
+    TEMPLATES,
+    UNPAIRED_PREFIXES,
+)
+from appliance.web.middleware import MIDDLEWARES, on_response_prepare
+from appliance.web.pairing import PairingManager
+from appliance.web.render import make_environment
+from appliance.web.security import HostAllowList
+from appliance.web.sessions import SessionStore
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_NAV = (
+    NavItem("/", "Home", 0),
+    NavItem("/members", "Household", 20),
+    NavItem("/profile", "Profile", 30),
+    NavItem("/privacy", "Privacy", 80),
+    NavItem("/about", "About", 90),
+)
+
+
+def create_app(deps: WebDeps) -> web.Application:
+    """The web application: middlewares, our routes, then every `deps.route_setups` entry."""
+    cfg = deps.config
+    app = web.Application(middlewares=list(MIDDLEWARES), client_max_size=cfg.web.max_body_bytes)
+    app[DEPS] = deps
+    app[NAV] = [*DEFAULT_NAV, *deps.nav]
+    app[UNPAIRED_PREFIXES] = []
+    app[SESSIONS] = SessionStore(deps.store, cfg.web)
+    app[PAIRING] = PairingManager(deps.bus, deps.store, cfg.web)
+    app[TEMPLATES] = make_environment(cfg.paths.web)
+    app[HOSTS] = HostAllowList(cfg.web, deps.extra_hosts)
+    app[ERRORS] = live.ErrorBoard(deps.bus)
+    app[LIVE] = ws.LiveHub(deps.bus)
+    app[PROVIDERS] = deps.services.get("providers") or build_providers(cfg.identity)
+    own_flows = "flows" not in deps.services
+    app[FLOWS] = deps.services["flows"] if not own_flows else DeviceFlows(app[PROVIDERS])
+    if own_flows:
+        app.on_cleanup.append(_close_flows)
+    app.on_response_prepare.append(on_response_prepare)
+    app.cleanup_ctx.append(_background)
+
+    routes_pages.add_routes(app)
+    routes_pair.add_routes(app)
+    routes_auth.add_routes(app)
+    routes_user.add_routes(app)
+    ws.add_routes(app)
+    static = cfg.paths.web / "static"
+    app.router.add_static("/static/", static, name="static", append_version=False)
+    for setup in deps.route_setups:
+        setup(app)
+    return app
+
+
+async def _background(app: web.Application) -> AsyncIterator[None]:
+    """Start and stop the pairing listener, the error board and the live hub."""
+    await app[PAIRING].start()
+    app[ERRORS].start()
+    yield
+    await app[LIVE].close()
+    app[ERRORS].close()
+    await app[PAIRING].close()
+
+
+async def _close_flows(app: web.Application) -> None:
+    await app[FLOWS].close()

@@ -1,0 +1,42 @@
+"""CSRF defence for a plain-HTTP LAN page: a per-session token plus an Origin check.
+
+Browsers send no Fetch-Metadata over http://192.168.x.x and cookies cannot be
+`Secure`, so every state-changing request must carry the session's token (header
+`X-CSRF-Token` or form field `csrf_token`), and an Origin header, when present,
+must name this very Host. SameSite=Strict on the cookie is the third layer.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from aiohttp import web
+
+from appliance.web.security import origin_matches
+from appliance.web.sessions import WebSession
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+HEADER = "X-CSRF-Token"
+FIELD = "csrf_token"
+
+
+async def check(request: web.Request, session: WebSession | None) -> tuple[str, str] | None:
+    """None if the request may change state, else (code, message) for a 403."""
+    origin = request.headers.get("Origin")
+    if origin is not None and not origin_matches(origin, request.host):
+        return ("bad_origin", "This request came from another site and was refused; "
+                "use the box's own page.")
+    if session is None:
+        return ("csrf_missing", "Your session is missing; reload the page and try again.")
+    sent = request.headers.get(HEADER, "")
+    if not sent and request.content_type in ("application/x-www-form-urlencoded",
+                                              "multipart/form-data"):
+        form = await request.post()
+        value = form.get(FIELD, "")
+        sent = value if isinstance(value, str) else ""
+    if not sent:
+        return ("csrf_missing", "The security token is missing; reload the page and try again.")
+    if not hmac.compare_digest(sent.encode(), session.csrf.encode()):
+        return ("csrf_invalid",
+                "The security token is wrong or old; reload the page and try again.")
+    return None

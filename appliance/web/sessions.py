@@ -1,0 +1,163 @@
+"""Server-side browser sessions: opaque random tokens, stored only as SHA-256 hashes.
+
+A browser gets an *anonymous* session on its first visit: a signed cookie with
+no database row (so strangers cannot fill the table), used to bind the CSRF
+token and a pairing request. Proving physical presence (Play button or a
+pairing code) swaps it for a *stored* session (`paired=1`, a new token: no
+session fixation); signing in swaps it again and records the user. A stored
+session ends at its absolute expiry, after `session_idle_hours` unused, when
+revoked (logout, "sign out everywhere", member removed) or when its user is gone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+import time
+from dataclasses import dataclass
+
+from sqlite_utils import Database
+
+from appliance.core.config import WebConfig
+from appliance.core.store import Store
+
+logger = logging.getLogger(__name__)
+
+COOKIE_NAME = "mooddj_session"
+_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")
+_ANON_PREFIX = "a."
+TOUCH_EVERY = 60.0  # seconds between last_seen updates of one session
+
+
+def token_hash(token: str) -> str:
+    """The stored id of a session token (hex SHA-256)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class WebSession:
+    """One browser's session as seen by a request."""
+
+    key: str  # sha256 of the token: safe to use as an id (flow binding, logs never)
+    csrf: str
+    stored: bool
+    paired: bool = False
+    user_id: str = ""
+    display_name: str = ""
+    role: str = ""
+    created_at: float = 0.0
+    last_seen: float = 0.0
+    expires_at: float = 0.0
+
+
+class SessionStore:
+    """Creates, loads, rotates and revokes sessions in the `sessions` table."""
+
+    def __init__(self, store: Store, cfg: WebConfig, secret: bytes | None = None) -> None:
+        self.store = store
+        self.lifetime = cfg.session_lifetime_hours * 3600
+        self.idle = cfg.session_idle_hours * 3600
+        self._secret = secret or secrets.token_bytes(32)
+
+    # -- anonymous sessions (cookie only) ----------------------------------
+
+    def _sign(self, raw: str) -> str:
+        return hmac.new(self._secret, raw.encode(), hashlib.sha256).hexdigest()[:32]
+
+    def _anon_csrf(self, key: str) -> str:
+        return hmac.new(self._secret, b"csrf|" + key.encode(), hashlib.sha256).hexdigest()
+
+    def new_anonymous(self) -> tuple[str, WebSession]:
+        """A fresh anonymous session: (cookie value, session)."""
+        raw = secrets.token_urlsafe(32)
+        token = f"{_ANON_PREFIX}{raw}.{self._sign(raw)}"
+        return token, self._anon_session(token)
+
+    def _anon_session(self, token: str) -> WebSession:
+        key = token_hash(token)
+        return WebSession(key=key, csrf=self._anon_csrf(key), stored=False)
+
+    # -- loading -------------------------------------------------------------
+
+    async def load(self, token: str | None) -> WebSession | None:
+        """The live session for a cookie value, or None (missing, tampered, expired, revoked)."""
+        if not token:
+            return None
+        if token.startswith(_ANON_PREFIX):
+            raw, _, sig = token[len(_ANON_PREFIX):].rpartition(".")
+            if raw and _TOKEN_RE.match(raw) and hmac.compare_digest(sig, self._sign(raw)):
+                return self._anon_session(token)
+            return None
+        if not _TOKEN_RE.match(token):
+            return None
+        key = token_hash(token)
+        now = time.time()
+
+        def q(db: Database) -> dict | None:
+            rows = list(db.query(
+                "SELECT s.*, u.display_name AS u_name, u.role AS u_role, u.id AS u_id "
+                "FROM sessions s LEFT JOIN users u ON u.id = s.user_id WHERE s.id_hash = ?",
+                [key]))
+            return rows[0] if rows else None
+
+        row = await self.store.read(q)
+        if row is None or row["revoked"] or row["expires_at"] <= now:
+            return None
+        if row["last_seen"] + self.idle <= now:
+            return None
+        if row["user_id"] and not row["u_id"]:
+            return None  # the user was removed
+        sess = WebSession(
+            key=key, csrf=row["csrf"], stored=True, paired=bool(row["paired"]),
+            user_id=row["user_id"] or "", display_name=row["u_name"] or "",
+            role=row["u_role"] or "", created_at=row["created_at"],
+            last_seen=row["last_seen"], expires_at=row["expires_at"])
+        if now - row["last_seen"] > TOUCH_EVERY:
+            await self.store.write(lambda db: db.execute(
+                "UPDATE sessions SET last_seen = ? WHERE id_hash = ?", [now, key]))
+        return sess
+
+    # -- creating, rotating, revoking ----------------------------------------
+
+    async def create(self, *, user_id: str = "", paired: bool = True,
+                     user_agent: str = "", replaces: str = "") -> tuple[str, str]:
+        """Store a new session (revoking `replaces`); returns (cookie value, key)."""
+        token = secrets.token_urlsafe(32)
+        key = token_hash(token)
+        now = time.time()
+        row = {
+            "id_hash": key, "user_id": user_id, "csrf": secrets.token_urlsafe(32),
+            "paired": 1 if paired else 0, "created_at": now, "last_seen": now,
+            "expires_at": now + self.lifetime, "revoked": 0, "user_agent": user_agent[:200],
+        }
+
+        def w(db: Database) -> None:
+            if replaces:
+                db.execute("UPDATE sessions SET revoked = 1 WHERE id_hash = ?", [replaces])
+            db["sessions"].insert(row)
+            # Housekeeping: forget long-dead sessions.
+            db.execute("DELETE FROM sessions WHERE expires_at < ? OR "
+                       "(revoked = 1 AND last_seen < ?)", [now, now - self.idle])
+
+        await self.store.write(w)
+        return token, key
+
+    async def revoke(self, key: str) -> None:
+        """End one session (logout)."""
+        await self.store.write(lambda db: db.execute(
+            "UPDATE sessions SET revoked = 1 WHERE id_hash = ?", [key]))
+
+    async def revoke_user(self, user_id: str) -> int:
+        """End every session of `user_id` ("sign out everywhere"); returns how many."""
+        def w(db: Database) -> int:
+            cur = db.execute("UPDATE sessions SET revoked = 1 WHERE user_id = ? AND revoked = 0",
+                             [user_id])
+            return cur.rowcount
+        return await self.store.write(w)
+
+    def cookie_max_age(self) -> int:
+        """Max-Age of a stored session's cookie (its absolute lifetime)."""
+        return int(self.lifetime)
