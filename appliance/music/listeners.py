@@ -1,0 +1,74 @@
+"""The active listener: whose Spotify account plays (setting `active_listener`)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlite_utils import Database
+
+from appliance.core.bus import Bus, ListenerChanged
+from appliance.music import connections
+
+logger = logging.getLogger(__name__)
+
+SETTING = "active_listener"
+
+
+def linked_users(db: Database) -> list[dict[str, str]]:
+    """Users with a usable Spotify link, oldest link first: `user_id`, `display_name`."""
+    rows = db.query(
+        "SELECT c.user_id AS user_id, COALESCE(NULLIF(u.display_name, ''), c.display_name, '')"
+        " AS display_name FROM connections c LEFT JOIN users u ON u.id = c.user_id"
+        " WHERE c.platform = ? AND c.state = ? ORDER BY c.linked_at, c.user_id",
+        [connections.PLATFORM, connections.LINKED])
+    return [{"user_id": r["user_id"], "display_name": r["display_name"] or ""} for r in rows]
+
+
+async def active(store: Any) -> str | None:
+    """The active listener if still linked; else the first linked user (stored), else None."""
+    def q(db: Database) -> str | None:
+        users = [u["user_id"] for u in linked_users(db)]
+        current = connections.get_setting(db, SETTING)
+        if current in users:
+            return current
+        if not users:
+            return None
+        connections.put_setting(db, SETTING, users[0])
+        return users[0]
+    return await store.write(q)
+
+
+async def set_active(store: Any, bus: Bus | None, user_id: str) -> str:
+    """Make `user_id` the listener (must be linked); publishes ListenerChanged. Returns name."""
+    def q(db: Database) -> str:
+        match = [u for u in linked_users(db) if u["user_id"] == user_id]
+        if not match:
+            raise ValueError("That person has no linked Spotify account; link one first.")
+        connections.put_setting(db, SETTING, user_id)
+        return match[0]["display_name"]
+    name = await store.write(q)
+    if bus is not None:
+        bus.publish(ListenerChanged(user_id=user_id, display_name=name))
+    logger.info("player: active listener changed")
+    return name
+
+
+async def cycle(store: Any, bus: Bus | None) -> str | None:
+    """Move to the next linked user (button gesture); returns the new listener."""
+    def q(db: Database) -> dict[str, str] | None:
+        users = linked_users(db)
+        if not users:
+            return None
+        current = connections.get_setting(db, SETTING)
+        ids = [u["user_id"] for u in users]
+        nxt = users[(ids.index(current) + 1) % len(users)] if current in ids else users[0]
+        connections.put_setting(db, SETTING, nxt["user_id"])
+        return nxt
+    chosen = await store.write(q)
+    if chosen is None:
+        return None
+    if bus is not None:
+        bus.publish(ListenerChanged(user_id=chosen["user_id"],
+                                    display_name=chosen["display_name"]))
+    return chosen["user_id"]
