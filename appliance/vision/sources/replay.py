@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from appliance.vision.sources.base import (
+    MAX_SIDE,
     CameraError,
     Frame,
     FrameError,
@@ -24,7 +25,7 @@ logger = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 
-def read_image(path: Path) -> np.ndarray:
+def read_image(path: Path, max_side: int = MAX_SIDE) -> np.ndarray:
     """Decode an image file to RGB (alpha, gray and 16-bit handled; huge ones downscaled)."""
     try:
         data = np.fromfile(str(path), dtype=np.uint8)
@@ -34,7 +35,7 @@ def read_image(path: Path) -> np.ndarray:
     if img is None:
         raise CameraError(f"image {path} is empty or not a decodable image; use a JPEG or PNG")
     try:
-        return to_rgb(img, order="bgr")
+        return to_rgb(img, order="bgr", max_side=max_side)
     except FrameError as err:
         raise CameraError(f"image {path} cannot be used: {err}") from None
 
