@@ -95,7 +95,7 @@ def summary(db: Database, days: float = 7.0, now: float | None = None) -> dict[s
     since = now - days * 86400.0
     rows = list(db.query(
         "SELECT bucket, mood, samples, valence_sum, arousal_sum, people_max FROM mood_history"
-        " WHERE bucket >= ? ORDER BY bucket", [since]))
+        " WHERE bucket >= ? AND bucket <= ? ORDER BY bucket", [since, now]))
     total = sum(int(r["samples"] or 0) for r in rows)
     by_mood = dict.fromkeys(MOODS, 0)
     per_day: dict[str, dict[str, int]] = {}
