@@ -56,34 +56,41 @@ def roi_from_detection(box: tuple[float, float, float, float], keypoints: np.nda
     return roi_from_box(*box, rot, scale)
 
 
-def roi_from_landmarks(landmarks: np.ndarray, scale: float = ROI_SCALE) -> Roi:
-    """Tracking ROI: bounding box of all landmarks, rotation from landmark 33 -> 263."""
-    xy = landmarks[:, :2]
-    lo = xy.min(axis=0)
-    hi = xy.max(axis=0)
-    a = landmarks[RIGHT_EYE_OUTER]
-    b = landmarks[LEFT_EYE_OUTER]
-    rot = rotation_from_points((float(a[0]), float(a[1])), (float(b[0]), float(b[1])))
-    return roi_from_box(float(lo[0]), float(lo[1]), float(hi[0] - lo[0]), float(hi[1] - lo[1]),
-                        rot, scale)
+def roi_from_landmarks(landmarks: np.ndarray, scale: float = ROI_SCALE,
+                       bounds: tuple[np.ndarray, np.ndarray] | None = None) -> Roi:
+    """Tracking ROI: bounding box of all landmarks, rotation from landmark 33 -> 263.
+
+    bounds: the landmarks' (min, max) x/y when the caller already has them.
+    """
+    if bounds is None:
+        xy = landmarks[:, :2]
+        bounds = (xy.min(axis=0), xy.max(axis=0))
+    lo, hi = bounds
+    ax, ay = landmarks[RIGHT_EYE_OUTER, :2].tolist()
+    bx, by = landmarks[LEFT_EYE_OUTER, :2].tolist()
+    x0, y0 = float(lo[0]), float(lo[1])
+    return roi_from_box(x0, y0, float(hi[0]) - x0, float(hi[1]) - y0,
+                        rotation_from_points((ax, ay), (bx, by)), scale)
 
 
 def crop_to_frame(roi: Roi, crop_size: int) -> np.ndarray:
     """2x3 affine taking continuous crop coordinates [0, crop_size] to frame pixels."""
     k = roi.size / crop_size
-    c, s = math.cos(roi.rotation), math.sin(roi.rotation)
-    a = np.array([[c * k, -s * k], [s * k, c * k]])
-    # Crop centre (crop_size / 2) maps to the ROI centre.
-    t = np.array([roi.cx, roi.cy]) - a @ np.array([crop_size / 2.0, crop_size / 2.0])
-    return np.hstack([a, t[:, None]])
+    c, s = math.cos(roi.rotation) * k, math.sin(roi.rotation) * k
+    half = crop_size / 2.0
+    # The crop centre maps to the ROI centre.
+    return np.array([[c, -s, roi.cx - (c - s) * half],
+                     [s, c, roi.cy - (s + c) * half]])
 
 
 def warp_matrix(roi: Roi, crop_size: int) -> np.ndarray:
     """cv2.warpAffine matrix (with WARP_INVERSE_MAP) sampling the ROI into a crop."""
-    m = crop_to_frame(roi, crop_size)
-    a, t = m[:, :2], m[:, 2]
+    k = roi.size / crop_size
+    c, s = math.cos(roi.rotation) * k, math.sin(roi.rotation) * k
+    half = crop_size / 2.0
     # Pixel index i has its centre at continuous i + 0.5 in both images.
-    return np.hstack([a, (a @ np.array([0.5, 0.5]) + t - 0.5)[:, None]])
+    return np.array([[c, -s, roi.cx - (c - s) * half + 0.5 * (c - s) - 0.5],
+                     [s, c, roi.cy - (s + c) * half + 0.5 * (s + c) - 0.5]])
 
 
 def iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:

@@ -104,6 +104,19 @@ class Model:
             array = np.ascontiguousarray(array, dtype=d["dtype"]).reshape(d["shape"])
         self._it.set_tensor(d["index"], array)
 
+    def fill_input(self, name: str, src: np.ndarray, scale: float, offset: float = 0.0) -> None:
+        """Write src * scale + offset straight into the named input tensor (no extra copy)."""
+        view = self._it.tensor(self._in[name]["index"])()
+        try:
+            dst = view.reshape(src.shape)
+            np.multiply(src, np.float32(scale), out=dst)
+            if offset:
+                dst += np.float32(offset)
+        finally:
+            # The interpreter refuses to run while a view of its memory is alive.
+            del view
+            dst = None
+
     def invoke(self) -> None:
         """Run the model once on the inputs already set, recording the time taken."""
         t0 = time.perf_counter()

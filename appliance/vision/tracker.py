@@ -59,9 +59,8 @@ class _Track:
     face: Face | None = None
 
 
-def _landmark_box(landmarks: np.ndarray, w: int, h: int) -> tuple[float, float, float, float]:
-    lo = landmarks[:, :2].min(axis=0)
-    hi = landmarks[:, :2].max(axis=0)
+def _clip_box(lo: np.ndarray, hi: np.ndarray, w: int, h: int,
+              ) -> tuple[float, float, float, float]:
     x0, y0 = max(0.0, float(lo[0])), max(0.0, float(lo[1]))
     x1, y1 = min(float(w), float(hi[0])), min(float(h), float(hi[1]))
     return x0, y0, max(0.0, x1 - x0), max(0.0, y1 - y0)
@@ -104,9 +103,11 @@ class FaceTracker:
         if presence < PRESENCE_THRESHOLD:
             return False
         h, w = frame.shape[:2]
-        track.face = Face(_landmark_box(landmarks, w, h), track.score, landmarks, presence,
+        lo = cv2.reduce(landmarks, 0, cv2.REDUCE_MIN)[0]
+        hi = cv2.reduce(landmarks, 0, cv2.REDUCE_MAX)[0]
+        track.face = Face(_clip_box(lo, hi, w, h), track.score, landmarks, presence,
                           track.track_id, track.roi)
-        track.roi = roi_from_landmarks(landmarks)
+        track.roi = roi_from_landmarks(landmarks, bounds=(lo, hi))
         return True
 
     def process(self, frame_rgb: np.ndarray) -> list[Face]:
