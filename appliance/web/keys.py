@@ -24,7 +24,7 @@ LIVE = web.AppKey("live", Any)
 FLOWS = web.AppKey("flows", Any)  # appliance.identity.device_flow.DeviceFlows
 PROVIDERS = web.AppKey("providers", Any)  # dict[str, appliance.identity.providers.Provider]
 
-# Request-scoped values (aiohttp requests are mappings with string keys).
-REQ_SESSION = "mooddj.session"
-REQ_NEW_TOKEN = "mooddj.new_token"  # noqa: S105 (a dict key, not a secret)
-REQ_CLEAR_COOKIE = "mooddj.clear_cookie"
+# Request-scoped values: the session (sessions.WebSession), a cookie value to set.
+REQ_SESSION = web.RequestKey("mooddj_session", Any)
+REQ_NEW_TOKEN = web.RequestKey("mooddj_new_token", str)
+REQ_CLEAR_COOKIE = web.RequestKey("mooddj_clear_cookie", bool)

@@ -1,0 +1,38 @@
+"""`mooddj pair`: print a one-time code that pairs a new browser with the box."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Options of `mooddj pair`."""
+    parser.add_argument("--minutes", type=float, default=10.0,
+                        help="how long the code stays valid (default 10, at most 60)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Create a code in the box's database and print it once."""
+    from appliance.core.cliutil import fail, load_config
+    from appliance.core.store import Store, StoreError
+    from appliance.web.pairing import format_code, new_code, store_code
+
+    if not 1 <= args.minutes <= 60:
+        return fail("--minutes must be between 1 and 60")
+    config = load_config(args)
+    try:
+        store = Store.open(config.paths.database_path)
+    except StoreError as err:
+        return fail(str(err))
+    try:
+        code = new_code()
+        until = store.write_sync(
+            lambda db: store_code(db, code, created_by="cli", ttl=args.minutes * 60))
+    finally:
+        store.close()
+    left = round((until - time.time()) / 60)
+    print(f"Pairing code: {format_code(code)}")
+    print(f"Open http://{config.web.hostname}.local on the new phone, choose "
+          f"\"use a pairing code\" and type it. It works once, within {left} minutes.")
+    return 0

@@ -1,0 +1,156 @@
+"""Pairing by physical presence: Play button, one-time codes, rate limits, the claim."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from appliance.core.bus import ButtonGesture, PairingWindow
+from appliance.web.pairing import CODE_ALPHABET, code_hash, new_code, store_code
+
+
+async def test_unpaired_browser_reaches_only_the_pair_page(box, browser):
+    b = browser()
+    r = await b.get("/", html=True)
+    assert r.status == 200 and r.url.path == "/pair"  # redirected
+    assert "Claim this box" in await r.text()
+    for path in ("/user/profile", "/api/members", "/api/status", "/user/platforms"):
+        r = await b.get(path)
+        assert r.status == 403, path
+        assert (await r.json())["error"]["code"] == "not_paired"
+    r = await b.post("/auth/google/login")
+    assert r.status == 403
+    r = await b.get("/static/app.css")
+    assert r.status == 200
+    r = await b.get("/api/csrf")
+    assert r.status == 200
+
+
+async def test_play_press_pairs_the_one_waiting_browser_and_publishes_the_window(box, browser):
+    windows = box.bus.subscribe(PairingWindow)
+    b = browser()
+    await b.refresh_csrf()
+    before = b.cookie()
+    r = await b.post("/pair/request")
+    assert (await r.json())["data"]["state"] == "pending"
+    opened = windows.get_nowait()
+    assert opened.open and opened.until > time.time()
+    # Nothing happens until the button is pressed.
+    r = await b.post("/pair/complete")
+    assert r.status == 409
+    box.bus.publish(ButtonGesture(gesture="play_press"))
+    await asyncio.sleep(0.01)
+    assert not windows.get_nowait().open  # closed again
+    r = await b.get("/pair/status")
+    assert (await r.json())["data"]["state"] == "approved"
+    r = await b.post("/pair/complete")
+    assert r.status == 200
+    assert b.cookie() and b.cookie() != before  # a new session id (no fixation)
+    r = await b.get("/api/status")
+    assert r.status == 200
+
+
+async def test_two_waiting_browsers_are_both_refused(box, browser):
+    a, c = browser(), browser()
+    for x in (a, c):
+        await x.refresh_csrf()
+        assert (await x.post("/pair/request")).status == 200
+    box.bus.publish(ButtonGesture(gesture="play_press"))
+    await asyncio.sleep(0.01)
+    for x in (a, c):
+        r = await x.get("/pair/status")
+        assert (await r.json())["data"]["state"] == "conflict"
+        assert (await x.post("/pair/complete")).status == 409
+        assert (await x.get("/api/status")).status == 403
+    # One at a time works.
+    await a.refresh_csrf()
+    assert (await a.post("/pair/request")).status == 200
+    box.bus.publish(ButtonGesture(gesture="play_hold"))
+    await asyncio.sleep(0.01)
+    assert (await a.post("/pair/complete")).status == 200
+    assert (await a.get("/api/status")).status == 200
+    assert (await c.get("/api/status")).status == 403
+
+
+async def test_play_press_without_a_request_pairs_nobody(box, browser):
+    b = browser()
+    await b.refresh_csrf()
+    box.bus.publish(ButtonGesture(gesture="play_press"))
+    await asyncio.sleep(0.01)
+    await b.post("/pair/request")
+    assert (await b.post("/pair/complete")).status == 409
+
+
+async def test_second_browser_needs_its_own_proof(box, browser):
+    owner = browser()
+    await owner.pair_with_button()
+    await owner.sign_in("google")
+    other = browser()
+    r = await other.get("/", html=True)
+    assert r.url.path == "/pair"
+    assert "Pair this phone" in await r.text()  # claimed: the page says pair, not claim
+    assert (await other.get("/user/profile")).status == 403
+
+
+async def test_one_time_code_pairs_once(box, browser):
+    code = new_code()
+    assert len(code) == 8 and set(code) <= set(CODE_ALPHABET)
+    await box.store.write(lambda db: store_code(db, code, created_by="cli"))
+    b = browser()
+    await b.refresh_csrf()
+    r = await b.post("/pair/code", json={"code": f"{code[:4]}-{code[4:]}".lower()})
+    assert r.status == 200, await r.text()
+    assert (await b.get("/api/status")).status == 200
+    rows = await box.store.read(lambda db: list(db["pairing_codes"].rows))
+    assert rows[0]["code_hash"] == code_hash(code) and code not in str(rows)
+    c = browser()
+    await c.refresh_csrf()
+    r = await c.post("/pair/code", json={"code": code})
+    assert r.status == 400 and (await r.json())["error"]["code"] == "wrong_code"
+
+
+async def test_expired_code_is_refused(box, browser):
+    code = new_code()
+    await box.store.write(lambda db: store_code(db, code, created_by="cli", ttl=-1))
+    b = browser()
+    await b.refresh_csrf()
+    r = await b.post("/pair/code", json={"code": code})
+    assert r.status == 400
+
+
+async def test_wrong_codes_are_rate_limited_but_the_button_still_works(box, browser):
+    b = browser()
+    await b.refresh_csrf()
+    statuses = []
+    for _ in range(7):
+        r = await b.post("/pair/code", json={"code": "AAAAAAAA"})
+        statuses.append(r.status)
+    assert statuses[:5] == [400] * 5
+    assert statuses[5:] == [429, 429]
+    assert int(r.headers["Retry-After"]) > 0
+    # Even a right code waits out the lock...
+    code = new_code()
+    await box.store.write(lambda db: store_code(db, code, created_by="cli"))
+    assert (await b.post("/pair/code", json={"code": code})).status == 429
+    # ...but the owner pressing Play is never locked out by a stranger's guesses.
+    await b.pair_with_button()
+    assert (await b.get("/api/status")).status == 200
+
+
+async def test_owner_invite_code_pairs_a_new_phone(box, browser):
+    owner = browser()
+    await owner.pair_with_button()
+    await owner.sign_in("google")
+    r = await owner.post("/api/pair/codes")
+    assert r.status == 201
+    code = (await r.json())["data"]["code"]
+    phone = browser()
+    await phone.refresh_csrf()
+    r = await phone.post("/pair/code", json={"code": code})
+    assert r.status == 200
+    await phone.refresh_csrf()
+    await phone.sign_in("google", email="sam@example.com", name="Sam")
+    r = await phone.get("/user/profile")
+    assert (await r.json())["data"]["role"] == "member"
+    # A member cannot make invite codes.
+    assert (await phone.post("/api/pair/codes")).status == 403
