@@ -329,8 +329,8 @@ class IdentitySim:
         alg = "RS256"
         kind = self._forge.pop(0) if self._forge else ""
         if kind == "wrong_key":
-            self._wrong_key = self._wrong_key or SigningKey(key.kid, SigningKey.generate().private)
-            key = self._wrong_key
+            self._wrong_key = self._wrong_key or SigningKey.generate()
+            key = SigningKey(key.kid, self._wrong_key.private)  # right kid, wrong key
         elif kind == "wrong_aud":
             claims["aud"] = "someone-elses-app"
         elif kind == "expired":
