@@ -20,7 +20,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
@@ -86,6 +86,14 @@ class FlowView:
     identity: VerifiedIdentity | None = None
     expires_in: int = 0  # whole seconds left when the view was taken
     claimed: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        """The API shape (camelCase, no identity): flowId, userCode, verificationUrl, ..."""
+        return {"flowId": self.flow_id, "provider": self.provider, "userCode": self.user_code,
+                "verificationUrl": self.verification_url,
+                "verificationUrlComplete": self.verification_url_complete,
+                "expiresIn": self.expires_in, "expiresAt": self.expires_at,
+                "interval": self.interval, "status": self.state, "message": self.message}
 
 
 @dataclass
@@ -193,6 +201,7 @@ class DeviceFlows:
 
     def status(self, flow_id: str, bind: str) -> FlowView:
         """The flow as the page shows it; FlowNotFound unless `bind` started it."""
+        self._prune()
         return self._view(self._get(flow_id, bind))
 
     def claim(self, flow_id: str, bind: str) -> VerifiedIdentity:
@@ -433,8 +442,3 @@ class DeviceFlows:
             claims = await verify_id_token(token, p, self.jwks, now=self._wall())
             return identity_from_claims(p, claims)
         return await github_identity(await self._get_session(), p, str(body["access_token"]))
-
-
-def without_identity(view: FlowView) -> FlowView:
-    """A copy of `view` safe to serialise for any page (identity removed)."""
-    return replace(view, identity=None)

@@ -73,6 +73,10 @@ async def test_full_sign_in_pending_slow_down_then_approved(sim, flows, provider
     assert view.state == "pending" and view.user_code and len(view.flow_id) >= 22
     assert view.verification_url.startswith(sim.base_url)
     assert view.user_code in view.message and view.expires_in > 0
+    api = view.as_dict()
+    assert api["flowId"] == view.flow_id and api["status"] == "pending"
+    assert api["userCode"] == view.user_code and api["verificationUrl"] == view.verification_url
+    assert "identity" not in api and "deviceCode" not in api
     await wait_for(lambda: len(token_polls(sim, provider)) >= 2)  # authorization_pending
     sim.force_slow_down(1)
     before = len(token_polls(sim, provider))
