@@ -55,7 +55,7 @@ def decode(raw_boxes: np.ndarray, logits: np.ndarray, anchors: np.ndarray, input
 
     Returns (boxes as relative xmin, ymin, xmax, ymax; scores; keypoints as (n, 6, 2)).
     """
-    logits = np.clip(logits.reshape(-1), -SCORE_CLIP, SCORE_CLIP)
+    logits = logits.reshape(-1)
     # sigmoid(x) >= t  <=>  x >= log(t / (1 - t)): decode only the candidates.
     keep = np.flatnonzero(logits >= math.log(min_score / (1.0 - min_score)))
     raw = raw_boxes.reshape(-1, raw_boxes.shape[-1])[keep].astype(np.float64)
@@ -69,7 +69,8 @@ def decode(raw_boxes: np.ndarray, logits: np.ndarray, anchors: np.ndarray, input
     kx = raw[:, 4::2] / s * a[:, 2:3] + a[:, 0:1]
     ky = raw[:, 5::2] / s * a[:, 3:4] + a[:, 1:2]
     keypoints = np.stack([kx, ky], axis=2)
-    scores = 1.0 / (1.0 + np.exp(-logits[keep].astype(np.float64)))
+    clipped = np.clip(logits[keep].astype(np.float64), -SCORE_CLIP, SCORE_CLIP)
+    scores = 1.0 / (1.0 + np.exp(-clipped))
     return boxes, scores, keypoints
 
 
@@ -123,7 +124,6 @@ class FaceDetector:
         if model.output_shape(self.spec.boxes_name)[1] != n:
             raise ValueError(f"{model.path.name} does not match the {variant} anchors ({n})")
         self._canvas = np.zeros((self.size, self.size, 3), np.uint8)
-        self._input = np.zeros((1, self.size, self.size, 3), np.float32)
         self._letterbox: Letterbox | None = None
 
     @classmethod
@@ -141,20 +141,23 @@ class FaceDetector:
         if lb is None or lb.frame_w != w or lb.frame_h != h:
             lb = self._letterbox = Letterbox.fit(w, h, self.size)
             self._canvas[:] = 0
-        shrink = lb.new_w < w * 0.5
-        resized = cv2.resize(frame, (lb.new_w, lb.new_h),
-                             interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+        size = (lb.new_w, lb.new_h)
+        if lb.new_w * 2 < w:
+            # Shrinking more than 2x: bilinear to twice the size, then a 2x area average,
+            # so small faces do not alias away (a direct INTER_AREA costs 4x more).
+            twice = cv2.resize(frame, (lb.new_w * 2, lb.new_h * 2), interpolation=cv2.INTER_LINEAR)
+            resized = cv2.resize(twice, size, interpolation=cv2.INTER_AREA)
+        else:
+            resized = cv2.resize(frame, size, interpolation=cv2.INTER_LINEAR)
         self._canvas[lb.top:lb.top + lb.new_h, lb.left:lb.left + lb.new_w] = resized
         # [0, 255] -> [-1, 1]; the black padding becomes -1.
-        np.multiply(self._canvas, np.float32(2.0 / 255.0), out=self._input[0])
-        self._input -= np.float32(1.0)
+        self.model.fill_input(self.spec.input_name, self._canvas, 2.0 / 255.0, -1.0)
         return lb
 
     def detect(self, frame: np.ndarray, max_faces: int = 4) -> list[Detection]:
         """Faces in an RGB uint8 frame, best first, at most max_faces."""
         lb = self._prepare(frame)
         m = self.model
-        m.set_input(self.spec.input_name, self._input)
         m.invoke()
         boxes, scores, kps = decode(m.output(self.spec.boxes_name),
                                     m.output(self.spec.scores_name),
