@@ -87,13 +87,14 @@ def fuse(emotions: np.ndarray | None, c: Cues | None) -> Expression:
     if c is not None:
         parts.append((GEOMETRY_WEIGHT, geometry_moods(c)))
     q = _uniform() if not parts else sum(w * p for w, p in parts) / sum(w for w, _ in parts)
-    best = int(np.argmax(q))
+    probs = q.tolist()
+    best = max(range(len(probs)), key=probs.__getitem__)
     return Expression(
-        valence=float(np.clip(q @ _V, -1.0, 1.0)),
-        arousal=float(np.clip(q @ _A, -1.0, 1.0)),
+        valence=min(1.0, max(-1.0, float(q @ _V))),
+        arousal=min(1.0, max(-1.0, float(q @ _A))),
         mood=LABELS[best],
-        confidence=float(q[best]),
-        probs=tuple(float(x) for x in q),
+        confidence=probs[best],
+        probs=tuple(probs),
     )
 
 

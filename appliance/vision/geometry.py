@@ -14,7 +14,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -50,10 +50,10 @@ class Cues:
 
     def minus(self, base: Cues) -> Cues:
         """These cues relative to a neutral baseline."""
-        return Cues(*(getattr(self, f.name) - getattr(base, f.name) for f in fields(Cues)))
+        return Cues(*(getattr(self, n) - getattr(base, n) for n in _FIELDS))
 
     def as_dict(self) -> dict[str, float]:
-        return {k: round(v, 4) for k, v in asdict(self).items()}
+        return {n: round(getattr(self, n), 4) for n in _FIELDS}
 
 
 # Neutral faces measured on the reference recordings (single_face.mp4, first 0.5 s).
@@ -63,8 +63,18 @@ DEFAULT_BASELINE = Cues(
 )
 
 
-def face_frame(landmarks: np.ndarray) -> tuple[np.ndarray, float]:
-    """Landmarks (N x >=2, frame px) in the face frame, and the inter-ocular distance in px."""
+_CUE_POINTS = (R_EYE_OUTER, R_EYE_INNER, R_EYE_TOP, R_EYE_BOTTOM, L_EYE_OUTER, L_EYE_INNER,
+               L_EYE_TOP, L_EYE_BOTTOM, MOUTH_R, MOUTH_L, LIP_UPPER_INNER, LIP_LOWER_INNER,
+               *R_BROW_MID, *L_BROW_MID, R_BROW_INNER, L_BROW_INNER)
+_FIELDS = ("mouth_corner_lift", "mouth_width", "mouth_open", "eye_open", "brow_raise", "brow_gap")
+
+
+def face_frame(landmarks: np.ndarray, points: tuple[int, ...] | None = None
+               ) -> tuple[np.ndarray, float]:
+    """Landmarks (N x >=2, frame px) in the face frame, and the inter-ocular distance in px.
+
+    With `points`, only those landmarks are transformed (rows in the same order).
+    """
     pts = np.asarray(landmarks, dtype=np.float64)[:, :2]
     r_eye = (pts[R_EYE_OUTER] + pts[R_EYE_INNER]) / 2
     l_eye = (pts[L_EYE_OUTER] + pts[L_EYE_INNER]) / 2
@@ -75,19 +85,23 @@ def face_frame(landmarks: np.ndarray) -> tuple[np.ndarray, float]:
     ux = axis / iod
     # In image coordinates y points down; the face's "down" is ux rotated by +90 degrees.
     uy = np.array([-ux[1], ux[0]])
-    rel = pts - (r_eye + l_eye) / 2
+    sel = pts if points is None else pts[list(points)]
+    rel = sel - (r_eye + l_eye) / 2
     return np.stack([rel @ ux, rel @ uy], axis=1) / iod, iod
 
 
 def raw_cues(landmarks: np.ndarray) -> Cues:
     """Raw expression cues of one face (inter-ocular units)."""
-    p, _ = face_frame(landmarks)
-    y, x = p[:, 1], p[:, 0]
+    p, _ = face_frame(landmarks, _CUE_POINTS)
+    rows = {i: k for k, i in enumerate(_CUE_POINTS)}
+    ys, xs = p[:, 1].tolist(), p[:, 0].tolist()
+    y = {i: ys[k] for i, k in rows.items()}
+    x = {i: xs[k] for i, k in rows.items()}
     lip_line = (y[LIP_UPPER_INNER] + y[LIP_LOWER_INNER]) / 2
     corners = (y[MOUTH_R] + y[MOUTH_L]) / 2
     eye_open = ((y[R_EYE_BOTTOM] - y[R_EYE_TOP]) + (y[L_EYE_BOTTOM] - y[L_EYE_TOP])) / 2
-    r_brow = np.mean([y[i] for i in R_BROW_MID])
-    l_brow = np.mean([y[i] for i in L_BROW_MID])
+    r_brow = sum(y[i] for i in R_BROW_MID) / len(R_BROW_MID)
+    l_brow = sum(y[i] for i in L_BROW_MID) / len(L_BROW_MID)
     brow_raise = ((y[R_EYE_TOP] - r_brow) + (y[L_EYE_TOP] - l_brow)) / 2
     return Cues(
         mouth_corner_lift=float(lip_line - corners),

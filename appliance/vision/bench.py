@@ -1,0 +1,187 @@
+"""`mooddj bench vision`: pipeline stage timings, raw model times, idle CPU, loop lag."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from appliance.core.cliutil import fail, load_config
+
+DEFAULT_MEDIA = Path(__file__).resolve().parents[2] / "tests" / "media"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Options of `mooddj bench vision`."""
+    parser.add_argument("path", nargs="?", metavar="PATH",
+                        help="recording to run (default tests/media/single_face.mp4)")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--frames", type=int, default=300, metavar="N",
+                        help="frames to process (the recording loops; default 300)")
+    parser.add_argument("--idle-seconds", type=float, default=10.0, metavar="S",
+                        help="seconds of the idle-room CPU and loop-lag runs (0 skips them)")
+    parser.add_argument("--empty", metavar="PATH",
+                        help="empty-room recording for the idle run (default no_face.mp4)")
+
+
+def _stats(values: list[float]) -> dict[str, float]:
+    import numpy as np
+
+    if not values:
+        return {"median": 0.0, "p95": 0.0, "n": 0}
+    a = np.asarray(values)
+    return {"median": round(float(np.median(a)), 3), "p95": round(float(np.percentile(a, 95)), 3),
+            "n": len(values)}
+
+
+def pipeline_bench(pipe: Any, path: Path, frames: int) -> dict[str, Any]:
+    """Run `frames` frames through the pipeline; per-stage, per-frame and raw model times."""
+    import resource
+
+    from appliance.vision.sources.replay import ReplaySource
+
+    src = ReplaySource(path, loop=True, realtime=False)
+    src.open()
+    stages: dict[str, list[float]] = {}
+    model_ms: dict[str, list[float]] = {name: [] for name in pipe.models}
+    size = (0, 0)
+    try:
+        first = src.read()  # warm-up frame: not counted
+        pipe.process(first.rgb, first.t)
+        for m in pipe.models.values():
+            m.invoke_ms.clear()
+        runs0, wall0 = pipe.detector_runs, time.perf_counter()
+        for _ in range(frames):
+            frame = src.read()
+            size = (frame.rgb.shape[1], frame.rgb.shape[0])
+            result = pipe.process(frame.rgb, frame.t)
+            for k, v in result.ms.items():
+                stages.setdefault(k, []).append(v)
+            for name, m in pipe.models.items():
+                model_ms[name].extend(m.invoke_ms)
+                m.invoke_ms.clear()
+        wall = time.perf_counter() - wall0
+        runs = pipe.detector_runs - runs0
+    finally:
+        src.close()
+    per_frame = _stats(stages.pop("frame", []))
+    models = {n: {**_stats(v), "invokes": len(v)} for n, v in model_ms.items()}
+    model_work = sum(s["median"] * s["invokes"] / frames for s in models.values())
+    return {
+        "source": str(path), "frame_size": list(size), "frames": frames,
+        "fps": round(frames / wall, 1), "per_frame_ms": per_frame,
+        "stages_ms": {k: _stats(v) for k, v in sorted(stages.items())},
+        "models_ms": models, "model_ms_per_frame": round(model_work, 3),
+        "overhead_ratio": round(per_frame["median"] / model_work, 3) if model_work else None,
+        "detector_runs": runs, "detector_run_ratio": round(runs / frames, 3),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+async def _service_run(cfg: Any, path: Path, seconds: float, *, realtime: bool,
+                       probe_lag: bool) -> dict[str, Any]:
+    """Run VisionService on a replay for `seconds`: process CPU share and event-loop lag."""
+    import asyncio
+
+    from appliance.core.bus import Bus
+    from appliance.vision.loop import VisionService
+    from appliance.vision.sources.replay import ReplaySource
+
+    bus = Bus()
+    bus.bind(asyncio.get_running_loop())
+    svc = VisionService(cfg.camera, cfg.vision, bus, None, models_dir=cfg.paths.models,
+                        source_factory=lambda cam: ReplaySource(path, loop=True,
+                                                                realtime=realtime))
+    await svc.start()
+    lags: list[float] = []
+    stop = asyncio.Event()
+
+    async def probe() -> None:
+        while not stop.is_set():
+            t0 = time.perf_counter()
+            await asyncio.sleep(0.01)
+            lags.append((time.perf_counter() - t0 - 0.01) * 1000)
+
+    task = asyncio.create_task(svc.run())
+    await asyncio.sleep(1.0)  # let the camera open and the first frames pass
+    probe_task = asyncio.create_task(probe()) if probe_lag else None
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    await asyncio.sleep(seconds)
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    snap = svc.snapshot()
+    stop.set()
+    if probe_task is not None:
+        await probe_task
+    await svc.stop()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    out: dict[str, Any] = {"source": str(path), "seconds": round(wall, 2),
+                           "cpu_percent_one_core": round(100 * cpu / wall, 2),
+                           "frames": snap["frames"], "fps": snap["fps"]}
+    if probe_lag:
+        lags.sort()
+        out["max_lag_ms"] = round(max(lags), 2) if lags else 0.0
+        out["p99_lag_ms"] = round(lags[int(0.99 * (len(lags) - 1))], 2) if lags else 0.0
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the benchmarks and print the figures."""
+    import asyncio
+
+    from appliance.vision.models import ModelError
+    from appliance.vision.pipeline import Pipeline
+    from appliance.vision.sources import CameraError
+
+    cfg = load_config(args)
+    path = Path(args.path) if args.path else DEFAULT_MEDIA / "single_face.mp4"
+    empty = Path(args.empty) if args.empty else DEFAULT_MEDIA / "no_face.mp4"
+    if args.frames < 1:
+        return fail("--frames must be at least 1")
+    try:
+        pipe = Pipeline(cfg.vision, cfg.paths.models)
+        out = pipeline_bench(pipe, path, args.frames)
+        if args.idle_seconds > 0:
+            out["idle"] = asyncio.run(_service_run(cfg, empty, args.idle_seconds,
+                                                   realtime=False, probe_lag=False))
+            out["idle"]["idle_fps"] = cfg.vision.idle_fps
+            out["event_loop"] = asyncio.run(_service_run(cfg, path, args.idle_seconds,
+                                                         realtime=True, probe_lag=True))
+            out["event_loop"]["active_fps"] = cfg.vision.active_fps
+    except (ModelError, CameraError) as err:
+        return fail(str(err).splitlines()[0])
+    if args.json:
+        print(json.dumps(out, indent=2))
+    else:
+        print(report(out))
+    return 0
+
+
+def report(out: dict[str, Any]) -> str:
+    """The figures as readable lines."""
+    pf = out["per_frame_ms"]
+    lines = [
+        f"vision pipeline on {out['source']} ({out['frame_size'][0]}x{out['frame_size'][1]}, "
+        f"{out['frames']} frames)",
+        f"  per frame: median {pf['median']:.2f} ms, p95 {pf['p95']:.2f} ms, {out['fps']} fps",
+    ]
+    for k, s in out["stages_ms"].items():
+        lines.append(f"  stage {k:<18} median {s['median']:7.3f} ms  p95 {s['p95']:7.3f} ms")
+    for k, s in out["models_ms"].items():
+        lines.append(f"  model {k:<18} median {s['median']:7.3f} ms  p95 {s['p95']:7.3f} ms  "
+                     f"({s['invokes']} invokes)")
+    lines.append(f"  model time per frame {out['model_ms_per_frame']:.3f} ms; "
+                 f"overhead_ratio {out['overhead_ratio']}")
+    lines.append(f"  detector runs {out['detector_runs']} ({100 * out['detector_run_ratio']:.1f}% "
+                 f"of frames); peak RSS {out['peak_rss_mb']} MB")
+    if "idle" in out:
+        i = out["idle"]
+        lines.append(f"  idle room ({i['source']}, idle_fps {i['idle_fps']}): "
+                     f"{i['cpu_percent_one_core']}% of one core over {i['seconds']} s")
+    if "event_loop" in out:
+        e = out["event_loop"]
+        lines.append(f"  event loop while the vision loop runs (active_fps {e['active_fps']}): "
+                     f"max lag {e['max_lag_ms']} ms, p99 {e['p99_lag_ms']} ms")
+    return "\n".join(lines)
