@@ -235,6 +235,12 @@ def load(path: str | os.PathLike[str] | None = None, *, required: bool = False,
     except PermissionError:
         raise ConfigError(f"config file {p} is not readable by this user; "
                           f"fix its permissions (e.g. chmod 0640, group mooddj)") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {p} is a directory; point --config or "
+                          f"MOODDJ_CONFIG at a .toml file") from None
+    except OSError as err:
+        raise ConfigError(f"config file {p} cannot be read: {err.strerror or err}; "
+                          f"check the path and the disk") from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"config file {p} is not valid TOML: {err}") from None
     if overrides:

@@ -29,20 +29,21 @@ _SECRET_KEYS = "|".join((
     "mooddj_session", "assertion",
 ))
 _QUOTE = r"[\"']?"
+_FRESH = r"(?!\[REDACTED\])"  # keeps redact() idempotent (a record may pass two handlers)
 
 _RULES: list[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]]] = [
     # Authorization headers, in HTTP form, dict reprs and JSON: mask the whole value.
-    (re.compile(r"(?i)(\bauthorization" + _QUOTE + r"\s*[:=]\s*" + _QUOTE + r")"
-                r"[^\"'\r\n,}]+"), r"\1" + MASK),
+    (re.compile(r"(?i)(\bauthorization" + _QUOTE + r"\s*[:=]\s*" + _QUOTE + r")" + _FRESH
+                + r"[^\s\"'][^\"'\r\n,}]*"), r"\1" + MASK),
     # Cookie and Set-Cookie headers (all cookie values).
-    (re.compile(r"(?i)(\b(?:set-)?cookie" + _QUOTE + r"\s*[:=]\s*" + _QUOTE + r")"
-                r"[^\"'\r\n}]+"), r"\1" + MASK),
+    (re.compile(r"(?i)(\b(?:set-)?cookie" + _QUOTE + r"\s*[:=]\s*" + _QUOTE + r")" + _FRESH
+                + r"[^\s\"'][^\"'\r\n}]*"), r"\1" + MASK),
     # key=value / key: value / "key": "value" for secret-looking keys.
     (re.compile(r"(?i)(" + _QUOTE + r"\b(?:" + _SECRET_KEYS + r")" + _QUOTE
-                + r"\s*[:=]\s*" + _QUOTE + r")[^\"'\s&,;)}\]]+"), r"\1" + MASK),
+                + r"\s*[:=]\s*" + _QUOTE + r")" + _FRESH + r"[^\"'\s&,;)}\]]+"), r"\1" + MASK),
     # OAuth code and state in query strings and form bodies.
-    (re.compile(r"(?i)((?:^|[?&#\s\"'])code=)[^&\s\"'#;,)]+"), r"\1" + MASK),
-    (re.compile(r"(?i)((?:^|[?&#])state=)[^&\s\"'#;,)]+"), r"\1" + MASK),
+    (re.compile(r"(?i)((?:^|[?&#\s\"'])code=)(?!\[REDACTED\])[^&\s\"'#;,)]+"), r"\1" + MASK),
+    (re.compile(r"(?i)((?:^|[?&#])state=)(?!\[REDACTED\])[^&\s\"'#;,)]+"), r"\1" + MASK),
     # "code": "<long value>" in JSON (short values are error codes, kept).
     (re.compile(r"(?i)([\"']code[\"']\s*:\s*[\"'])[^\"']{12,}"), r"\1" + MASK),
     # Bearer / Basic credentials anywhere.
@@ -88,6 +89,9 @@ class RedactingFilter(logging.Filter):
     """Masks secrets in the formatted message and in traceback text of every record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "_mooddj_redacted", False):
+            return True  # already done by another handler's filter
+        record._mooddj_redacted = True
         try:
             message = record.getMessage()
         except Exception:  # a broken format string: keep the raw parts, redacted
