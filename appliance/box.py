@@ -95,7 +95,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def sim_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """Config values simulator mode uses (the user's own flags still win over them)."""
-    state = Path(args.state_dir).expanduser() if args.state_dir else SIM_STATE_DIR.expanduser()
+    state_dir = getattr(args, "state_dir", None)
+    state = Path(state_dir).expanduser() if state_dir else SIM_STATE_DIR.expanduser()
     return {
         "paths": {"state_dir": str(state), "runtime_dir": str(state / "run"),
                   "log_file": str(state / "mooddj.log")},
@@ -106,14 +107,15 @@ def sim_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    """Config values from `--camera`, `--port` and `--state-dir`."""
+    """Config values from `--camera`, `--port` and `--state-dir` (absent flags: none)."""
     out: dict[str, Any] = {}
-    if args.state_dir:
-        state = Path(args.state_dir).expanduser().resolve()
+    state_dir = getattr(args, "state_dir", None)
+    if state_dir:
+        state = Path(state_dir).expanduser().resolve()
         out["paths"] = {"state_dir": str(state), "runtime_dir": str(state / "run")}
-    if args.port is not None:
+    if getattr(args, "port", None) is not None:
         out["web"] = {"port": args.port}
-    if args.camera:
+    if getattr(args, "camera", None):
         out["camera"] = {"source": args.camera}
     return out
 
@@ -127,7 +129,11 @@ def apply_sim(context: BoxContext) -> None:
 
 
 def load_box_config(args: argparse.Namespace) -> Config:
-    """The config with simulator and flag overrides applied; exits 2 on a config error."""
+    """The config with simulator and flag overrides applied; exits 2 on a config error.
+
+    Maintenance commands with `--sim` / `--state-dir` use it too, so they look where
+    `mooddj run --sim` keeps its files.
+    """
     from appliance.core import config as config_mod
 
     overrides: dict[str, Any] = {}

@@ -29,6 +29,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="how many recent lines to show (default 100)")
     parser.add_argument("--sim", action="store_true",
                         help="the simulator's log file (mooddj run --sim)")
+    parser.add_argument("--state-dir", metavar="DIR",
+                        help="with --sim: the box started with `mooddj run --sim --state-dir DIR`")
     parser.add_argument("--file", metavar="PATH", help="show this log file")
 
 
@@ -78,25 +80,21 @@ def follow(path: Path, out: TextIO, *, stop_after: float | None = None) -> None:
         fh.close()
 
 
-def log_file_for(args: argparse.Namespace, config_log_file: str) -> Path | None:
+def log_file_for(args: argparse.Namespace) -> Path | None:
     """The file to show, or None for the journal."""
     if args.file:
         return Path(args.file).expanduser()
-    if config_log_file:
-        return Path(config_log_file).expanduser()
-    if args.sim:
-        from appliance.box import SIM_STATE_DIR
+    from appliance.box import load_box_config
 
-        return SIM_STATE_DIR.expanduser() / "mooddj.log"
-    return None
+    log_file = load_box_config(args).paths.log_file
+    return Path(log_file).expanduser() if log_file else None
 
 
 def run(args: argparse.Namespace) -> int:
     """`mooddj logs`."""
-    from appliance.core.cliutil import fail, load_config
+    from appliance.core.cliutil import fail
 
-    log_file = "" if (args.file or args.sim) else load_config(args).paths.log_file
-    path = log_file_for(args, log_file)
+    path = log_file_for(args)
     if path is None:
         journalctl = shutil.which("journalctl")
         if journalctl is None:

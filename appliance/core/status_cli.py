@@ -27,6 +27,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS,
                         help="config file (default: $MOODDJ_CONFIG or /etc/mooddj/config.toml)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead")
+    parser.add_argument("--sim", action="store_true", help="the simulator's box (mooddj run --sim)")
+    parser.add_argument("--state-dir", metavar="DIR",
+                        help="the box started with `mooddj run --state-dir DIR`")
 
 
 def _connect_ro(path: Path) -> sqlite3.Connection:
@@ -254,9 +257,9 @@ def _db_lines(db: dict[str, Any], live: dict[str, Any] | None, now: float) -> li
 
 def run(args: argparse.Namespace) -> int:
     """`mooddj status`."""
-    from appliance.core.cliutil import load_config
+    from appliance.box import load_box_config
 
-    config = load_config(args)
+    config = load_box_config(args)
     doc = gather(config)
     if args.json:
         json.dump(doc, sys.stdout, indent=2, default=str)

@@ -220,11 +220,24 @@ def test_second_box_on_the_same_runtime_dir_is_refused(tmp_path: Path, notify: N
     assert code == 0, err
 
 
-def test_sim_mode_really_runs_until_ctrl_c(tmp_path: Path, notify: Notify) -> None:
+def test_sim_mode_really_runs_until_ctrl_c(tmp_path: Path, notify: Notify,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
     proc = spawn(["run", "--sim", "--state-dir", str(tmp_path / "sim")], notify, tmp_path)
     try:
         notify.wait_for("READY=1")
         assert proc.poll() is None
+        sim_dir = str(tmp_path / "sim")
+        doc: dict = {}
+        for _ in range(100):  # the maintenance commands find the simulator's box
+            capsys.readouterr()
+            assert cli.main(["status", "--sim", "--state-dir", sim_dir, "--json"]) == 0
+            doc = json.loads(capsys.readouterr().out)
+            if doc["live"]:
+                break
+            time.sleep(0.05)
+        assert doc["live"]["pid"] == proc.pid
+        assert cli.main(["logs", "--sim", "--state-dir", sim_dir, "-n", "50"]) == 0
+        assert "box ready" in capsys.readouterr().out
     finally:
         code, err = finish(proc, signal.SIGINT)
     assert code == 0, err
