@@ -1,0 +1,115 @@
+"""The chosen speaker: remembered by id and name, asleep and back, restricted, volume fades."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from spotify_kit import spotify_env
+
+from appliance.core.bus import ErrorCleared, ErrorRaised, LinkState
+from appliance.music.errors import DeviceNotControllable, SpeakerMissing
+from appliance.sim.catalog import catalog
+
+TRACKS = catalog()
+
+
+@pytest.fixture
+async def env(tmp_path):
+    async with spotify_env(tmp_path) as e:
+        await e.link("u_alice", "alice")
+        yield e
+
+
+async def test_choose_stores_id_name_and_volume(env):
+    sid = env.sim.speaker_id("Living Room")
+    await env.svc.speakers.choose(sid, "Living Room", 35)
+    assert env.store.get_setting("speaker.id") == sid
+    assert env.store.get_setting("speaker.name") == "Living Room"
+    assert env.store.get_setting("speaker.volume") == "35"
+    assert (await env.svc.speakers.resolve("u_alice")).id == sid
+
+
+async def test_list_is_cached_until_refresh(env):
+    await env.svc.speakers.list("u_alice")
+    await env.svc.speakers.list("u_alice")
+    assert len(env.sim.calls("GET", "/v1/me/player/devices")) == 1
+    await env.svc.speakers.list("u_alice", refresh=True)
+    assert len(env.sim.calls("GET", "/v1/me/player/devices")) == 2
+
+
+async def test_changed_device_id_is_resolved_by_name_and_remembered(env):
+    await env.svc.speakers.choose(env.sim.speaker_id("Kitchen"), "Kitchen", 40)
+    new_id = env.sim.change_device_id("Kitchen")
+    device = await env.svc.speakers.resolve("u_alice")
+    assert device.id == new_id and device.name == "Kitchen"
+    assert env.store.get_setting("speaker.id") == new_id
+
+
+async def test_sleeping_speaker_is_reported_then_comes_back_and_playback_starts(env):
+    await env.svc.speakers.choose(env.sim.speaker_id("Kitchen"), "Kitchen", 40)
+    env.sim.player.speaker("Kitchen").sleeps_after = 0.2  # falls asleep when idle
+    await asyncio.sleep(0.3)
+    names = {d.name for d in await env.svc.speakers.list("u_alice", refresh=True)}
+    assert "Kitchen" not in names
+    with pytest.raises(SpeakerMissing):
+        await env.svc.speakers.resolve("u_alice")
+    assert any(isinstance(e, LinkState) and e.state == "speaker_missing" for e in env.events)
+    assert any(isinstance(e, ErrorRaised) and e.key == "spotify.speaker_missing"
+               for e in env.events)
+
+    async def wake_later():
+        await asyncio.sleep(0.4)
+        env.sim.player.speaker("Kitchen").sleeps_after = 60.0
+        env.sim.wake("Kitchen")
+    waker = asyncio.create_task(wake_later())
+    device = await env.svc.speakers.wait_for("u_alice", within=10, initial=0.1, maximum=0.3)
+    await waker
+    assert device.name == "Kitchen"
+    assert len(env.sim.calls("GET", "/v1/me/player/devices")) >= 3  # retried with backoff
+    await env.svc.api.play("u_alice", device_id=device.id, uris=[TRACKS[0].uri])
+    assert env.sim.player.is_playing and env.sim.player.active().name == "Kitchen"
+    assert any(isinstance(e, ErrorCleared) and e.key == "spotify.speaker_missing"
+               for e in env.events)
+
+
+async def test_wait_for_gives_up_with_speaker_missing(env):
+    await env.svc.speakers.choose(env.sim.speaker_id("Kitchen"), "Kitchen", 40)
+    env.sim.sleep("Kitchen")
+    with pytest.raises(SpeakerMissing):
+        await env.svc.speakers.wait_for("u_alice", within=0.3, initial=0.05)
+
+
+async def test_restricted_speaker_is_refused(env):
+    tv = env.sim.speaker_id("Neighbour's TV")
+    await env.svc.speakers.choose(tv, "Neighbour's TV", 40)
+    with pytest.raises(DeviceNotControllable):
+        await env.svc.speakers.resolve("u_alice")
+    assert any(isinstance(e, ErrorRaised) and e.key == "spotify.speaker_restricted"
+               for e in env.events)
+
+
+async def test_no_choice_yet_is_speaker_missing(env):
+    with pytest.raises(SpeakerMissing, match="No speaker is chosen"):
+        await env.svc.speakers.resolve("u_alice")
+
+
+async def test_ramp_fades_in_steps_and_ends_on_target(env):
+    sid = env.sim.speaker_id("Living Room")
+    await env.svc.api.play("u_alice", device_id=sid, uris=[TRACKS[0].uri])
+    last = await env.svc.speakers.ramp("u_alice", sid, 0, 40, 0.5)
+    log = [v for _t, v in env.sim.player.speaker("Living Room").volume_log]
+    assert last == 40 and log[-1] == 40
+    assert len(log) >= 5 and log == sorted(log)
+    times = [t for t, _v in env.sim.player.speaker("Living Room").volume_log]
+    assert times[-1] - times[0] >= 0.3  # spread over the fade, not all at once
+    await env.svc.speakers.ramp("u_alice", sid, 40, 0, 0.2)
+    assert env.sim.player.speaker("Living Room").volume == 0
+
+
+async def test_ramp_leaves_fixed_volume_speakers_alone(env):
+    sid = env.sim.speaker_id("Living Room")
+    await env.svc.api.play("u_alice", device_id=sid, uris=[TRACKS[0].uri])
+    env.sim.player.speaker("Living Room").supports_volume = False
+    assert await env.svc.speakers.ramp("u_alice", sid, 0, 40, 0.2) == 0
+    assert env.sim.player.speaker("Living Room").volume_log == []
