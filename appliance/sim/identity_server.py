@@ -498,7 +498,7 @@ class IdentitySim:
                      "</a>.</p>")
 
     async def _approval_page(self, request: web.Request) -> web.Response:
-        return _page("Sign in to the box", _form_html(request.path,
+        return _page(_title(request.path), _form_html(request.path,
                                                       request.query.get("user_code", "")))
 
     async def _approval_post(self, request: web.Request) -> web.Response:
@@ -522,8 +522,14 @@ class IdentitySim:
                 raise LookupError("choose Approve or Deny")
         except LookupError as err:
             body = f'<p class="error" id="error">{html.escape(str(err))}</p>'
-            return _page("Sign in to the box", body + _form_html(request.path, code), 400)
+            return _page(_title(request.path), body + _form_html(request.path, code), 400)
         return _page("Done", f'<p id="result">{html.escape(msg)}</p>')
+
+
+def _title(path: str) -> str:
+    names = {"google": "Google", "microsoft": "Microsoft", "github": "GitHub"}
+    provider = next((p for p, x in APPROVAL_PATHS.items() if x == path), None)
+    return f"Sign in with {names[provider]}" if provider else "Sign in to the box"
 
 
 def _norm(code: str) -> str:
@@ -568,7 +574,7 @@ def _page(title: str, body: str, status: int = 200) -> web.Response:
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
         f"<title>{html.escape(title)}</title><style>body{{font-family:sans-serif;"
         "max-width:28rem;margin:1rem auto;padding:0 1rem}label{display:block;margin:.6rem 0}"
-        "input{width:100%;font-size:1.1rem;padding:.3rem}button{font-size:1.1rem;margin:.5rem"
+        "input{width:100%;box-sizing:border-box;font-size:1.1rem;padding:.3rem}button{font-size:1.1rem;margin:.5rem"
         " .5rem 0 0;padding:.4rem 1rem}.error{color:#a00}</style></head><body>"
         f"<p><small>Identity stand-in (not a real provider)</small></p>"
         f"<h1>{html.escape(title)}</h1>{body}</body></html>")
@@ -596,12 +602,13 @@ def _form_html(action: str, code: str) -> str:
 async def _serve(args: argparse.Namespace) -> None:
     sim = IdentitySim(interval=args.interval, expires_in=args.expires_in)
     await sim.start(args.host, args.port)
-    print(f"identity stand-in at {sim.base_url} (approve codes at {sim.base_url}/device)")
+    print(f"identity stand-in at {sim.base_url} (approve codes at {sim.base_url}/device)",
+          flush=True)
     print("config.toml:")
     for name, table in sim.identity_config().items():
         print(f"[identity.{name}]")
         for key, value in table.items():
-            print(f'{key} = "{value}"')
+            print(f'{key} = "{value}"', flush=True)
     try:
         await asyncio.Event().wait()
     finally:
