@@ -28,3 +28,46 @@ def models_dir() -> Path:
     if not (MODELS / "face_landmark.tflite").exists():
         pytest.skip("models not fetched (scripts/fetch-models)")
     return MODELS
+
+
+def synthetic_face(*, smile: float = 0.0, widen: float = 0.0, mouth_open: float = 0.006,
+                   brow_up: float = 0.0, brow_gap: float = 0.48, eye_open: float = 0.153,
+                   turn: float = 0.0, scale: float = 100.0, angle_deg: float = 0.0,
+                   center: tuple[float, float] = (320.0, 240.0)):
+    """A 468x3 landmark array of a schematic neutral face (inter-ocular distance = `scale` px).
+
+    `smile` lifts the mouth corners, `widen` widens the mouth, `turn` shifts the nose
+    towards one cheek (yaw); the face is rotated by `angle_deg` and placed at `center`.
+    """
+    import math
+
+    import numpy as np
+
+    from appliance.vision import geometry as g
+    from appliance.vision.expression import FACE_OVAL
+
+    p = np.zeros((468, 2))
+    p[:] = (0.0, 0.4)
+    for k, i in enumerate(FACE_OVAL):
+        a = 2 * math.pi * k / len(FACE_OVAL)
+        p[i] = (0.95 * math.sin(a), 0.4 - 1.25 * math.cos(a))
+    p[g.R_EYE_OUTER], p[g.R_EYE_INNER] = (-0.7, 0.0), (-0.3, 0.0)
+    p[g.L_EYE_INNER], p[g.L_EYE_OUTER] = (0.3, 0.0), (0.7, 0.0)
+    p[g.R_EYE_TOP], p[g.R_EYE_BOTTOM] = (-0.5, -eye_open / 2), (-0.5, eye_open / 2)
+    p[g.L_EYE_TOP], p[g.L_EYE_BOTTOM] = (0.5, -eye_open / 2), (0.5, eye_open / 2)
+    brow_y = -eye_open / 2 - 0.365 - brow_up
+    for i in g.R_BROW_MID:
+        p[i] = (-0.5, brow_y)
+    for i in g.L_BROW_MID:
+        p[i] = (0.5, brow_y)
+    p[g.R_BROW_INNER], p[g.L_BROW_INNER] = (-brow_gap / 2, brow_y), (brow_gap / 2, brow_y)
+    half = 0.3875 + widen / 2
+    p[g.MOUTH_R], p[g.MOUTH_L] = (-half, 1.0 - smile), (half, 1.0 - smile)
+    p[g.LIP_UPPER_INNER], p[g.LIP_LOWER_INNER] = (0.0, 1.0 - mouth_open / 2), (
+        0.0, 1.0 + mouth_open / 2)
+    p[g.NOSE_TIP] = (turn, 0.5)
+    p[g.CHEEK_R], p[g.CHEEK_L] = (-0.9, 0.4), (0.9, 0.4)
+    a = math.radians(angle_deg)
+    rot = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
+    xy = (p * scale) @ rot.T + np.asarray(center)
+    return np.concatenate([xy, np.zeros((468, 1))], axis=1).astype(np.float32)
