@@ -1,0 +1,114 @@
+"""The player over real HTTP: real SpotifyApi and SpeakerManager against the Spotify stand-in,
+ReccoBeatsProvider against the features stand-in (tracks sped up 50x)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from appliance.core.bus import ButtonGesture, ErrorCleared, ErrorRaised, PlayerState
+from appliance.music.bench import PlayerRig, player_rig
+from appliance.sim.catalog import by_id
+
+
+def _uris(rig: PlayerRig, method: str, suffix: str) -> list[str]:
+    out = []
+    for _m, _p, query, body, _s, _t in rig.calls(method, suffix):
+        if query.get("uri"):
+            out.append(query["uri"])
+        elif isinstance(body, dict) and body.get("uris"):
+            out.extend(body["uris"])
+    return out
+
+
+async def _playing(rig: PlayerRig, mood: str) -> None:
+    rig.presence(2)
+    rig.reading(mood)
+    await rig.until(lambda: rig.player.phase == "playing", 15, "start")
+
+
+async def test_mood_change_queues_and_new_music_starts_at_the_track_boundary(tmp_path: Path):
+    async with player_rig(tmp_path, speed=50.0, dwell=0.5) as rig:
+        await _playing(rig, "happy")
+        first = rig.sim.player.current
+        rig.reading("sad")
+        await rig.until(lambda: rig.calls("POST", "/me/player/queue"), 10, "queue")
+        queued = _uris(rig, "POST", "/me/player/queue")[0]
+        assert rig.sim.player.current is first  # queued while the happy song still plays
+        await rig.until(lambda: rig.player.music_mood == "sad", 15, "boundary")
+        history = rig.sim.player.history
+        assert [h.why for h in history[:2]] == ["play", "end"]  # the song ended by itself
+        assert history[1].track_id == queued.rsplit(":", 1)[1]
+        played = [rig.calls("PUT", "/me/player/play"), rig.calls("POST", "/me/player/next")]
+        assert len(played[0]) == 1 and played[1] == []  # nothing cut the happy song
+        happy, sad = by_id()[first.id], by_id()[history[1].track_id]
+        assert sad.valence < happy.valence
+        states = [e for e in rig.events if isinstance(e, PlayerState)]
+        assert any(s.mood == "sad" and s.track_id == sad.id for s in states)
+        plays = rig.store.read_sync(lambda db: [(r["track_id"], r["mood"]) for r in db.query(
+            "SELECT * FROM plays ORDER BY id")])
+        assert plays[:2] == [(happy.id, "happy"), (sad.id, "sad")]
+
+
+async def test_empty_room_fades_out_then_pauses_and_resumes_when_people_return(tmp_path):
+    async with player_rig(tmp_path, speed=2.0, empty_room_minutes=0.01, fade_seconds=0.4) as rig:
+        await _playing(rig, "neutral")
+        speaker = rig.sim.player.speaker("Living Room")
+        await rig.until(lambda: speaker.volume == 40, 5, "fade in")
+        mark = len(speaker.volume_log)
+        rig.presence(0)
+        await rig.until(lambda: rig.calls("PUT", "/me/player/pause"), 5, "pause")
+        pause_t = rig.calls("PUT", "/me/player/pause")[0][5]
+        fade = [(t, v) for t, v in speaker.volume_log[mark:] if t <= pause_t]
+        assert len(fade) >= 3 and fade[-1][1] == 0
+        assert [v for _, v in fade] == sorted((v for _, v in fade), reverse=True)
+        assert not rig.sim.player.is_playing
+        await rig.until(lambda: speaker.volume == 40, 5, "volume restored after the pause")
+        rig.presence(1)
+        await rig.until(lambda: rig.sim.player.is_playing, 5, "resume")
+        plays = rig.calls("PUT", "/me/player/play")
+        assert len(plays) == 2 and plays[1][3] in (None, {})  # resumed, not a new track
+        assert rig.player.phase == "playing"
+
+
+async def test_spotify_outage_keeps_state_and_resumes_when_it_answers(tmp_path: Path) -> None:
+    async with player_rig(tmp_path, speed=30.0, dwell=0.3) as rig:
+        await _playing(rig, "happy")
+        port = rig.sim.port
+        await rig.sim.stop()
+        rig.reading("sad")
+        await rig.until(lambda: any(isinstance(e, ErrorRaised) for e in rig.events), 10)
+        await asyncio.sleep(0.5)
+        assert rig.player.phase == "playing" and rig.player.music_mood == "happy"
+        await rig.sim.start(port=port)
+        await rig.until(lambda: any(isinstance(e, ErrorCleared) for e in rig.events), 15)
+        await rig.until(lambda: _uris(rig, "POST", "/me/player/queue"), 15, "queue")
+        await rig.until(lambda: rig.player.music_mood == "sad", 20, "boundary")
+        assert len(rig.calls("PUT", "/me/player/play")) == 1
+
+
+async def test_rate_limit_on_the_poll_is_honoured_and_playback_goes_on(tmp_path: Path) -> None:
+    async with player_rig(tmp_path, speed=50.0, poll_seconds=0.2) as rig:
+        await _playing(rig, "happy")
+        rig.sim.inject("GET", r"/me/player$", 429, retry_after=1)
+        n = len(rig.calls("GET", "/me/player"))
+        await rig.until(lambda: any(r[4] == 429 for r in rig.calls("GET", "/me/player")), 5)
+        await asyncio.sleep(0.6)
+        assert len(rig.calls("GET", "/me/player")) == n + 1  # waited out Retry-After
+        assert rig.player.phase == "playing"
+        await rig.until(lambda: len(rig.calls("GET", "/me/player")) > n + 1, 5, "poll again")
+
+
+async def test_next_press_skips_one_track_even_when_spotify_answers_502(tmp_path: Path) -> None:
+    async with player_rig(tmp_path, speed=1.0) as rig:
+        await _playing(rig, "happy")
+        before = len(rig.sim.player.history)
+        rig.sim.inject("POST", r"/me/player/next$", 502, applied=True)
+        rig.bus.publish(ButtonGesture(gesture="next_press"))
+        await rig.until(lambda: rig.calls("POST", "/me/player/next"), 5, "next")
+        await asyncio.sleep(0.5)
+        assert len(rig.calls("POST", "/me/player/next")) == 1
+        assert [h.why for h in rig.sim.player.history[before:]] == ["next"]
+        skipped = rig.store.read_sync(lambda db: [r["kind"] for r in db.query(
+            "SELECT kind FROM feedback")])
+        assert skipped == ["skip"]
