@@ -8,6 +8,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from yarl import URL
 
 from appliance.core.bus import Bus, ButtonGesture
 from appliance.core.config import Config, from_dict
@@ -46,6 +47,12 @@ class Browser:
             if c.key == "mooddj_session":
                 return c.value
         return ""
+
+    def set_cookie(self, value: str) -> None:
+        """Replace the session cookie (replaying or forging one)."""
+        self.http.cookie_jar.clear()
+        self.http.cookie_jar.update_cookies({"mooddj_session": value},
+                                            response_url=URL(self.box.base))
 
     async def refresh_csrf(self) -> str:
         async with self.http.get(self.box.base + "/api/csrf") as r:
