@@ -46,6 +46,7 @@ from appliance.core.service import Service
 logger = logging.getLogger(__name__)
 
 LAG_WINDOW = 120  # loop-lag samples kept for the max figure
+LAG_WARN = 0.5  # seconds of loop lag worth a warning (at most one a minute)
 
 
 class SupervisorError(Exception):
@@ -97,6 +98,7 @@ class _Slot:
     crashes: int = 0  # total since the box started
     recent: list[float] = field(default_factory=list)  # clock() of crashes in the window
     last_error: str = ""
+    detail: str = ""  # the supervisor's word on the last transition
     since: float = field(default_factory=time.time)
     runner: asyncio.Task[None] | None = None
     run_task: asyncio.Task[None] | None = None
@@ -135,7 +137,8 @@ class Supervisor:
         self.abandoned: list[str] = []
         self.lag = 0.0
         self._lags: list[float] = []
-        self._stop_event: asyncio.Event | None = None
+        self._lag_warned = -1e9
+        self._stop_event = asyncio.Event()
         self._last_status = ""
         self._last_pet = 0.0
         self.watchdog_pets = 0
@@ -160,9 +163,8 @@ class Supervisor:
             self._deferred.append(event)
 
     def request_stop(self) -> None:
-        """Begin the orderly shutdown (what SIGTERM does)."""
-        if self._stop_event is not None:
-            self._stop_event.set()
+        """Begin the orderly shutdown (what SIGTERM does); before `run`, it returns at once."""
+        self._stop_event.set()
 
     def restart_service(self, name: str) -> bool:
         """Give a failed service a fresh start (crash count reset); False if not failed."""
@@ -189,7 +191,8 @@ class Supervisor:
             services.append({
                 "name": s.name, "state": s.state, "crashes": s.crashes,
                 "recent_crashes": len(s.recent), "since": s.since,
-                "detail": s.service.detail or s.last_error, "last_error": s.last_error,
+                "detail": (s.service.detail if s.state == "running" else s.detail) or "",
+                "last_error": s.last_error,
                 "depends_on": list(s.service.depends_on), "snapshot": extra,
             })
         return {
@@ -208,7 +211,6 @@ class Supervisor:
         loop = asyncio.get_running_loop()
         self._loop = loop
         self.bus.bind(loop)
-        self._stop_event = asyncio.Event()
         installed: list[signal.Signals] = []
         if handle_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -249,7 +251,7 @@ class Supervisor:
     # -- signals and shutdown ---------------------------------------------
 
     def _on_signal(self, sig: signal.Signals) -> None:
-        if self._stop_event is not None and self._stop_event.is_set():
+        if self._stop_event.is_set():
             logger.warning("%s again while stopping; still waiting (at most %.0f s)",
                            sig.name, self.config.stop_timeout)
             return
@@ -388,6 +390,7 @@ class Supervisor:
         if state != slot.state:
             slot.since = time.time()
         slot.state = state
+        slot.detail = detail
         self.bus.publish(ServiceState(name=slot.name, state=state,  # type: ignore[arg-type]
                                       crashes=slot.crashes, detail=detail))
         if self.ready and not self.stopping:
@@ -414,6 +417,10 @@ class Supervisor:
             self.lag = max(0.0, now - expected)
             self._lags = [*self._lags[-(LAG_WINDOW - 1):], self.lag]
             expected = now + tick
+            if self.lag > LAG_WARN and now - self._lag_warned > 60:
+                self._lag_warned = now
+                logger.warning("event loop was blocked for %.2f s: something runs blocking "
+                               "work on the loop", self.lag)
             self._check_heartbeats()
             if (self.watchdog_every and self.ready and self.healthy()
                     and now - self._last_pet >= self.watchdog_every):

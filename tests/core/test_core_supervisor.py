@@ -256,3 +256,40 @@ async def test_snapshot_reports_services_loop_lag_and_bus() -> None:
     assert snap["bus_published"] > 0
     sup.request_stop()
     await task
+
+
+async def test_loop_lag_is_measured_when_something_blocks_the_loop() -> None:
+    import time as _time
+
+    log: list[str] = []
+
+    class Blocker(Toy):
+        async def run(self) -> None:
+            await asyncio.sleep(0.1)
+            _time.sleep(0.7)  # blocking the loop longer than a monitor tick
+            await asyncio.Event().wait()
+
+    sup = sup_for([Blocker("bad", log)])
+    task = await launch(sup)
+    await until(lambda: sup.snapshot()["loop_lag_max_ms"] >= 150)
+    sup.request_stop()
+    await task
+
+
+async def test_stop_during_a_slow_start_still_stops_that_service() -> None:
+    log: list[str] = []
+
+    class SlowStart(Toy):
+        async def start(self) -> None:
+            await super().start()
+            await asyncio.sleep(3600)
+
+    slow = SlowStart("camera", log)
+    later = Toy("web", log, depends_on=("camera",))
+    sup = sup_for([slow, later])
+    task = asyncio.create_task(sup.run(handle_signals=False))
+    await until(lambda: slow.starts == 1)
+    sup.request_stop()
+    assert await asyncio.wait_for(task, 5) == 0
+    assert not sup.ready
+    assert log == ["start camera", "stop camera"]  # web never started, camera released
