@@ -17,41 +17,22 @@ from typing import Any, Literal
 
 from sqlite_utils import Database
 
-from appliance.identity.models import IdentityError, VerifiedIdentity
+from appliance.identity.models import (  # re-exported: callers import them from here
+    AccountError,
+    IdentityConflict,
+    LastIdentity,
+    LastOwner,
+    NotAllowed,
+    ProviderAlreadyLinked,
+    UserNotFound,
+    VerifiedIdentity,
+)
 
 logger = logging.getLogger(__name__)
 
 Role = Literal["owner", "member"]
 ROLES: tuple[str, ...] = ("owner", "member")
 PROVIDER_LABELS = {"google": "Google", "microsoft": "Microsoft", "github": "GitHub"}
-
-
-class AccountError(IdentityError):
-    """An account change was refused; the message says why and what to do."""
-
-
-class IdentityConflict(AccountError):
-    """The sign-in identity already belongs to another account."""
-
-
-class ProviderAlreadyLinked(AccountError):
-    """The account already has a sign-in with this provider."""
-
-
-class LastIdentity(AccountError):
-    """Removing this identity would leave the account with no way to sign in."""
-
-
-class LastOwner(AccountError):
-    """The box must keep at least one owner."""
-
-
-class UserNotFound(AccountError):
-    """No account has this id."""
-
-
-class NotAllowed(AccountError):
-    """The person asking may not make this change."""
 
 
 @dataclass(frozen=True)

@@ -33,41 +33,26 @@ from appliance.identity.id_tokens import (
     identity_from_claims,
     verify_id_token,
 )
-from appliance.identity.models import IdentityError, VerifiedIdentity
+from appliance.identity.models import (  # re-exported: callers import them from here
+    FlowError,
+    FlowNotApproved,
+    FlowNotFound,
+    FlowStartError,
+    IdentityError,
+    ProviderNotConfigured,
+    TooManyFlows,
+    UnknownProvider,
+    VerifiedIdentity,
+)
 from appliance.identity.providers import DEVICE_GRANT, Provider
 
 logger = logging.getLogger(__name__)
 
 FlowState = Literal["pending", "approved", "denied", "expired", "error"]
 TRANSIENT_ERRORS = ("rate_limit_exceeded", "temporarily_unavailable", "server_error")
-
-
-class FlowError(IdentityError):
-    """A sign-in flow cannot do what was asked; the message says why and what to do."""
-
-
-class UnknownProvider(FlowError):
-    """No sign-in provider has this name."""
-
-
-class ProviderNotConfigured(FlowError):
-    """The provider has no client id on this box (the message says how to configure it)."""
-
-
-class TooManyFlows(FlowError):
-    """Too many sign-ins are waiting (in this browser, or on the box)."""
-
-
-class FlowStartError(FlowError):
-    """The provider could not be reached or refused to start a sign-in."""
-
-
-class FlowNotFound(FlowError):
-    """No such flow for this browser (unknown, cancelled, or someone else's)."""
-
-
-class FlowNotApproved(FlowError):
-    """The flow has no approved identity to hand out (yet, or any more)."""
+__all__ = ["DeviceFlows", "FlowError", "FlowNotApproved", "FlowNotFound", "FlowStartError",
+           "FlowState", "FlowView", "ProviderNotConfigured", "TooManyFlows", "UnknownProvider",
+           "VerifiedIdentity"]
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from appliance.identity.models import IdentityError, VerifiedIdentity
+from appliance.identity.models import IdTokenError, ProviderUnavailable, VerifiedIdentity
 from appliance.identity.providers import (
     MICROSOFT_CONSUMERS_TID,
     MICROSOFT_SPECIAL_TENANTS,
@@ -39,14 +39,6 @@ JWKS_MAX_AGE_SECONDS = 6 * 3600.0
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 
 SessionGetter = Callable[[], Awaitable[aiohttp.ClientSession]]
-
-
-class IdTokenError(IdentityError):
-    """The provider's answer could not be verified (forged, expired, wrong audience, ...)."""
-
-
-class ProviderUnavailable(IdentityError):
-    """The provider (or its key set or API) could not be reached or answered badly."""
 
 
 def _b64url(data: str) -> bytes:

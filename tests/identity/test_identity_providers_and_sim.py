@@ -149,3 +149,16 @@ async def test_generic_device_page_denies_any_providers_code(sim):
                              data={"user_code": code, "action": "deny"}) as resp:
             assert resp.status == 200
     assert sim.grant(code).state == "denied"
+
+
+def test_every_identity_error_names_its_http_answer():
+    from appliance.identity import models
+
+    errors = [c for c in vars(models).values()
+              if isinstance(c, type) and issubclass(c, models.IdentityError)]
+    leaves = [c for c in errors if not any(o is not c and issubclass(o, c) for o in errors)]
+    assert len(leaves) >= 14
+    assert len({c.code for c in leaves}) == len(leaves)
+    assert all(400 <= c.status < 600 for c in leaves)
+    assert models.LastIdentity.status == 409 and models.FlowNotFound.status == 404
+    assert models.TooManyFlows.status == 429 and models.NotAllowed.status == 403
