@@ -90,8 +90,9 @@ def test_unreadable_truncated_and_empty_inputs_give_clear_errors(tmp_path):
         ReplaySource(garbage).open()
     with pytest.raises(CameraError, match="does not exist"):
         ReplaySource(tmp_path / "nope.mp4").open()
+    (tmp_path / "empty_folder").mkdir()
     with pytest.raises(CameraError, match="no images"):
-        ReplaySource(tmp_path).open() if not any(tmp_path.glob("*.jpg")) else None
+        ReplaySource(tmp_path / "empty_folder").open()
     empty = tmp_path / "empty.jpg"
     empty.write_bytes(b"")
     with pytest.raises(CameraError, match="empty or not a decodable image"):
