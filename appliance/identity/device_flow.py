@@ -124,13 +124,19 @@ def _number(value: Any, default: float) -> float:
 
 
 class DeviceFlows:
-    """All sign-in flows in progress on the box."""
+    """All sign-in flows in progress on the box.
+
+    Polls at the provider's interval; `min_interval` is only a floor against a
+    zero interval. `slow_down_step` is what a `slow_down` without a new
+    interval adds (RFC 8628: 5 s). `session_factory` makes the one HTTP
+    session (closed by `close()`); `clock` is monotonic, `wall_clock` epoch.
+    """
 
     def __init__(self, providers: Mapping[str, Provider],
                  session_factory: Callable[[], aiohttp.ClientSession] = aiohttp.ClientSession,
                  clock: Callable[[], float] = time.monotonic, *,
                  wall_clock: Callable[[], float] = time.time,
-                 min_interval: float = 1.0, slow_down_step: float = 5.0,
+                 min_interval: float = 0.01, slow_down_step: float = 5.0,
                  max_backoff: float = 60.0, request_timeout: float = 10.0,
                  max_per_bind: int = 3, max_flows: int = 20,
                  keep_finished: float = 600.0, jwks: JwksCache | None = None) -> None:
@@ -406,7 +412,7 @@ class DeviceFlows:
             except ProviderUnavailable as err:
                 logger.warning("%s identity check failed (attempt %d): %s", p.label,
                                attempt + 1, err)
-                await asyncio.sleep(max(self.min_interval, 0.05) * (attempt + 1))
+                await asyncio.sleep(max(flow.interval, self.min_interval) * (attempt + 1))
                 continue
             except IdentityError as err:
                 logger.warning("%s sign-in refused: %s", p.label, err)

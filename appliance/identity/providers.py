@@ -32,6 +32,7 @@ class ProviderSpec:
     issuers: tuple[str, ...]  # may hold "{tid}" (filled from the token's `tid` claim)
     scopes: str
     verification_field: str  # "verification_url" (Google) or "verification_uri"
+    pending_status: int = 400  # HTTP status of authorization_pending (Google 428, GitHub 200)
     pending_errors: tuple[str, ...] = ("authorization_pending",)
     slow_down_errors: tuple[str, ...] = ("slow_down",)
     denied_errors: tuple[str, ...] = ("access_denied",)
@@ -56,6 +57,7 @@ PROVIDERS: dict[str, ProviderSpec] = {
         issuers=("accounts.google.com", "https://accounts.google.com"),
         scopes="openid email profile",
         verification_field="verification_url",
+        pending_status=428,
         error_statuses=(400, 401, 403, 428),
         needs_client_secret=True,
         console="Google Cloud console > APIs & Services > Credentials",
@@ -85,6 +87,7 @@ PROVIDERS: dict[str, ProviderSpec] = {
         issuers=(),
         scopes="read:user user:email",
         verification_field="verification_uri",
+        pending_status=200,
         expired_errors=("expired_token", "token_expired"),
         error_statuses=(200, 400, 401),
         has_id_token=False,

@@ -162,3 +162,21 @@ def test_every_identity_error_names_its_http_answer():
     assert all(400 <= c.status < 600 for c in leaves)
     assert models.LastIdentity.status == 409 and models.FlowNotFound.status == 404
     assert models.TooManyFlows.status == 429 and models.NotAllowed.status == 403
+
+
+@pytest.mark.parametrize("provider", ["google", "microsoft", "github"])
+async def test_stand_in_pending_status_matches_the_provider_spec(sim, provider):
+    p = build_providers(from_dict(IdentityConfig, sim.identity_config()))[provider]
+    headers = {"Accept": "application/json"}
+    async with aiohttp.ClientSession() as http:
+        async with http.post(p.device_code_url, data={"client_id": p.client_id,
+                                                      "scope": p.spec.scopes},
+                             headers=headers) as resp:
+            body = await resp.json()
+        assert p.spec.verification_field in body
+        form = {"client_id": p.client_id, "client_secret": p.client_secret,
+                "device_code": body["device_code"],
+                "grant_type": "urn:ietf:params:oauth:grant-type:device_code"}
+        async with http.post(p.token_url, data=form, headers=headers) as resp:
+            assert resp.status == p.spec.pending_status
+            assert (await resp.json())["error"] in p.spec.pending_errors
