@@ -279,7 +279,11 @@ class Supervisor:
         for t in tasks:
             t.cancel()
         if tasks:
-            _, pending = await asyncio.wait(tasks, timeout=max(0.0, end - loop.time()))
+            done, pending = await asyncio.wait(tasks, timeout=max(0.0, end - loop.time()))
+            for t in done:  # a crash racing the shutdown: log it, don't leave it unretrieved
+                if not t.cancelled() and t.exception() is not None:
+                    logger.error("service %s ended with %s while stopping", slot.name,
+                                 _describe(t.exception()))  # type: ignore[arg-type]
             if pending:
                 self._abandon(slot, "run() ignored cancellation")
         if slot.needs_stop:
