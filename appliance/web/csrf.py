@@ -3,7 +3,9 @@
 Browsers send no Fetch-Metadata over http://192.168.x.x and cookies cannot be
 `Secure`, so every state-changing request must carry the session's token (header
 `X-CSRF-Token` or form field `csrf_token`), and an Origin header, when present,
-must name this very Host. SameSite=Strict on the cookie is the third layer.
+must name this very Host (`Origin: null`, which browsers send on form posts under
+`Referrer-Policy: no-referrer`, counts as absent). SameSite=Strict on the cookie
+is the third layer.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ FIELD = "csrf_token"
 async def check(request: web.Request, session: WebSession | None) -> tuple[str, str] | None:
     """None if the request may change state, else (code, message) for a 403."""
     origin = request.headers.get("Origin")
-    if origin is not None and not origin_matches(origin, request.host):
+    # With Referrer-Policy: no-referrer, browsers send `Origin: null` on form posts:
+    # treat it as absent (the token below is required either way).
+    if origin is not None and origin != "null" and not origin_matches(origin, request.host):
         return ("bad_origin", "This request came from another site and was refused; "
                 "use the box's own page.")
     if session is None:

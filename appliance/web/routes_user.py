@@ -30,6 +30,10 @@ ERROR_TEXT = {
 }
 
 
+def _labels(request: web.Request) -> dict[str, str]:
+    return {n: p.label for n, p in request.app[PROVIDERS].items()}
+
+
 def _page_user(request: web.Request) -> CurrentUser:
     user = current_user(request)
     if user is None:
@@ -190,7 +194,7 @@ async def members_page(request: web.Request) -> web.Response:
     _page_user(request)
     error = request.query.get("error", "")
     return render(request, "members.html", {
-        "members": await _members(request), "invite": None,
+        "members": await _members(request), "invite": None, "labels": _labels(request),
         "error": ERROR_TEXT.get(error, "That did not work." if error else "")})
 
 
@@ -198,9 +202,9 @@ async def members_invite(request: web.Request) -> web.Response:
     """Form: the owner makes an invite code, shown once on the page."""
     user = require_owner(request)
     code, until = await request.app[PAIRING].create_code(user.user_id)
-    return render(request, "members.html", {"members": await _members(request),
-                                            "invite": {"code": format_code(code),
-                                                       "until": until}, "error": ""})
+    return render(request, "members.html", {
+        "members": await _members(request), "labels": _labels(request),
+        "invite": {"code": format_code(code), "until": until}, "error": ""})
 
 
 async def members_remove(request: web.Request) -> web.StreamResponse:
