@@ -67,7 +67,30 @@ def acquire_box_lock(runtime_dir: Path) -> BoxLock:
 
 
 def box_running(runtime_dir: Path) -> int | None:
-    """The running box's pid (0 if running but unknown), or None if it is not running."""
+    """The running box's pid (0 if running but unknown), or None if it is not running.
+
+    The lock is the authority; a fresh status snapshot from a live process
+    (`appliance.core.status`) also counts, for a box that does not take the lock.
+    """
+    pid = _lock_holder(runtime_dir)
+    if pid is None:
+        pid = _status_pid(runtime_dir)
+    return pid
+
+
+def _status_pid(runtime_dir: Path) -> int | None:
+    try:
+        from appliance.core.status import read_status, status_path
+    except ImportError:
+        return None
+    doc = read_status(status_path(runtime_dir))
+    if doc is None:
+        return None
+    pid = doc.get("pid")
+    return pid if isinstance(pid, int) and pid != os.getpid() else (None if pid else 0)
+
+
+def _lock_holder(runtime_dir: Path) -> int | None:
     path = runtime_dir / LOCK_NAME
     try:
         fd = os.open(path, os.O_RDONLY)
