@@ -251,3 +251,23 @@ def test_top_level_config_option_is_not_lost_by_the_run_subcommand(tmp_path: Pat
     assert args.config == "/x.toml"
     args = parser.parse_args(["run", "--config", "/y.toml", "--camera", "replay"])
     assert args.config == "/y.toml" and args.camera == "replay"
+
+
+def test_service_table_builds_enabled_services_in_order(tmp_path: Path) -> None:
+    from appliance.box import SERVICE_FACTORIES, BoxContext, build_services, open_context
+    from appliance.core import config as config_mod
+    from appliance.core.service import Service
+
+    cfg = config_mod.load(write_config(tmp_path))
+    ctx = open_context(cfg, version="t")
+    try:
+        assert isinstance(ctx, BoxContext) and ctx.supervisor_snapshot() == {}
+        made = build_services(ctx, {
+            **SERVICE_FACTORIES,
+            "off": lambda c: None,  # a part the config turns off
+            "extra": lambda c: type("Extra", (Service,), {"name": "extra"})(),
+        })
+        assert [s.name for s in made] == ["status", "extra"]
+        assert set(ctx.services) == {"status", "extra"}
+    finally:
+        ctx.store.close()
