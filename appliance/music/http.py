@@ -12,6 +12,7 @@ import time
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 from aiohttp import web
@@ -32,12 +33,18 @@ from appliance.music.errors import (
     SpotifyError,
     SpotifyUnavailable,
 )
-from appliance.music.linking import LOOPBACK_HOSTS, SCOPES, LinkManager, redirect_uri
+from appliance.music.linking import (
+    CALLBACK_PATH,
+    LOOPBACK_HOSTS,
+    SCOPES,
+    LinkManager,
+    redirect_uri,
+)
 from appliance.music.speakers import SpeakerManager
 from appliance.music.spotify_api import Device, SpotifyApi
 from appliance.music.tokens import TokenManager, link_expires_at_of, needs_reminder_of
-from appliance.web.guards import current_user, require_user
-from appliance.web.keys import DEPS
+from appliance.web.guards import allow_unpaired, current_user, require_user
+from appliance.web.keys import DEPS, REQ_NEW_TOKEN
 from appliance.web.render import add_nav, render
 from appliance.web.responses import ApiError, json_data
 
@@ -161,6 +168,7 @@ async def _page_context(request: web.Request, svc: SpotifyServices, user_id: str
     user = current_user(request)
     return {
         "client_id": await svc.linking.client_id(), "redirect_uri": svc.redirect_uri(),
+        "port": svc.redirect_port or svc.config.web.port,
         "scopes": SCOPES.split(), "link": link, "speakers": speakers,
         "speakers_error": speakers_error, "chosen": await svc.speakers.chosen(),
         "can_choose": bool(user and (user.is_owner or user.user_id == listener)),
@@ -242,11 +250,25 @@ async def _finish(request: web.Request, params: Any) -> web.Response:
 
 
 async def callback(request: web.Request) -> web.Response:
-    """The OAuth redirect, reached through the loopback (e.g. a laptop with `ssh -L`)."""
+    """The OAuth redirect, reached through the loopback (e.g. a laptop with `ssh -L`).
+
+    Spotify's redirect is a cross-site navigation, so the SameSite=Strict session
+    cookie is not sent with it: without a session the page answers with a
+    same-site reload of itself (which carries the cookie), and must not replace
+    the browser's real cookie with a new anonymous one meanwhile.
+    """
     if not _is_loopback_host(request):
         raise ApiError(400, "not_loopback", "This address only works on the box's loopback; "
                        "paste the whole address into the Spotify page instead.")
-    return await _finish(request, dict(request.query))
+    params = {k: v for k, v in request.query.items() if k != "resumed"}
+    if current_user(request) is None:
+        request.pop(REQ_NEW_TOKEN, None)
+        resumed = request.query.get("resumed") == "1"
+        again = f"{CALLBACK_PATH}?{urlencode({**params, 'resumed': '1'})}"
+        return render(request, "spotify_callback.html", {
+            "next_url": "" if resumed else again, "paste_url": "/spotify#link"},
+            status=401 if resumed else 200)
+    return await _finish(request, params)
 
 
 async def paste(request: web.Request) -> web.Response:
@@ -322,4 +344,5 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/platforms/spotify/refresh", refresh)
     app.router.add_get("/api/speakers", list_speakers)
     app.router.add_post("/api/speakers", choose_speaker)
+    allow_unpaired(app, CALLBACK_PATH)  # the cookie-less first hop of the OAuth redirect
     add_nav(app, "/spotify", "Spotify", order=40)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,7 +59,7 @@ async def spotify_env(tmp: Path, *, users: tuple[str, ...] = ("u_alice", "u_bob"
         events.append(ev)
         original(ev)
     bus.publish = record  # type: ignore[method-assign]
-    sealer = Sealer(os.urandom(32))
+    sealer = Sealer.from_file(tmp / "secret.key", create=True)
     config = make_config(sim, tmp, **spotify)
     svc = create_services(config, store, sealer, bus)
     svc.api.transfer_settle = 0.0
