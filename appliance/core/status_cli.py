@@ -106,7 +106,18 @@ def gather(config: Any, now: float | None = None) -> dict[str, Any]:
     from appliance.core.maint import box_running
     from appliance.core.status import read_status, status_path
 
-    live = read_status(status_path(config.paths.runtime))
+    path = status_path(config.paths.runtime)
+    live = read_status(path)
+    status_error = ""
+    if live is None:
+        try:
+            with path.open("rb"):
+                pass
+        except PermissionError:
+            status_error = (f"cannot read {path}: permission denied; use sudo or add "
+                            f"this user to the mooddj group")
+        except OSError:
+            pass
     try:
         pid = box_running(config.paths.runtime)
     except OSError:
@@ -120,7 +131,7 @@ def gather(config: Any, now: float | None = None) -> dict[str, Any]:
         disk = {"path": str(probe), "error": err.strerror}
     return {
         "running": live is not None or pid is not None, "pid": (live or {}).get("pid") or pid,
-        "live": live,
+        "live": live, "status_error": status_error,
         "database": db_facts(config.paths.database_path, config.spotify.relink_reminder_days,
                              now),
         "disk": disk,
@@ -166,6 +177,8 @@ def render(doc: dict[str, Any], now: float | None = None) -> str:
     if live:
         lines.append(f"MoodDJ {live.get('version', '')}: running (pid {live.get('pid')}, "
                      f"up {_ago(now - live.get('started_at', now))})")
+    elif doc.get("status_error"):
+        lines.append(f"MoodDJ: state unknown: {doc['status_error']}")
     elif doc.get("running"):
         pid = doc.get("pid")
         lines.append(f"MoodDJ: running{f' (pid {pid})' if pid else ''} but its status is not "

@@ -172,3 +172,10 @@ def test_render_of_a_live_snapshot_shows_every_section() -> None:
     assert 'Den: playing: "Tune" by Act' in text
     assert "[service] player failed (see logs)" in text
     assert "bus drops 3" in text
+
+
+def test_render_says_why_when_the_snapshot_cannot_be_read() -> None:
+    text = render({"live": None, "running": True, "database": {"exists": False}, "disk": {},
+                   "status_error": "cannot read /run/mooddj/status.json: permission denied; "
+                                   "use sudo or add this user to the mooddj group"})
+    assert text.splitlines()[0].startswith("MoodDJ: state unknown: cannot read")
