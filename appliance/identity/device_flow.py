@@ -184,6 +184,8 @@ class DeviceFlows:
             self._starting[bind] -= 1
             if not self._starting[bind]:
                 del self._starting[bind]
+        if self._closed:
+            raise FlowStartError("the box is shutting down; try again in a minute")
         self._flows[flow.id] = flow
         flow.task = asyncio.create_task(self._poll(flow), name=f"signin-{provider.name}")
         logger.info("sign-in %s.. with %s started (expires in %.0f s, interval %.1f s)",
@@ -218,6 +220,12 @@ class DeviceFlows:
     def active(self) -> int:
         """How many flows are still waiting for approval."""
         return sum(1 for f in self._flows.values() if f.state == "pending")
+
+    def snapshot(self) -> dict[str, Any]:
+        """Secret-free figures for the diagnostics page and `doctor`."""
+        return {"waiting": self.active(), "kept": len(self._flows),
+                "keySetFetches": self.jwks.fetches,
+                "providers": {n: p.configured for n, p in self.providers.items()}}
 
     async def close(self) -> None:
         """Stop every poller and close the HTTP session."""

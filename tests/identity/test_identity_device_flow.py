@@ -254,6 +254,7 @@ async def test_concurrent_flows_are_limited_per_browser_and_per_box(sim):
         await flows.start("google", "b2")
         with pytest.raises(TooManyFlows, match="busy"):
             await flows.start("google", "b3")
+        assert flows.snapshot()["waiting"] == 3
         flows.cancel(a.flow_id, "b1")  # a new code on request: cancel, then start
         assert (await flows.start("microsoft", "b1")).state == "pending"
     finally:
