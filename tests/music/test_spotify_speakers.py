@@ -113,3 +113,21 @@ async def test_ramp_leaves_fixed_volume_speakers_alone(env):
     env.sim.player.speaker("Living Room").supports_volume = False
     assert await env.svc.speakers.ramp("u_alice", sid, 0, 40, 0.2) == 0
     assert env.sim.player.speaker("Living Room").volume_log == []
+
+
+async def test_watch_service_reports_a_sleeping_speaker_and_expiring_links(env):
+    import time
+
+    from appliance.music.spotify_service import SpotifyWatchService
+    await env.svc.speakers.choose(env.sim.speaker_id("Kitchen"), "Kitchen", 40)
+    watch = SpotifyWatchService(env.svc)
+    await watch.tick()
+    assert "visible" in watch.detail and "not" not in watch.detail
+    env.sim.sleep("Kitchen")
+    old = time.time() - 175 * 86400
+    await env.store.write(lambda db: db.execute("UPDATE connections SET linked_at = ?", [old]))
+    watch._last_expiry_check = 0.0
+    await watch.tick()
+    assert "not visible" in watch.detail
+    assert any(isinstance(e, LinkState) and e.state == "speaker_missing" for e in env.events)
+    assert any(isinstance(e, LinkState) and e.state == "expiring" for e in env.events)
