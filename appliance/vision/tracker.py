@@ -21,6 +21,10 @@ logger = logging.getLogger(__name__)
 
 DEDUPE_IOU = 0.3  # a detection overlapping a tracked face this much is that face
 MERGE_IOU = 0.5  # two tracks overlapping this much have converged on one face
+# A new detection becomes a tracked face only with a confident mesh: real faces score ~1.0,
+# while the detector's false positives (e.g. cartoon letters in no_face.mp4) reach 0.55.
+# Once tracked, the face stays until presence drops below PRESENCE_THRESHOLD (0.5).
+ACQUIRE_PRESENCE = 0.8
 
 
 def as_rgb_frame(frame: object) -> np.ndarray:
@@ -98,9 +102,10 @@ class FaceTracker:
         """How many faces are being tracked right now."""
         return len(self._tracks)
 
-    def _mesh(self, frame: np.ndarray, track: _Track) -> bool:
+    def _mesh(self, frame: np.ndarray, track: _Track,
+              threshold: float = PRESENCE_THRESHOLD) -> bool:
         landmarks, presence = self.mesh.run(frame, track.roi)
-        if presence < PRESENCE_THRESHOLD:
+        if presence < threshold:
             return False
         h, w = frame.shape[:2]
         lo = cv2.reduce(landmarks, 0, cv2.REDUCE_MIN)[0]
@@ -164,7 +169,7 @@ class FaceTracker:
                 track_id = self._next_id
                 self._next_id += 1
             track = _Track(track_id, roi_from_detection(det.box, det.keypoints), det.score)
-            if self._mesh(frame, track):
+            if self._mesh(frame, track, ACQUIRE_PRESENCE):
                 kept.append(track)
 
     @staticmethod
