@@ -87,11 +87,25 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
 @web.middleware
 async def host_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Refuse requests whose Host is not this box (DNS rebinding)."""
-    if not request.app[HOSTS].allows(request.headers.get("Host")):
+    host = request.headers.get("Host")
+    if not request.app[HOSTS].allows(host) and not _is_local_address(request, host):
         return json_error(421, "wrong_host",
                           "This box only answers to its own names and addresses; "
                           "open http://mooddj.local or its IP address.")
     return await handler(request)
+
+
+def _is_local_address(request: web.Request, host: str | None) -> bool:
+    """True if Host is the very address this connection arrived on (an IP that appeared
+    after start, e.g. a new DHCP lease); a rebinding attacker's Host is a name, never that."""
+    if not host or request.transport is None:
+        return False
+    sock = request.transport.get_extra_info("sockname")
+    if not sock:
+        return False
+    from appliance.web.security import split_host
+
+    return split_host(host) == str(sock[0]).split("%", 1)[0].lower()
 
 
 @web.middleware

@@ -86,10 +86,11 @@ async def set_privacy(request: web.Request) -> web.StreamResponse:
 
 def _services(deps: Any) -> list[dict[str, Any]]:
     sup = deps.services.get("supervisor")
-    if sup is None or not hasattr(sup, "snapshot"):
+    getter = getattr(sup, "supervisor_snapshot", None) or getattr(sup, "snapshot", None)
+    if getter is None:
         return []
     try:
-        snap = sup.snapshot()
+        snap = getter()
     except Exception:
         return []
     items = snap.get("services", snap) if isinstance(snap, dict) else snap
