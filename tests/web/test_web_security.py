@@ -50,11 +50,15 @@ async def test_post_without_csrf_or_with_foreign_origin_is_refused(box, browser)
     r = await b.post("/api/privacy", json={"enabled": True},
                      headers={"Origin": "http://evil.example"})
     assert r.status == 403 and (await r.json())["error"]["code"] == "bad_origin"
+    # `Origin: null` (form posts under no-referrer) still needs the token.
+    r = await b.post("/api/privacy", csrf=False, json={"enabled": True},
+                     headers={"Origin": "null"})
+    assert r.status == 403 and (await r.json())["error"]["code"] == "csrf_missing"
     # A plain form without the token is refused too; with it, accepted.
     r = await b.http.post(box.base + "/privacy", data={"enabled": "1"})
     assert r.status == 403
     r = await b.http.post(box.base + "/privacy", data={"enabled": "1", "csrf_token": b.csrf},
-                          headers={"Origin": box.base, "Accept": "text/html"},
+                          headers={"Origin": "null", "Accept": "text/html"},
                           allow_redirects=False)
     assert r.status == 303
     privacy = await box.store.read(lambda db: db["settings"].get("privacy")["value"])
