@@ -75,9 +75,12 @@ def bad(name: str, message: str, hint: str) -> Check:
 def check_state_dir(cfg: Config) -> list[Check]:
     """The state directory exists, is writable and is private."""
     d = cfg.paths.state
+    if not d.exists():
+        return [warn("state dir", f"{d} does not exist yet",
+                     f"it is created at the first start (systemd: StateDirectory=mooddj), "
+                     f"or: sudo install -d -m 0700 -o mooddj -g mooddj {d}")]
     if not d.is_dir():
-        return [bad("state dir", f"{d} does not exist",
-                    f"create it: sudo install -d -m 0700 -o mooddj -g mooddj {d}")]
+        return [bad("state dir", f"{d} is not a directory", f"move {d} away and start again")]
     st = d.stat()
     mode = stat.S_IMODE(st.st_mode)
     out = []
@@ -360,7 +363,9 @@ async def run_checks(cfg: Config | None = None, *, config_path: str | None = Non
     if cfg is None:
         try:
             cfg = config_mod.load(config_path)
-            checks.append(ok("config", f"{config_mod.resolve_path(config_path)} is valid"))
+            path = config_mod.resolve_path(config_path)
+            checks.append(ok("config", f"{path} is valid" if path.exists() else
+                             f"no {path}: using the defaults"))
         except config_mod.ConfigError as err:
             checks.append(bad("config", str(err), "fix the file, then run `mooddj doctor`; "
                               "the other checks below use the defaults"))

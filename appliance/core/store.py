@@ -138,7 +138,7 @@ class Store:
             return cls(None, OpenReport(path=":memory:", created=True))
         p = Path(path)
         try:
-            p.parent.mkdir(parents=True, exist_ok=True)
+            p.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as err:
             raise StoreError(f"state directory {p.parent} cannot be created: {err.strerror}; "
                              f"create it and make it writable by this user") from None

@@ -242,3 +242,11 @@ def test_render_shows_hints_only_for_problems() -> None:
                           Check("b", "fail", "broken", "do this")])
     assert "never shown" not in text and "fix: do this" in text
     assert text.splitlines()[-1] == "1 passed, 0 warning(s), 1 failed"
+
+
+async def test_a_state_dir_that_does_not_exist_yet_is_a_warning(tmp_path: Path) -> None:
+    cfg = from_dict(Config, _settings(tmp_path, _closed_port()))
+    checks = _by_name(await run_checks(cfg, plugins=[]))
+    assert checks["state dir"].status == "warn" and "first start" in checks["state dir"].hint
+    assert checks["database"].status == "warn" and checks["key file"].status == "warn"
+    assert not cfg.paths.state.exists()  # doctor never creates anything

@@ -248,3 +248,10 @@ def test_checkpoint_truncates_the_wal(db_path: Path) -> None:
         assert Path(f"{db_path}-wal").stat().st_size == 0
     finally:
         s.close()
+
+
+def test_a_missing_state_dir_is_created_private(tmp_path: Path) -> None:
+    state = tmp_path / "new-state"
+    s = Store.open(state / "mooddj.db")
+    s.close()
+    assert (state.stat().st_mode & 0o777) == 0o700
