@@ -200,3 +200,29 @@ async def test_privacy_mode_stops_the_camera_and_is_persisted(tmp_path):
         await svc2.stop()
         await asyncio.gather(task, return_exceptions=True)
         store.close()
+
+
+async def _frames_in(path, seconds: float, vision: VisionConfig) -> int:
+    bus = Bus()
+    bus.bind(asyncio.get_running_loop())
+    svc = VisionService(CameraConfig(source="replay"), vision, bus, None, models_dir=models_dir(),
+                        source_factory=lambda cam: ReplaySource(path, loop=True, realtime=False))
+    await svc.start()
+    task = asyncio.create_task(svc.run())
+    try:
+        await asyncio.sleep(0.5)
+        before = svc.frames
+        await asyncio.sleep(seconds)
+        return svc.frames - before
+    finally:
+        await svc.stop()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_rate_is_low_while_the_room_is_empty_and_higher_with_faces():
+    vision = VisionConfig(active_fps=12.0, idle_fps=2.0, arrive_seconds=0.2)
+    idle = await _frames_in(media("no_face.mp4"), 1.5, vision)
+    active = await _frames_in(media("single_face.mp4"), 1.5, vision)
+    print(f"\nframes in 1.5 s: empty room {idle}, face present {active}")
+    assert idle <= 5  # about idle_fps
+    assert active > 2 * idle

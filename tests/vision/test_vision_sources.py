@@ -236,3 +236,47 @@ def test_picamera2_busy_or_missing_gives_a_camera_error(monkeypatch):
 def test_missing_webcam_gives_a_camera_error():
     with pytest.raises(CameraError, match="webcam 63 cannot be opened"):
         create_source(CameraConfig(source="webcam", device=63)).open()
+
+
+_SIGTERM_CHILD = r'''
+import sys, time, types
+marker = sys.argv[1]
+
+class Picamera2:
+    def __init__(self, num=0): pass
+    def create_video_configuration(self, **kw): return kw
+    def configure(self, cfg): pass
+    def start(self): pass
+    def stop(self): open(marker, "a").write("stopped\n")
+    def close(self): open(marker, "a").write("closed\n")
+
+mod = types.ModuleType("picamera2")
+mod.Picamera2 = Picamera2
+sys.modules["picamera2"] = mod
+from appliance.vision.sources.picamera2 import Picamera2Source
+src = Picamera2Source()
+src.open()
+print("ready", flush=True)
+time.sleep(30)
+'''
+
+
+def test_picamera2_releases_the_camera_on_sigterm(tmp_path):
+    import signal
+    import subprocess
+
+    from vision_helpers import REPO
+
+    marker = tmp_path / "released.txt"
+    child = subprocess.Popen([sys.executable, "-c", _SIGTERM_CHILD, str(marker)], cwd=REPO,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        child.send_signal(signal.SIGTERM)
+        code = child.wait(timeout=10)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert code == -signal.SIGTERM  # still dies of SIGTERM, as the sender expects
+    assert marker.read_text().split() == ["stopped", "closed"]
