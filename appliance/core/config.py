@@ -82,6 +82,8 @@ class SupervisorConfig:
                                  min=0)
     backoff_max: float = opt(30.0, "Longest restart delay in seconds.", min=0)
     status_interval: float = opt(2.0, "Seconds between status snapshots in runtime_dir.", min=0.1)
+    start_timeout: float = opt(30.0, "A service start() taking longer than this counts as a crash.",
+                               min=0.1, max=600)
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,12 @@ Policy (the choices the foundation issue leaves open):
 - A dependent of a crashed or failed service keeps running. Dependencies order
   start-up and shutdown; they are not a kill switch. Each service copes with a
   missing peer itself (and shows it through ErrorRaised).
-- A crash (start raises, run raises or returns, or the heartbeat is older than
-  `heartbeat_deadline`) is followed by `stop()`, then a restart after an
-  exponential backoff with jitter. `max_crashes` crashes within `crash_window`
-  mark the service failed: ServiceState "failed" and ErrorRaised
-  `service.<name>` are published and it is not restarted (until
-  `restart_service(name)`), while the rest keeps running.
+- A crash (start raises or takes longer than `start_timeout`, run raises or
+  returns, or the heartbeat is older than `heartbeat_deadline`) is followed by
+  `stop()`, then a restart after an exponential backoff with jitter.
+  `max_crashes` crashes within `crash_window` mark the service failed:
+  ServiceState "failed" and ErrorRaised `service.<name>` are published and it
+  is not restarted (until `restart_service(name)`), while the rest keeps running.
 - READY=1 is sent once every service has had its first start attempt, so a
   broken camera cannot hold the whole unit in "activating" until systemd kills it.
 - WATCHDOG=1 is sent every half WATCHDOG_USEC from a periodic task (so a blocked
@@ -319,9 +319,15 @@ class Supervisor:
             slot.needs_stop = True
             slot.hung = False
             try:
-                await svc.start()
+                await asyncio.wait_for(svc.start(), self.config.start_timeout)
             except asyncio.CancelledError:
                 raise
+            except TimeoutError as err:
+                slot.first_attempt.set()
+                if await self._crashed(slot, f"start timed out after "
+                                       f"{self.config.start_timeout:g} s", err):
+                    continue
+                return
             except Exception as err:
                 slot.first_attempt.set()
                 if await self._crashed(slot, f"start failed: {_describe(err)}", err):

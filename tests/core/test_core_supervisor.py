@@ -293,3 +293,26 @@ async def test_stop_during_a_slow_start_still_stops_that_service() -> None:
     assert await asyncio.wait_for(task, 5) == 0
     assert not sup.ready
     assert log == ["start camera", "stop camera"]  # web never started, camera released
+
+
+async def test_start_that_never_finishes_counts_as_a_crash_and_the_box_comes_up() -> None:
+    log: list[str] = []
+
+    class StuckStart(Toy):
+        async def start(self) -> None:
+            await super().start()
+            if self.starts == 1:
+                await asyncio.sleep(3600)  # e.g. a camera that never answers
+
+    stuck = StuckStart("camera", log)
+    web = Toy("web", log)
+    cfg = SupervisorConfig(stop_timeout=1.0, start_timeout=0.2, backoff_initial=0.01,
+                           backoff_max=0.02)
+    sup = sup_for([stuck, web], config=cfg)
+    task = await launch(sup)
+    assert sup.ready and web.starts == 1  # the rest started anyway
+    await until(lambda: sup.state("camera") == "running")
+    cam = next(s for s in sup.snapshot()["services"] if s["name"] == "camera")
+    assert "start timed out after 0.2 s" in cam["last_error"]
+    sup.request_stop()
+    await task
