@@ -133,6 +133,9 @@ def download(cache: Path, source_name: str, source: dict, python: str) -> Path:
     except OSError as err:
         raise FetchError(f"cannot run {python} -m pip: {err.strerror}") from err
     if proc.returncode != 0:
+        if "No module named pip" in proc.stderr:
+            raise FetchError(f"{python} has no pip; install it (apt install python3-pip) or "
+                             "run with --python .venv/bin/python")
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
         raise FetchError(
             f"pip could not download {req} ({' / '.join(tail) or 'no output'}); "

