@@ -115,7 +115,7 @@ class IdentitySim:
         self.requests: list[tuple[str, str, dict[str, str]]] = []  # method, path, form
         self._forge: list[str] = []
         self._slow_down = 0
-        self._failures: dict[str, list[int]] = {}
+        self._failures: dict[str, list[tuple[int, str]]] = {}
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -225,9 +225,14 @@ class IdentitySim:
         """The next `n` token polls answer slow_down (and the interval grows)."""
         self._slow_down += n
 
-    def fail_next(self, status: int = 500, count: int = 1, endpoint: str = "token") -> None:
-        """The next `count` calls to `endpoint` (token|device|jwks|api) answer `status`."""
-        self._failures.setdefault(endpoint, []).extend([status] * count)
+    def fail_next(self, status: int = 500, count: int = 1, endpoint: str = "token",
+                  error: str = "") -> None:
+        """The next `count` calls to `endpoint` (token|device|jwks|api) answer `status`.
+
+        With `error`, the answer is a JSON `{"error": error}` (e.g. Google's 403
+        `rate_limit_exceeded`), else an HTML error page.
+        """
+        self._failures.setdefault(endpoint, []).extend([(status, error)] * count)
 
     def forge_next(self, kind: str) -> None:
         """Forge the next ID token (one of FORGERIES)."""
@@ -262,8 +267,11 @@ class IdentitySim:
         queue = self._failures.get(endpoint)
         if not queue:
             return None
-        status = queue.pop(0)
+        status, error = queue.pop(0)
         headers = {"Retry-After": "0"} if status == 429 else {}
+        if error:
+            return web.json_response({"error": error, "error_description": error},
+                                     status=status, headers=headers)
         return web.Response(status=status, text="<html><body>Server Error</body></html>",
                             content_type="text/html", headers=headers)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import pytest
 
@@ -290,3 +291,23 @@ async def test_provider_answering_html_error_on_start_is_refusal(sim, flows):
     sim.fail_next(400, endpoint="device")
     with pytest.raises(FlowStartError, match="http_400"):
         await flows.start("google", BIND)
+
+
+async def test_google_quota_error_is_waited_out_not_fatal(sim, flows):
+    view = await flows.start("google", BIND)
+    sim.fail_next(403, count=2, error="rate_limit_exceeded")
+    await wait_for(lambda: "not answering" in flows.status(view.flow_id, BIND).message)
+    await wait_for(lambda: not sim._failures.get("token"))
+    sim.approve(view.user_code)
+    assert (await wait_done(flows, view.flow_id)).state == "approved"
+
+
+async def test_github_without_email_scope_still_signs_in_without_email(sim, flows):
+    flows.providers["github"] = replace(
+        flows.providers["github"], spec=replace(flows.providers["github"].spec,
+                                                scopes="read:user"))
+    view = await flows.start("github", BIND)
+    sim.approve(view.user_code, subject="77", email="hidden@example.com")
+    done = await wait_done(flows, view.flow_id)
+    assert done.state == "approved" and done.identity.subject == "77"
+    assert done.identity.email == ""

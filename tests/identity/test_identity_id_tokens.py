@@ -219,3 +219,27 @@ async def test_key_set_unreachable_raises_provider_unavailable(sim):
             await verify_id_token(_token({"alg": "RS256", "kid": "k"}, {"sub": "1"}),
                                   providers["google"], cache)
     await sim.start(port=sim.port)
+
+
+async def test_key_set_is_refreshed_after_max_age_even_for_known_kids(sim):
+    now = [1000.0]
+    async with aiohttp.ClientSession() as session:
+        async def get() -> aiohttp.ClientSession:
+            return session
+        cache = JwksCache(get, clock=lambda: now[0], cooldown=60, max_age=3600)
+        url = sim.provider_url("google") + "/oauth2/v3/certs"
+        kid = sim.keys["google"][0].kid
+        await cache.key(url, kid)
+        now[0] += 3000
+        await cache.key(url, kid)
+        assert cache.fetches == 1
+        now[0] += 700
+        await cache.key(url, kid)
+        assert cache.fetches == 2
+        with pytest.raises(IdTokenError):  # unknown kid inside the cooldown: no third fetch
+            await cache.key(url, "not-a-kid")
+        assert cache.fetches == 2
+        now[0] += 61
+        with pytest.raises(IdTokenError):
+            await cache.key(url, "not-a-kid")
+        assert cache.fetches == 3
