@@ -175,7 +175,7 @@ async def signin_page(request: web.Request) -> web.Response:
               "how": "" if p.configured else p.how_to_configure} for p in providers.values()]
     claimed = await request.app[DEPS].store.read(accounts.owner_exists)
     return render(request, "signin.html", {"providers": items, "claimed": claimed,
-                                           "error": request.query.get("error", "")})
+                                           "error": ""})
 
 
 async def signin_start(request: web.Request) -> web.StreamResponse:

@@ -154,3 +154,33 @@ async def test_owner_invite_code_pairs_a_new_phone(box, browser):
     assert (await r.json())["data"]["role"] == "member"
     # A member cannot make invite codes.
     assert (await phone.post("/api/pair/codes")).status == 403
+
+
+async def test_new_cookies_do_not_reset_the_per_client_limit(box, browser):
+    for _ in range(5):
+        stranger = browser()  # a fresh session every time, same address
+        await stranger.refresh_csrf()
+        assert (await stranger.post("/pair/code", json={"code": "CCCCCCCC"})).status == 400
+    fresh = browser()
+    await fresh.refresh_csrf()
+    r = await fresh.post("/pair/code", json={"code": "CCCCCCCC"})
+    assert r.status == 429 and (await r.json())["error"]["code"] == "rate_limited"
+
+
+async def test_pairing_works_without_javascript(box, browser):
+    b = browser()
+    await b.get("/pair", html=True)
+    await b.refresh_csrf()
+    form = {"csrf_token": b.csrf}
+    r = await b.http.post(box.base + "/pair/request", data=form, headers={"Accept": "text/html"})
+    page = await r.text()
+    assert r.url.path == "/pair" and "Press <strong>Play</strong>" in page
+    assert 'http-equiv="refresh"' in page
+    box.bus.publish(ButtonGesture(gesture="play_press"))
+    await asyncio.sleep(0.01)
+    page = await (await b.get("/pair", html=True)).text()
+    assert 'action="/pair/complete"' in page
+    r = await b.http.post(box.base + "/pair/complete", data=form,
+                          headers={"Accept": "text/html"})
+    assert r.url.path == "/signin"
+    assert "Sign in to claim" in await r.text()

@@ -135,3 +135,32 @@ async def test_sign_in_pages_show_code_qr_and_sign_in_without_js(box, browser):
         await asyncio.sleep(0.05)
     assert r.url.path == "/"
     assert (await b.get("/user/profile")).status == 200
+
+
+async def test_unconfigured_provider_says_how_to_configure(box, browser, tmp_path):
+    from conftest import Browser
+
+    from appliance.core.config import Config, from_dict
+    from appliance.web.deps import WebDeps
+    from appliance.web.service import WebService
+
+    ident = box.sim.identity_config()
+    ident["github"] = {}
+    config = from_dict(Config, {"paths": {"state_dir": str(tmp_path)}, "identity": ident,
+                                "web": {"max_body_bytes": 4096}})
+    svc = WebService(WebDeps(config=config, bus=box.bus, store=box.store), host="127.0.0.1",
+                     port=0)
+    await svc.start()
+    try:
+        other = Browser(box)
+        other.box = type(box)(svc.base_url, svc.port, box.bus, box.store, box.sim, svc, config)
+        await other.pair_with_button()
+        page = await (await other.get("/signin", html=True)).text()
+        assert "Continue with Google" in page and "Continue with GitHub" not in page
+        assert "not configured" in page and "[identity.github] client_id" in page
+        r = await other.post("/auth/github/login")
+        assert r.status == 409
+        assert (await r.json())["error"]["code"] == "provider_not_configured"
+        await other.close()
+    finally:
+        await svc.stop()
