@@ -6,6 +6,12 @@ the page, on the CLI and in the log as they are.
 
 from __future__ import annotations
 
+import time
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+DEFAULT_RETRY_AFTER = 5.0
+
 
 class SpotifyError(Exception):
     """A Spotify call failed; `status` is the HTTP status (0: no answer), `reason` Spotify's."""
@@ -112,3 +118,55 @@ def _human_seconds(seconds: float) -> str:
     if seconds < 5400:
         return f"{round(seconds / 60)} min"
     return f"{seconds / 3600:.1f} h"
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float:
+    """Seconds to wait from a Retry-After header (delta seconds or an HTTP date)."""
+    if not value:
+        return DEFAULT_RETRY_AFTER
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError):
+        return DEFAULT_RETRY_AFTER
+    return max(0.0, when - (time.time() if now is None else now))
+
+
+def _spotify_message(err: Any) -> str:
+    return str(err.msg or "").split(":\n ", 1)[-1]
+
+
+def map_error(err: Any, *, device_id: str | None = None) -> SpotifyError:
+    """The domain error for a spotipy `SpotifyException` (by status and `error.reason`)."""
+    status = int(err.http_status or 0)
+    reason = str(err.reason or "").upper()
+    if status == 429:
+        headers = err.headers or {}
+        return RateLimited(parse_retry_after(headers.get("Retry-After")),
+                           quota_exceeded=reason == "QUOTA_EXCEEDED"
+                           or _spotify_message(err).strip().upper() == "QUOTA_EXCEEDED")
+    if reason == "NO_ACTIVE_DEVICE":
+        return NoActiveDevice(status=status, reason=reason)
+    if reason == "PREMIUM_REQUIRED":
+        return PremiumRequired(status=status, reason=reason)
+    if reason == "VOLUME_CONTROL_DISALLOW":
+        return DeviceNotControllable("This speaker does not let Spotify change its volume.",
+                                     status=status, reason=reason)
+    if reason == "DEVICE_NOT_CONTROLLABLE":
+        return DeviceNotControllable(status=status, reason=reason)
+    if status == 403 and reason in ("", "UNKNOWN") and "Restriction violated" in _spotify_message(
+            err):
+        # Spotify's only signal for this is the message text under reason UNKNOWN.
+        return Restricted(status=status, reason=reason or "UNKNOWN")
+    if status == 404 and device_id:
+        return SpeakerMissing(status=status, reason=reason)
+    if status >= 500:
+        return SpotifyUnavailable(status=status, reason=reason)
+    what = f"HTTP {status} {reason}".strip()
+    return SpotifyError(f"Spotify refused the request ({what}); try again, or re-link if it "
+                        "keeps happening.",
+                        status=status, reason=reason)

@@ -27,7 +27,6 @@ import re
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
-from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 import requests
@@ -42,10 +41,10 @@ from appliance.music.errors import (
     NoActiveDevice,
     PremiumRequired,
     RateLimited,
-    Restricted,
-    SpeakerMissing,
     SpotifyError,
     SpotifyUnavailable,
+    map_error,
+    parse_retry_after,
 )
 from appliance.music.spotify_models import Device, Playback, Track, track_of_item
 from appliance.music.tokens import TokenManager
@@ -58,7 +57,6 @@ T = TypeVar("T")
 GET_ATTEMPTS = 3  # one try and two retries for requests that are safe to repeat
 BACKOFF_BASE = 0.25
 BACKOFF_MAX = 2.0
-DEFAULT_RETRY_AFTER = 5.0
 RATE_KEY = "spotify.rate_limited"
 _BEARER = re.compile(r"Bearer\s+[A-Za-z0-9._~+/=-]+")
 
@@ -75,58 +73,6 @@ class _RedactBearer(logging.Filter):
 
 
 logging.getLogger("spotipy.client").addFilter(_RedactBearer())
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float:
-    """Seconds to wait from a Retry-After header (delta seconds or an HTTP date)."""
-    if not value:
-        return DEFAULT_RETRY_AFTER
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value).timestamp()
-    except (TypeError, ValueError, IndexError):
-        return DEFAULT_RETRY_AFTER
-    return max(0.0, when - (time.time() if now is None else now))
-
-
-def _spotify_message(err: SpotifyException) -> str:
-    return str(err.msg or "").split(":\n ", 1)[-1]
-
-
-def map_error(err: SpotifyException, *, device_id: str | None = None) -> SpotifyError:
-    """The domain error for a Spotify error answer (by status and `error.reason`)."""
-    status = int(err.http_status or 0)
-    reason = str(err.reason or "").upper()
-    if status == 429:
-        headers = err.headers or {}
-        return RateLimited(parse_retry_after(headers.get("Retry-After")),
-                           quota_exceeded=reason == "QUOTA_EXCEEDED"
-                           or _spotify_message(err).strip().upper() == "QUOTA_EXCEEDED")
-    if reason == "NO_ACTIVE_DEVICE":
-        return NoActiveDevice(status=status, reason=reason)
-    if reason == "PREMIUM_REQUIRED":
-        return PremiumRequired(status=status, reason=reason)
-    if reason == "VOLUME_CONTROL_DISALLOW":
-        return DeviceNotControllable("This speaker does not let Spotify change its volume.",
-                                     status=status, reason=reason)
-    if reason == "DEVICE_NOT_CONTROLLABLE":
-        return DeviceNotControllable(status=status, reason=reason)
-    if status == 403 and reason in ("", "UNKNOWN") and "Restriction violated" in _spotify_message(
-            err):
-        # Spotify's only signal for this is the message text under reason UNKNOWN.
-        return Restricted(status=status, reason=reason or "UNKNOWN")
-    if status == 404 and device_id:
-        return SpeakerMissing(status=status, reason=reason)
-    if status >= 500:
-        return SpotifyUnavailable(status=status, reason=reason)
-    what = f"HTTP {status} {reason}".strip()
-    return SpotifyError(f"Spotify refused the request ({what}); try again, or re-link if it "
-                        "keeps happening.",
-                        status=status, reason=reason)
 
 
 def _endpoint_class(path: str) -> str:
@@ -208,7 +154,11 @@ class SpotifyApi:
                 if (isinstance(mapped, NoActiveDevice) and device_id and transfer_on_no_device
                         and not transferred):
                     transferred = True
-                    await self.ensure_and_retry_transfer(user_id, token, device_id)
+                    try:
+                        await self.ensure_and_retry_transfer(user_id, token, device_id)
+                    except SpotifyError as transfer_err:
+                        self._on_error(user_id, klass, transfer_err)
+                        raise
                     continue
                 self._on_error(user_id, klass, mapped)
                 raise mapped from err
