@@ -170,8 +170,19 @@ class Store:
         if durable and self.path is not None:
             self._wconn.execute("PRAGMA synchronous = FULL")
         try:
-            with self._wdb.atomic():
-                return fn(self._wdb)
+            # IMMEDIATE takes the write lock up front (waiting up to busy_timeout): a
+            # deferred transaction that reads first and then writes fails at once with
+            # "database is locked" when another process (a CLI command) wrote meanwhile.
+            self._wconn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(self._wdb)  # sqlite-utils' atomic() nests as savepoints
+            except BaseException:
+                if self._wconn.in_transaction:
+                    self._wconn.execute("ROLLBACK")
+                raise
+            if self._wconn.in_transaction:
+                self._wconn.execute("COMMIT")
+            return result
         finally:
             if durable and self.path is not None:
                 self._wconn.execute("PRAGMA synchronous = NORMAL")

@@ -255,3 +255,33 @@ def test_a_missing_state_dir_is_created_private(tmp_path: Path) -> None:
     s = Store.open(state / "mooddj.db")
     s.close()
     assert (state.stat().st_mode & 0o777) == 0o700
+
+
+def test_two_processes_writing_at_once_never_see_database_is_locked(db_path: Path) -> None:
+    # Two Store objects = two connections, as `mooddj pair` next to the running box.
+    a, b = Store.open(db_path), Store.open(db_path)
+    errors: list[BaseException] = []
+
+    def work(store: Store, base: int) -> None:
+        def txn(db, i):
+            n = db.execute("SELECT count(*) FROM plays").fetchone()[0]  # read first...
+            db["plays"].insert({"id": base + i, "user_id": "u", "track_id": str(n),
+                                "mood": "happy", "started_at": 0.0})  # ...then write
+        try:
+            for i in range(150):
+                store.write_sync(lambda db, i=i: txn(db, i))
+        except BaseException as err:
+            errors.append(err)
+
+    threads = [threading.Thread(target=work, args=(a, 0)),
+               threading.Thread(target=work, args=(b, 10_000))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        assert errors == []
+        assert a.read_sync(lambda db: db["plays"].count) == 300
+    finally:
+        a.close()
+        b.close()
