@@ -20,6 +20,7 @@ import ipaddress
 import logging
 import socket
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from zeroconf import IPVersion, ServiceInfo
 from zeroconf.asyncio import AsyncZeroconf
@@ -137,3 +138,13 @@ class MdnsService(Service):
 def system_hostname() -> str:
     """This machine's own hostname (avahi advertises it as <name>.local)."""
     return socket.gethostname()
+
+
+def mdns_service_factory(ctx: Any) -> MdnsService | None:
+    """SERVICE_FACTORIES entry (after "web"): None when web.mdns is off."""
+    if not ctx.config.web.mdns:
+        return None
+    web_service = ctx.services.get("web")
+    port: Callable[[], int] | int | None = (
+        (lambda: web_service.port) if web_service is not None else None)
+    return MdnsService(ctx.config.web, ctx.bus, port)

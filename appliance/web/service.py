@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+from typing import Any
 
 from aiohttp import web
 
@@ -81,3 +82,23 @@ class WebService(Service):
         """Port and number of live WebSocket clients."""
         clients = len(self.app[LIVE].clients) if self.app is not None else 0
         return {"port": self.port, "live_clients": clients}
+
+
+def web_service_factory(ctx: Any) -> WebService:
+    """SERVICE_FACTORIES entry: the setup page from a BoxContext.
+
+    Shares `ctx.services` (so "flows", "providers", "spotify", ... put there by
+    other factories are visible), takes other packages' route setups from
+    `ctx.services["web_route_setups"]` (a list anyone may append to before the
+    service starts) and shows the supervisor's snapshot on the about page.
+    """
+    from appliance.identity.providers import build_providers
+
+    services = ctx.services
+    services.setdefault("providers", build_providers(ctx.config.identity))
+    # No "flows" here: without one, each app makes its own DeviceFlows and closes it.
+    services.setdefault("supervisor", ctx)  # BoxContext.supervisor_snapshot()
+    deps = WebDeps(config=ctx.config, bus=ctx.bus, store=ctx.store, sealer=ctx.sealer,
+                   services=services,
+                   route_setups=services.setdefault("web_route_setups", []))
+    return WebService(deps)

@@ -52,3 +52,22 @@ async def test_mooddj_pair_prints_a_code_the_box_accepts(box, browser, tmp_path,
     r = await b.post("/pair/code", json={"code": printed})
     assert r.status == 200, await r.text()
     assert (await b.get("/api/status")).status == 200
+
+
+async def test_factories_build_from_a_box_context(box):
+    from types import SimpleNamespace
+
+    from appliance.web.mdns import mdns_service_factory
+    from appliance.web.service import web_service_factory
+
+    ctx = SimpleNamespace(config=box.config, bus=box.bus, store=box.store, sealer=None,
+                          services={})
+    ctx.services.setdefault("web_route_setups", []).append(lambda app: None)
+    web_svc = web_service_factory(ctx)
+    assert web_svc.name == "web" and len(web_svc.deps.route_setups) == 1
+    assert web_svc.deps.services is ctx.services and "providers" in ctx.services
+    assert mdns_service_factory(ctx) is None  # web.mdns = false in the test config
+    ctx.config = type(box.config)(web=type(box.config.web)(mdns=True))
+    ctx.services["web"] = web_svc
+    web_svc.port = 8123
+    assert mdns_service_factory(ctx).port() == 8123
