@@ -110,6 +110,10 @@ def _http_url(value: Any) -> str:
     return value.strip() if parts.scheme in ("http", "https") and parts.netloc else ""
 
 
+def _same(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode("utf-8"), str(b).encode("utf-8"))
+
+
 def _short(code: Any) -> str:
     return re.sub(r"[^a-z0-9_]", "", str(code).lower())[:40] or "unknown"
 
@@ -171,7 +175,7 @@ class DeviceFlows:
             raise FlowStartError("the box is shutting down; try again in a minute")
         self._prune()
         pending = [f for f in self._flows.values() if f.state == "pending"]
-        mine = sum(1 for f in pending if hmac.compare_digest(f.bind, bind))
+        mine = sum(1 for f in pending if _same(f.bind, bind))
         if mine + self._starting.get(bind, 0) >= self.max_per_bind:
             raise TooManyFlows("too many sign-ins are waiting in this browser; "
                                "cancel one or let it expire, then try again")
@@ -245,7 +249,7 @@ class DeviceFlows:
 
     def _get(self, flow_id: str, bind: str) -> _Flow:
         flow = self._flows.get(flow_id) if isinstance(flow_id, str) else None
-        if flow is None or not hmac.compare_digest(flow.bind, bind):
+        if flow is None or not _same(flow.bind, bind):
             raise FlowNotFound("this sign-in is not known here (it may have been cancelled or "
                                "belong to another browser); start a new one")
         return flow

@@ -311,3 +311,10 @@ async def test_github_without_email_scope_still_signs_in_without_email(sim, flow
     done = await wait_done(flows, view.flow_id)
     assert done.state == "approved" and done.identity.subject == "77"
     assert done.identity.email == ""
+
+
+async def test_non_ascii_bind_is_just_another_browser(sim, flows):
+    view = await flows.start("google", "näive-bind")
+    assert flows.status(view.flow_id, "näive-bind").state == "pending"
+    with pytest.raises(FlowNotFound):
+        flows.status(view.flow_id, "naive-bind")
