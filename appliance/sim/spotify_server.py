@@ -52,6 +52,7 @@ class Injection:
     times: int
     applied: bool
     message: str
+    delay: float = 0.0
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -173,15 +174,17 @@ class SpotifySim:
 
     def inject(self, method: str, path_pattern: str, status: int, reason: str | None = None,
                retry_after: float | str | None = None, times: int = 1, *,
-               applied: bool = False, message: str = "") -> None:
+               applied: bool = False, message: str = "", delay: float = 0.0) -> None:
         """Answer the next `times` matching calls with `status` (after running them if `applied`).
 
         `path_pattern` is a regular expression searched in the path (e.g. r"/me/player/next$").
+        `status=0` keeps the real answer; `delay` holds the answer back that many seconds
+        (past the client's timeout: a read timeout, with the command run when `applied`).
         """
         self.injections.append(Injection(
             method.upper(), re.compile(path_pattern), status, reason,
             None if retry_after is None else str(retry_after), times, applied,
-            message or _default_message(status)))
+            message or _default_message(status), delay))
 
     def calls(self, method: str, path: str) -> list[tuple[str, str, dict[str, str], Any, int,
                                                           float]]:
@@ -222,10 +225,12 @@ class SpotifySim:
             self.removed_calls += 1
             return error(removed, "Forbidden" if removed == 403 else "Service not found")
         inj = self._match(request.method, request.path)
-        if inj is not None and not inj.applied:
-            return self._injected(inj)
-        resp = await handler(request)
-        return self._injected(inj) if inj is not None else resp
+        if inj is None:
+            return await handler(request)
+        resp = await handler(request) if inj.applied or not inj.status else None
+        if inj.delay:
+            await asyncio.sleep(inj.delay)
+        return resp if resp is not None and not inj.status else self._injected(inj)
 
     @staticmethod
     def _injected(inj: Injection) -> web.Response:

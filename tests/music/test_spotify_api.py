@@ -264,3 +264,18 @@ async def test_tokens_never_appear_in_logs(env, caplog):
     assert leaked == []
     assert "Bearer sim-" not in caplog.text
     assert "Bearer [redacted]" in caplog.text  # spotipy did log its headers: redacted
+
+
+async def test_read_timeouts_retry_gets_but_never_repeat_a_command(tmp_path):
+    async with spotify_env(tmp_path / "t", timeout=1.0) as env:
+        await env.link("u_alice", "alice")
+        await _start(env)
+        env.sim.inject("POST", r"/me/player/next$", 0, delay=1.5)  # runs, answers too late
+        with pytest.raises(SpotifyUnavailable):
+            await env.svc.api.next("u_alice", device_id=living(env))
+        assert [e.why for e in env.sim.player.history].count("next") == 1
+        env.sim.inject("GET", r"/me/player/devices$", 0, delay=1.5)
+        assert len(await env.svc.api.devices("u_alice")) == 3
+        await asyncio.sleep(0.6)  # let the late answers land in the log
+        assert len(env.sim.calls("POST", "/v1/me/player/next")) == 1
+        assert len(env.sim.calls("GET", "/v1/me/player/devices")) == 2
