@@ -101,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
     """Print a table or the summary; 0 on success."""
     import sqlite3
 
+    from appliance.core.maint import fix_state_ownership
     from appliance.core.store import StoreError, open_readonly
 
     cfg = load_config(args)
@@ -115,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
                     f"run `mooddj doctor`")
     finally:
         db.conn.close()
+        fix_state_ownership(cfg.paths.database_path, cfg.paths.key_path)
     if args.json:
         json.dump(data, sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")

@@ -134,6 +134,7 @@ def check_key(cfg: Config) -> list[Check]:
                 out.append(warn("key file", f"{path} does not exist yet",
                                 "it is created at the first start (systemctl start mooddj)"))
             return out
+        out.extend(_owner_check("key file owner", path))
         mode = stat.S_IMODE(path.stat().st_mode)
         if mode != 0o600:
             out.append(bad("key file permissions", f"{path} has mode {mode:04o}, not 0600",
@@ -158,6 +159,15 @@ def check_key(cfg: Config) -> list[Check]:
             db.conn.close()
 
 
+def _owner_check(name: str, path: Path) -> list[Check]:
+    """A file in the state dir must belong to the dir's owner (the service user)."""
+    want, have = path.parent.stat().st_uid, path.stat().st_uid
+    if want == have:
+        return []
+    return [bad(name, f"{path} belongs to uid {have}, the state dir to uid {want}: the box "
+                f"cannot open it", f"sudo chown --reference={path.parent} {path}")]
+
+
 def check_database(cfg: Config) -> list[Check]:
     """The database passes quick_check and has every migration applied."""
     from appliance.core.store import StoreError, migration_state, quick_check
@@ -173,6 +183,9 @@ def check_database(cfg: Config) -> list[Check]:
         out.append(warn("database", f"{path} does not exist yet",
                         "it is created at the first start (systemctl start mooddj)"))
         return out
+    for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        if p.exists():
+            out.extend(_owner_check("database owner", p))
     try:
         reason = quick_check(path)
     except StoreError as err:
@@ -407,7 +420,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run every check; 1 if any failed."""
+    from appliance.core.maint import fix_state_ownership
+
     checks = asyncio.run(run_checks(config_path=getattr(args, "config", None)))
+    try:
+        cfg = config_mod.load(getattr(args, "config", None))
+        fix_state_ownership(cfg.paths.database_path, cfg.paths.key_path)
+    except (config_mod.ConfigError, OSError):
+        pass
     failed = any(c.status == "fail" for c in checks)
     if args.json:
         json.dump({"ok": not failed, "checks": [c.to_dict() for c in checks]}, sys.stdout,

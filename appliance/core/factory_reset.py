@@ -92,7 +92,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Ask, then reset; 0 on success."""
-    from appliance.core.maint import box_running, confirm, open_store, running_message
+    from appliance.core.maint import (
+        box_running,
+        confirm,
+        fix_state_ownership,
+        open_store,
+        running_message,
+    )
     from appliance.core.store import StoreError
 
     cfg = load_config(args)
@@ -114,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"permission denied on {err.filename}; run as the mooddj user")
     finally:
         store.close()
+        fix_state_ownership(cfg.paths.database_path, cfg.paths.key_path)
     print(f"Factory reset done: erased {sum(result.erased.values())} row(s) "
           f"({', '.join(f'{t} {n}' for t, n in sorted(result.erased.items()) if n) or 'none'}); "
           f"new key id {result.key_fingerprint}.")

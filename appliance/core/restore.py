@@ -144,7 +144,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Restore; 0 on success."""
-    from appliance.core.maint import box_running, running_message, stamp
+    from appliance.core.maint import box_running, fix_state_ownership, running_message, stamp
 
     cfg = load_config(args)
     pid = box_running(cfg.paths.runtime)
@@ -158,6 +158,8 @@ def run(args: argparse.Namespace) -> int:
     except PermissionError as err:
         return fail(f"permission denied on {err.filename}; run as the mooddj user "
                     f"(sudo -u mooddj mooddj restore ...)")
+    finally:
+        fix_state_ownership(cfg.paths.database_path, cfg.paths.key_path)
     m = result.manifest
     print(f"Restored the backup created {m.get('created')} "
           f"({m.get('sealed_values')} sealed value(s), key id {m.get('key_fingerprint')}).")

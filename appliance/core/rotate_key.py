@@ -23,7 +23,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Rotate the key; 0 on success."""
     from appliance.core.crypto import KeyFileError, SealError
-    from appliance.core.maint import box_running, open_store
+    from appliance.core.maint import box_running, fix_state_ownership, open_store
     from appliance.core.secrets_store import rotate_key_sync
     from appliance.core.store import StoreError
 
@@ -47,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
                     f"run as the mooddj user (sudo -u mooddj mooddj rotate-key)")
     finally:
         store.close()
+        fix_state_ownership(cfg.paths.database_path, key_path)
     print(f"Re-sealed {result.resealed} value(s) under a new key "
           f"(key id {result.old_fingerprint} -> {result.new_fingerprint}).")
     print("The old key is gone. Backups made before now hold the old key: "

@@ -62,3 +62,26 @@ def test_a_fresh_status_snapshot_of_a_live_process_counts_as_running(tmp_path: P
         child.kill()
         child.wait(timeout=10)
     assert box_running(tmp_path) is None
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="ownership repair only happens as root")
+def test_files_a_root_command_leaves_behind_go_back_to_the_state_dir_owner(
+        tmp_path: Path) -> None:
+
+    from appliance.core.config import Config, from_dict
+    from appliance.core.doctor import check_key
+    from appliance.core.maint import fix_state_ownership
+
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    os.chown(state, 65534, 65534)
+    db, key = state / "mooddj.db", state / "secret.key"
+    for p in (db, Path(f"{db}-shm"), key):
+        p.write_bytes(b"k" * 32)
+    key.chmod(0o600)
+    cfg = from_dict(Config, {"paths": {"state_dir": str(state)}})
+    assert any(c.name == "key file owner" and c.status == "fail" for c in check_key(cfg))
+    fixed = fix_state_ownership(db, key)
+    assert sorted(fixed) == sorted(str(p) for p in (db, Path(f"{db}-shm"), key))
+    assert {(p.stat().st_uid, p.stat().st_gid) for p in (db, key)} == {(65534, 65534)}
+    assert not any(c.name == "key file owner" for c in check_key(cfg))
