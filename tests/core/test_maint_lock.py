@@ -67,7 +67,6 @@ def test_a_fresh_status_snapshot_of_a_live_process_counts_as_running(tmp_path: P
 @pytest.mark.skipif(os.geteuid() != 0, reason="ownership repair only happens as root")
 def test_files_a_root_command_leaves_behind_go_back_to_the_state_dir_owner(
         tmp_path: Path) -> None:
-
     from appliance.core.config import Config, from_dict
     from appliance.core.doctor import check_key
     from appliance.core.maint import fix_state_ownership
