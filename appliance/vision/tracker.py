@@ -71,7 +71,14 @@ def _clip_box(lo: np.ndarray, hi: np.ndarray, w: int, h: int,
 
 
 class FaceTracker:
-    """Finds and follows up to max_faces faces through a stream of RGB frames."""
+    """Finds and follows up to max_faces faces through a stream of RGB frames.
+
+    The face mesh runs on every tracked face each frame, its ROI taken from the previous
+    frame's landmarks. The detector runs on the first frame, while nothing is tracked,
+    on the frame a tracked face is lost (presence < 0.5, so it can be found again at
+    once), and every detect_every frames to pick up new faces; detections overlapping a
+    tracked face are that face. Not thread-safe: one worker thread owns a tracker.
+    """
 
     def __init__(self, models_dir: Path, detector: str = "full_range", max_faces: int = 4,
                  num_threads: int = 2, detect_every: int = 15) -> None:
