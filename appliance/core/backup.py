@@ -165,6 +165,7 @@ def make_backup(db_path: Path, key_path: Path, dest: Path) -> BackupResult:
         }
         partial = target.with_name(f".{target.name}.partial")
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
         try:
             with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
                 _add_bytes(tar, "manifest.json",

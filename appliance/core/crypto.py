@@ -99,6 +99,7 @@ def write_key(path: Path, key: bytes) -> None:
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
+        os.fchmod(fd, 0o600)  # a leftover .tmp keeps its old mode through O_TRUNC
         os.write(fd, key)
         os.fsync(fd)
     finally:

@@ -118,3 +118,12 @@ def test_sealed_column_binding_comes_from_the_row() -> None:
         "user_id": "mmp_1", "platform": "spotify", "field": "refresh_token"}
     fixed = SealedColumn("identities", "token", user_id_column="user_id", platform="github")
     assert fixed.binding({"user_id": "u"})["platform"] == "github"
+
+
+def test_a_leftover_world_readable_tmp_file_does_not_leak_its_mode(tmp_path: Path) -> None:
+    path = tmp_path / "secret.key"
+    leftover = tmp_path / "secret.key.tmp"
+    leftover.write_bytes(b"old")
+    leftover.chmod(0o644)
+    create_key(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
