@@ -4,13 +4,14 @@ Why python-zeroconf and not avahi: the box must work the same under its
 sandboxed systemd unit (no D-Bus access to avahi-daemon needed), in simulator
 mode on a laptop and in tests, and it must advertise the *configured* name
 (`web.hostname`, default "mooddj") even when the Pi's system hostname differs.
-Raspberry Pi OS runs avahi-daemon, which also binds UDP 5353; zeroconf opens
-its sockets with SO_REUSEADDR/SO_REUSEPORT, so both receive the queries and
-each answers for its own names (avahi for the system hostname, we for
-`mooddj.local`). If the port cannot be shared (another responder without
-SO_REUSEPORT) the service fails soft: it warns once and the page stays
-reachable by IP address. Set `web.mdns = false` to leave mDNS to avahi alone
-(e.g. with an avahi service file and the system hostname set to mooddj).
+Raspberry Pi OS runs avahi-daemon, which also binds UDP 5353 (with
+SO_REUSEADDR); zeroconf sets SO_REUSEADDR and SO_REUSEPORT, so on Linux both
+bind the port, both receive the multicast queries, and each answers for its
+own names (avahi for the system hostname, we for `mooddj.local`). If the port
+cannot be shared (a responder without SO_REUSEADDR) the service fails soft: it
+warns once and the page stays reachable by IP address. Set `web.mdns = false`
+to leave mDNS to avahi alone (e.g. an avahi service file and the system
+hostname set to mooddj).
 """
 
 from __future__ import annotations

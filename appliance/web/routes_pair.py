@@ -6,7 +6,7 @@ import math
 
 from aiohttp import web
 
-from appliance.web.guards import current_session, require_owner
+from appliance.web.guards import current_session, current_user, require_owner
 from appliance.web.keys import PAIRING, REQ_NEW_TOKEN, SESSIONS
 from appliance.web.middleware import wants_json
 from appliance.web.pairing import CodeRateLimited, PairingManager, format_code
@@ -38,6 +38,8 @@ def _pair_state(request: web.Request) -> dict[str, object]:
 
 async def pair_page(request: web.Request) -> web.StreamResponse:
     """The claim/pair page."""
+    if current_user(request) is not None:
+        raise web.HTTPSeeOther("/")
     info = _pair_state(request)
     claimed = await owner_exists_async(request)
     return render(request, "pair.html", {"info": info, "claimed": claimed,
