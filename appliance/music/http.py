@@ -304,6 +304,17 @@ async def list_speakers(request: web.Request) -> web.Response:
 
 async def choose_speaker(request: web.Request) -> web.Response:
     """Choose the speaker and its default volume (owner or the active listener)."""
+    try:
+        return await _choose_speaker(request)
+    except ApiError as err:
+        user = current_user(request)
+        if _wants_json(request) or user is None:
+            raise
+        return await _refused_page(request, _services(request), user.user_id, err.message,
+                                   err.status)
+
+
+async def _choose_speaker(request: web.Request) -> web.Response:
     user = require_user(request)
     svc = _services(request)
     listener = await svc.active_listener()

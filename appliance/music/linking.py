@@ -32,6 +32,8 @@ from appliance.music.errors import LinkRefused, SpotifyError, SpotifyUnavailable
 from appliance.music.tokens import (
     CLIENT_ID_SETTING,
     PLATFORM,
+    REQUIRED_SCOPES,
+    SCOPES,
     TokenManager,
     client_id,
     post_token,
@@ -39,9 +41,6 @@ from appliance.music.tokens import (
 
 logger = logging.getLogger(__name__)
 
-SCOPES = ("user-read-private user-read-email streaming user-modify-playback-state "
-          "user-read-playback-state playlist-read-private user-library-read")
-REQUIRED_SCOPES = frozenset(SCOPES.split())
 STATE_TTL_SECONDS = 600.0
 CALLBACK_PATH = "/platforms/spotify/callback"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1"})

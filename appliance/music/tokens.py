@@ -31,6 +31,9 @@ PLATFORM = "spotify"
 REFRESH_AHEAD_SECONDS = 300.0
 LINK_LIFETIME_SECONDS = 182 * 86400.0
 CLIENT_ID_SETTING = "spotify.client_id"
+SCOPES = ("user-read-private user-read-email streaming user-modify-playback-state "
+          "user-read-playback-state playlist-read-private user-library-read")
+REQUIRED_SCOPES = frozenset(SCOPES.split())
 
 
 def relink_key(user_id: str) -> str:
@@ -225,6 +228,16 @@ class TokenManager:
         if conn is None:
             return "unlinked"
         if conn.state == connections.RELINK_NEEDED:
+            return "relink_needed"
+        missing = REQUIRED_SCOPES - conn.scope_set
+        if missing:
+            self._publish(LinkState(platform=PLATFORM, user_id=user_id, state="relink_needed",
+                                    detail="missing permissions"))
+            self._publish(ErrorRaised(
+                key=relink_key(user_id), source="spotify",
+                message="The Spotify link lacks permissions the box needs "
+                        f"({', '.join(sorted(missing))}).",
+                hint="Open the Spotify page and press Link Spotify, accepting all permissions."))
             return "relink_needed"
         if needs_reminder_of(conn, self.config.relink_reminder_days):
             when = time.strftime("%Y-%m-%d", time.gmtime(link_expires_at_of(conn)))

@@ -211,3 +211,13 @@ async def test_page_shows_relink_needed(box):
     p = await box.phone()
     page = await (await p.get("/spotify")).text()
     assert "no longer accepts the link" in page
+
+
+async def test_speaker_form_with_a_restricted_speaker_shows_the_page_with_the_reason(box):
+    await box.link("u_alice")
+    p = await box.phone()
+    r = await p.post_form("/api/speakers", {"id": box.sim.speaker_id("Neighbour's TV"),
+                                            "volume": "30"})
+    assert r.status == 409 and "text/html" in r.headers["Content-Type"]
+    assert "does not accept remote control" in await r.text()
+    assert box.store.get_setting("speaker.id") is None

@@ -148,3 +148,12 @@ async def test_link_expiry_and_reminder_follow_the_link_date(env):
 async def test_refresh_endpoint_shape_via_manager(env):
     token, expires_in = await env.svc.tokens.refresh("u_alice")
     assert token in env.sim.access_tokens and expires_in == 3600
+
+
+async def test_stored_link_with_too_few_scopes_asks_for_relinking(env):
+    await env.store.write(lambda db: db.execute(
+        "UPDATE connections SET scopes = 'streaming user-read-private'"))
+    assert await env.svc.tokens.check_expiry("u_alice") == "relink_needed"
+    raised = [e for e in env.events if isinstance(e, ErrorRaised)
+              and e.key == "spotify.relink_needed.u_alice"]
+    assert raised and "user-library-read" in raised[-1].message
