@@ -18,12 +18,15 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-
-from sqlite_utils import Database
+from typing import TYPE_CHECKING
 
 from appliance.core.cliutil import fail, load_config
-from appliance.core.crypto import KEY_BYTES, Sealer, write_key
-from appliance.core.store import Store
+
+if TYPE_CHECKING:  # imported lazily: `mooddj --help` stays fast
+    from sqlite_utils import Database
+
+    from appliance.core.crypto import Sealer
+    from appliance.core.store import Store
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +61,7 @@ def erase_personal_data(db: Database) -> dict[str, int]:
 def factory_reset_sync(store: Store, key_path: Path, sealer: Sealer | None = None
                        ) -> ResetResult:
     """Erase personal data durably, then replace the key (works with a lost key too)."""
+    from appliance.core.crypto import KEY_BYTES, Sealer, write_key
     from appliance.core.secrets_store import install_pending_key, pending_key_path
 
     erased = store.write_sync(erase_personal_data, durable=True)
