@@ -82,7 +82,11 @@
     var poll = function () {
       getJSON(flow.getAttribute("data-flow-status")).then(function (r) {
         var d = r.body && r.body.data;
-        if (!d) { text(flow.querySelector("[data-flow-message]"), (r.body.error || {}).message || "Checking…"); setTimeout(poll, every); return; }
+        if (!d) {
+          text(flow.querySelector("[data-flow-message]"), (r.body.error || {}).message || "Checking…");
+          if (r.status >= 400 && r.status < 500 && r.status !== 429) { return; }  // final: say why and stop
+          setTimeout(poll, every); return;
+        }
         if (d.state === "approved") { text(flow.querySelector("[data-flow-message]"), "Approved! Signing you in…"); location.href = d.redirect || "/"; return; }
         if (d.state !== "pending") { location.reload(); return; }
         setTimeout(poll, every);
