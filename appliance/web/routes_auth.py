@@ -46,7 +46,7 @@ def _flow_error(err: FlowError) -> ApiError:
         return ApiError(409, "flow_not_approved", str(err))
     if isinstance(err, FlowStartError):
         return ApiError(502, "provider_unavailable", str(err))
-    return ApiError(400, "sign_in_failed", str(err))
+    return ApiError(getattr(err, "status", 400), getattr(err, "code", "sign_in_failed"), str(err))
 
 
 def _safe_url(url: str) -> str:

@@ -28,4 +28,4 @@ def account_error(err: accounts.AccountError) -> ApiError:
         return ApiError(409, "identity_in_use", str(err))
     if isinstance(err, accounts.ProviderAlreadyLinked):
         return ApiError(409, "provider_already_linked", str(err))
-    return ApiError(409, "account_refused", str(err))
+    return ApiError(getattr(err, "status", 409), getattr(err, "code", "account_refused"), str(err))
