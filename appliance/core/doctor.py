@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import importlib
 import inspect
-import ipaddress
 import json
 import os
 import shutil
@@ -22,7 +21,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 from appliance.core import config as config_mod
 from appliance.core.config import Config
@@ -263,69 +261,6 @@ def check_box(cfg: Config) -> list[Check]:
     return [ok("box", f"running (pid {pid})" if pid else "running")]
 
 
-# -- network ---------------------------------------------------------------
-
-
-def network_targets(cfg: Config) -> list[tuple[str, str, int]]:
-    """(what, host, port) of every configured remote the box talks to."""
-    urls = [("spotify accounts", cfg.spotify.accounts_url), ("spotify api", cfg.spotify.api_url)]
-    if cfg.features.provider == "reccobeats":
-        urls.append(("features", cfg.features.reccobeats_url))
-    elif cfg.features.provider == "soundnet":
-        urls.append(("features", cfg.features.soundnet_url))
-    real = {"google": "https://oauth2.googleapis.com", "github": "https://github.com",
-            "microsoft": "https://login.microsoftonline.com"}
-    for name in ("google", "microsoft", "github"):
-        prov = getattr(cfg.identity, name)
-        if prov.client_id:
-            urls.append((f"{name} sign-in", prov.base_url or real[name]))
-    out: list[tuple[str, str, int]] = []
-    seen: set[tuple[str, int]] = set()
-    for what, url in urls:
-        parts = urlsplit(url)
-        if not parts.hostname:
-            continue
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        if (parts.hostname, port) not in seen:
-            seen.add((parts.hostname, port))
-            out.append((what, parts.hostname, port))
-    return out
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
-async def _check_target(what: str, host: str, port: int) -> Check:
-    name = f"network {what}"
-    if _is_ip(host) or host == "localhost":
-        # A literal address (the simulator's stand-ins): is something listening?
-        try:
-            _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), NET_TIMEOUT)
-        except (OSError, TimeoutError) as err:
-            return warn(name, f"{host}:{port} does not answer ({err.__class__.__name__})",
-                        "start the service there (mooddj run --sim starts the stand-ins)")
-        writer.close()
-        return ok(name, f"{host}:{port} accepts connections")
-    loop = asyncio.get_running_loop()
-    try:
-        await asyncio.wait_for(loop.getaddrinfo(host, port), NET_TIMEOUT)
-    except (OSError, TimeoutError) as err:
-        return warn(name, f"cannot resolve {host} ({err.__class__.__name__})",
-                    "check the network and DNS (ping 1.1.1.1; cat /etc/resolv.conf)")
-    return ok(name, f"{host} resolves")
-
-
-async def check_network(cfg: Config) -> list[Check]:
-    """DNS lookup of named remotes, TCP connect to literal addresses (never HTTP)."""
-    targets = network_targets(cfg)
-    return list(await asyncio.gather(*(_check_target(*t) for t in targets)))
-
-
 # -- plug-ins and the runner ---------------------------------------------
 
 
@@ -391,6 +326,8 @@ async def run_checks(cfg: Config | None = None, *, config_path: str | None = Non
         except Exception as err:
             checks.append(bad(fn.__name__.removeprefix("check_").replace("_", " "),
                               f"the check itself failed: {err!r}", "report a bug"))
+    from appliance.core.doctor_net import check_network
+
     checks.extend(await check_network(cfg))
     for spec in PLUGIN_CHECKS if plugins is None else plugins:
         checks.extend(await run_plugin(spec, cfg))

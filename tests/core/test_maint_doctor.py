@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.core import doctor
+from appliance.core import doctor, doctor_net
 from appliance.core.config import Config, from_dict
 from appliance.core.doctor import Check, run_checks, run_plugin
 from appliance.core.secrets_store import load_sealer
@@ -178,7 +178,7 @@ async def test_network_checks_warn_on_a_closed_port_and_an_unknown_name(tmp_path
     port = _closed_port()
     cfg = from_dict(Config, {**_settings(tmp_path, port), "features": {
         "provider": "reccobeats", "reccobeats_url": "https://no-such-host.invalid/v1/"}})
-    checks = _by_name(await doctor.check_network(cfg))
+    checks = _by_name(await doctor_net.check_network(cfg))
     assert checks["network spotify accounts"].status == "warn"
     assert checks["network features"].status == "warn"
     assert "no-such-host.invalid" in checks["network features"].message
