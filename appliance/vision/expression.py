@@ -8,8 +8,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from appliance.vision import geometry
 from appliance.vision.fusion import EMOTIONS
-from appliance.vision.geometry import L_EYE_INNER, L_EYE_OUTER, R_EYE_INNER, R_EYE_OUTER
 from appliance.vision.models import ModelError, model_path
 from appliance.vision.runtime import Model
 
@@ -28,23 +28,23 @@ OUTPUT_NAME = "Identity"
 def crop_transform(landmarks: np.ndarray, size: int = CROP_SIZE,
                    margin: float = CROP_MARGIN) -> np.ndarray:
     """2x3 affine matrix mapping crop pixels to frame pixels: eye line level, face square."""
-    pts = np.asarray(landmarks, dtype=np.float64)[:, :2]
-    r_eye = (pts[R_EYE_OUTER] + pts[R_EYE_INNER]) / 2
-    l_eye = (pts[L_EYE_OUTER] + pts[L_EYE_INNER]) / 2
-    axis = l_eye - r_eye
-    norm = float(np.hypot(*axis))
-    ux = axis / norm if norm > 1e-6 else np.array([1.0, 0.0])
-    uy = np.array([-ux[1], ux[0]])
-    oval = pts[list(FACE_OVAL)] if len(pts) > max(FACE_OVAL) else pts
-    x, y = oval @ ux, oval @ uy
-    cx, cy = (x.min() + x.max()) / 2, (y.min() + y.max()) / 2
-    side = max(x.max() - x.min(), y.max() - y.min()) * (1.0 + 2 * margin)
-    side = max(side, 1.0)
-    centre = cx * ux + cy * uy
+    lm = np.asarray(landmarks)
+    try:
+        origin, proj, iod = geometry.face_axes(lm)
+    except ValueError:  # degenerate: an axis-aligned box around the points
+        origin, proj, iod = lm[:, :2].mean(axis=0), np.eye(2), 1.0
+    oval = lm[list(FACE_OVAL), :2] if len(lm) > max(FACE_OVAL) else lm[:, :2]
+    q = (oval - origin) @ proj  # face units
+    lo, hi = q.min(axis=0), q.max(axis=0)
+    side_units = max(float(hi[0] - lo[0]), float(hi[1] - lo[1])) * (1.0 + 2 * margin)
+    side = max(side_units * iod, 1.0)  # pixels
+    ux = proj[:, 0] * iod  # unit vectors in frame pixels
+    uy = proj[:, 1] * iod
+    centre = origin + ((lo[0] + hi[0]) / 2 * ux + (lo[1] + hi[1]) / 2 * uy) * iod
     step = side / size
-    origin = centre - (size / 2) * step * (ux + uy) + 0.5 * step * (ux + uy)
-    return np.array([[ux[0] * step, uy[0] * step, origin[0]],
-                     [ux[1] * step, uy[1] * step, origin[1]]])
+    start = centre + (0.5 - size / 2) * step * (ux + uy)
+    return np.array([[ux[0] * step, uy[0] * step, start[0]],
+                     [ux[1] * step, uy[1] * step, start[1]]])
 
 
 def face_crop(frame_rgb: np.ndarray, landmarks: np.ndarray, size: int = CROP_SIZE) -> np.ndarray:

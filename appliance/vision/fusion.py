@@ -8,6 +8,7 @@ place on the circumplex (Russell's valence/arousal plane).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,8 +38,8 @@ _EMOTION_TO_MOOD = np.array([
 
 CNN_WEIGHT = 0.6
 GEOMETRY_WEIGHT = 0.4
-_V = np.array([MOOD_VALENCE[m] for m in LABELS])
-_A = np.array([MOOD_AROUSAL[m] for m in LABELS])
+_VL = [MOOD_VALENCE[m] for m in LABELS]
+_AL = [MOOD_AROUSAL[m] for m in LABELS]
 
 
 @dataclass(frozen=True)
@@ -74,28 +75,36 @@ def geometry_moods(c: Cues) -> np.ndarray:
         "neutral": 2.0 - 1.5 * max(smile, frown, furrow, surprise),
         "surprised": 3.0 * surprise * (1.0 - 0.5 * smile),
     }
-    z = np.array([evidence[m] for m in LABELS])
-    z = np.exp(z - z.max())
-    return z / z.sum()
+    return np.array(_softmax([evidence[m] for m in LABELS]))
 
 
 def fuse(emotions: np.ndarray | None, c: Cues | None) -> Expression:
     """Fuse the CNN's 7 probabilities and the cues (either may be missing) into one reading."""
-    parts: list[tuple[float, np.ndarray]] = []
+    parts: list[tuple[float, list[float]]] = []
     if emotions is not None:
-        parts.append((CNN_WEIGHT, cnn_moods(emotions)))
+        parts.append((CNN_WEIGHT, cnn_moods(emotions).tolist()))
     if c is not None:
-        parts.append((GEOMETRY_WEIGHT, geometry_moods(c)))
-    q = _uniform() if not parts else sum(w * p for w, p in parts) / sum(w for w, _ in parts)
-    probs = q.tolist()
+        parts.append((GEOMETRY_WEIGHT, geometry_moods(c).tolist()))
+    if parts:
+        total = sum(w for w, _ in parts)
+        probs = [sum(w * p[i] for w, p in parts) / total for i in range(len(LABELS))]
+    else:
+        probs = [1.0 / len(LABELS)] * len(LABELS)
     best = max(range(len(probs)), key=probs.__getitem__)
     return Expression(
-        valence=min(1.0, max(-1.0, float(q @ _V))),
-        arousal=min(1.0, max(-1.0, float(q @ _A))),
+        valence=min(1.0, max(-1.0, sum(q * v for q, v in zip(probs, _VL, strict=True)))),
+        arousal=min(1.0, max(-1.0, sum(q * a for q, a in zip(probs, _AL, strict=True)))),
         mood=LABELS[best],
         confidence=probs[best],
         probs=tuple(probs),
     )
+
+
+def _softmax(z: list[float]) -> list[float]:
+    top = max(z)
+    e = [math.exp(v - top) for v in z]
+    s = sum(e)
+    return [v / s for v in e]
 
 
 def _ramp(x: float, full: float) -> float:

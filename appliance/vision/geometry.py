@@ -69,47 +69,64 @@ _CUE_POINTS = (R_EYE_OUTER, R_EYE_INNER, R_EYE_TOP, R_EYE_BOTTOM, L_EYE_OUTER, L
 _FIELDS = ("mouth_corner_lift", "mouth_width", "mouth_open", "eye_open", "brow_raise", "brow_gap")
 
 
+_ROW = {i: k for k, i in enumerate(_CUE_POINTS)}
+_EYES = [R_EYE_OUTER, R_EYE_INNER, L_EYE_OUTER, L_EYE_INNER]
+
+
+def face_axes(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """The face frame: its origin (between the eyes), a 2x2 projection to face units, the IOD.
+
+    `(p - origin) @ proj` puts frame pixels in face units: x along the eye line
+    towards the subject's left eye, y towards the chin, 1 = inter-ocular distance.
+    """
+    (rox, roy), (rix, riy), (lox, loy), (lix, liy) = (
+        np.asarray(landmarks)[_EYES, :2].astype(np.float64).tolist())
+    rx, ry = (rox + rix) / 2, (roy + riy) / 2
+    lx, ly = (lox + lix) / 2, (loy + liy) / 2
+    ax, ay = lx - rx, ly - ry
+    iod = math.hypot(ax, ay)
+    if iod < 1e-6:
+        raise ValueError("degenerate landmarks: the eyes coincide")
+    ux, uy = ax / iod, ay / iod
+    # In image coordinates y points down; the face's "down" is x rotated by +90 degrees.
+    proj = np.array([[ux, -uy], [uy, ux]]) / iod
+    return np.array([(rx + lx) / 2, (ry + ly) / 2]), proj, iod
+
+
 def face_frame(landmarks: np.ndarray, points: tuple[int, ...] | None = None
                ) -> tuple[np.ndarray, float]:
     """Landmarks (N x >=2, frame px) in the face frame, and the inter-ocular distance in px.
 
     With `points`, only those landmarks are transformed (rows in the same order).
     """
-    pts = np.asarray(landmarks, dtype=np.float64)[:, :2]
-    r_eye = (pts[R_EYE_OUTER] + pts[R_EYE_INNER]) / 2
-    l_eye = (pts[L_EYE_OUTER] + pts[L_EYE_INNER]) / 2
-    axis = l_eye - r_eye
-    iod = float(math.hypot(axis[0], axis[1]))
-    if iod < 1e-6:
-        raise ValueError("degenerate landmarks: the eyes coincide")
-    ux = axis / iod
-    # In image coordinates y points down; the face's "down" is ux rotated by +90 degrees.
-    uy = np.array([-ux[1], ux[0]])
-    sel = pts if points is None else pts[list(points)]
-    rel = sel - (r_eye + l_eye) / 2
-    return np.stack([rel @ ux, rel @ uy], axis=1) / iod, iod
+    origin, proj, iod = face_axes(landmarks)
+    lm = np.asarray(landmarks)
+    sel = lm[:, :2] if points is None else lm[list(points), :2]
+    return (sel - origin) @ proj, iod
 
 
 def raw_cues(landmarks: np.ndarray) -> Cues:
     """Raw expression cues of one face (inter-ocular units)."""
     p, _ = face_frame(landmarks, _CUE_POINTS)
-    rows = {i: k for k, i in enumerate(_CUE_POINTS)}
-    ys, xs = p[:, 1].tolist(), p[:, 0].tolist()
-    y = {i: ys[k] for i, k in rows.items()}
-    x = {i: xs[k] for i, k in rows.items()}
-    lip_line = (y[LIP_UPPER_INNER] + y[LIP_LOWER_INNER]) / 2
-    corners = (y[MOUTH_R] + y[MOUTH_L]) / 2
-    eye_open = ((y[R_EYE_BOTTOM] - y[R_EYE_TOP]) + (y[L_EYE_BOTTOM] - y[L_EYE_TOP])) / 2
-    r_brow = sum(y[i] for i in R_BROW_MID) / len(R_BROW_MID)
-    l_brow = sum(y[i] for i in L_BROW_MID) / len(L_BROW_MID)
-    brow_raise = ((y[R_EYE_TOP] - r_brow) + (y[L_EYE_TOP] - l_brow)) / 2
+    xs, ys = p[:, 0].tolist(), p[:, 1].tolist()
+    r = _ROW
+
+    def y(i: int) -> float:
+        return ys[r[i]]
+
+    lip_line = (y(LIP_UPPER_INNER) + y(LIP_LOWER_INNER)) / 2
+    corners = (y(MOUTH_R) + y(MOUTH_L)) / 2
+    eye_open = ((y(R_EYE_BOTTOM) - y(R_EYE_TOP)) + (y(L_EYE_BOTTOM) - y(L_EYE_TOP))) / 2
+    r_brow = sum(y(i) for i in R_BROW_MID) / len(R_BROW_MID)
+    l_brow = sum(y(i) for i in L_BROW_MID) / len(L_BROW_MID)
+    brow_raise = ((y(R_EYE_TOP) - r_brow) + (y(L_EYE_TOP) - l_brow)) / 2
     return Cues(
-        mouth_corner_lift=float(lip_line - corners),
-        mouth_width=float(abs(x[MOUTH_L] - x[MOUTH_R])),
-        mouth_open=float(max(0.0, y[LIP_LOWER_INNER] - y[LIP_UPPER_INNER])),
-        eye_open=float(max(0.0, eye_open)),
-        brow_raise=float(brow_raise),
-        brow_gap=float(abs(x[L_BROW_INNER] - x[R_BROW_INNER])),
+        mouth_corner_lift=lip_line - corners,
+        mouth_width=abs(xs[r[MOUTH_L]] - xs[r[MOUTH_R]]),
+        mouth_open=max(0.0, y(LIP_LOWER_INNER) - y(LIP_UPPER_INNER)),
+        eye_open=max(0.0, eye_open),
+        brow_raise=brow_raise,
+        brow_gap=abs(xs[r[L_BROW_INNER]] - xs[r[R_BROW_INNER]]),
     )
 
 
