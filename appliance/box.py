@@ -91,6 +91,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, help="port of the setup page (overrides web.port)")
     parser.add_argument("--state-dir", metavar="DIR",
                         help="keep the database, key and runtime files under DIR")
+    parser.add_argument("--recording", metavar="PATH",
+                        help="simulator: video, image or folder the replay camera loops "
+                             "(default: tests/media/single_face.mp4)")
+    parser.add_argument("--stand-ins", metavar="URL",
+                        help="simulator: use stand-ins already running at this control URL "
+                             "(from `python -m appliance.sim`) instead of starting them")
 
 
 def sim_overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -128,7 +134,7 @@ def apply_sim(context: BoxContext) -> None:
         context.sim.urls.setdefault("log", context.config.paths.log_file)
 
 
-def load_box_config(args: argparse.Namespace) -> Config:
+def load_box_config(args: argparse.Namespace, extra: dict[str, Any] | None = None) -> Config:
     """The config with simulator and flag overrides applied; exits 2 on a config error.
 
     Maintenance commands with `--sim` / `--state-dir` use it too, so they look where
@@ -139,6 +145,8 @@ def load_box_config(args: argparse.Namespace) -> Config:
     overrides: dict[str, Any] = {}
     if getattr(args, "sim", False):
         overrides = sim_overrides(args)
+    if extra:
+        overrides = config_mod.merge(overrides, extra)
     overrides = config_mod.merge(overrides, flag_overrides(args))
     try:
         return config_mod.load(getattr(args, "config", None), overrides=overrides or None)
@@ -247,28 +255,48 @@ def run(args: argparse.Namespace) -> int:
     from appliance.core.logging_setup import setup_logging
     from appliance.core.maint import BoxRunningError, acquire_box_lock
 
-    config = load_box_config(args)
-    setup_logging(config.log.level, config.paths.log_file or None)
+    stand_ins = None
+    extra: dict[str, Any] = {}
+    if getattr(args, "sim", False):
+        from appliance.sim import launcher
+
+        state = Path(sim_overrides(args)["paths"]["state_dir"])
+        try:
+            stand_ins = launcher.start(state, getattr(args, "stand_ins", None))
+            extra = launcher.overrides(stand_ins, getattr(args, "recording", None))
+        except launcher.SimError as err:
+            if stand_ins is not None:
+                stand_ins.stop()
+            return fail(str(err))
     try:
-        lock = acquire_box_lock(config.paths.runtime)
-    except BoxRunningError as err:
-        return fail(str(err))
-    except OSError as err:
-        return fail(f"runtime dir {config.paths.runtime} cannot be used: {err.strerror}; "
-                    f"set paths.runtime_dir to a writable folder")
-    try:
-        return _run_box(args, config)
+        config = load_box_config(args, extra)
+        setup_logging(config.log.level, config.paths.log_file or None)
+        try:
+            lock = acquire_box_lock(config.paths.runtime)
+        except BoxRunningError as err:
+            return fail(str(err))
+        except OSError as err:
+            return fail(f"runtime dir {config.paths.runtime} cannot be used: {err.strerror}; "
+                        f"set paths.runtime_dir to a writable folder")
+        try:
+            return _run_box(args, config, stand_ins.info if stand_ins else None)
+        finally:
+            lock.release()
     finally:
-        lock.release()
+        if stand_ins is not None:
+            stand_ins.stop()
 
 
-def _run_box(args: argparse.Namespace, config: Config) -> int:
+def _run_box(args: argparse.Namespace, config: Config,
+             stand_ins: dict[str, Any] | None = None) -> int:
     from appliance import __version__
     from appliance.core.cliutil import fail
     from appliance.core.sdnotify import Notifier
     from appliance.core.supervisor import Supervisor, SupervisorError
 
-    sim = SimInfo(state_dir=config.paths.state) if getattr(args, "sim", False) else None
+    sim = None
+    if getattr(args, "sim", False):
+        sim = SimInfo(state_dir=config.paths.state, extra={"stand_ins": stand_ins or {}})
     try:
         ctx = open_context(config, version=__version__, sim=sim)
     except BoxError as err:

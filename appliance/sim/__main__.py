@@ -1,0 +1,45 @@
+"""`python -m appliance.sim`: run the stand-ins; prints one JSON line with their addresses."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from appliance.sim.stack import SimStack
+
+
+async def _main(args: argparse.Namespace) -> None:
+    stack = SimStack(state_file=Path(args.state_file) if args.state_file else None,
+                     control_port=args.port, spotify_port=args.spotify_port,
+                     identity_interval=args.identity_interval)
+    info = await stack.start()
+    print(json.dumps(info), flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await stack.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m appliance.sim",
+                                     description="MoodDJ's loopback stand-ins.")
+    parser.add_argument("--port", type=int, default=0, help="control server port (/sim page)")
+    parser.add_argument("--spotify-port", type=int, default=0, help="Spotify stand-in port")
+    parser.add_argument("--identity-interval", type=float, default=2.0,
+                        help="device-flow polling interval the identity stand-in asks for")
+    parser.add_argument("--state-file", help="keep Spotify grants here across restarts")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="stand-ins: %(levelname)s %(message)s",
+                        stream=sys.stderr)
+    asyncio.run(_main(args))
+
+
+if __name__ == "__main__":
+    main()
