@@ -173,6 +173,7 @@ def bearer_account(request: web.Request) -> tuple[str | None, str]:
 
 
 def add_routes(app: web.Application) -> None:
+    """Register the accounts routes."""
     app.router.add_get("/authorize", authorize_page)
     app.router.add_post("/authorize", authorize_decision)
     app.router.add_post("/api/token", token)

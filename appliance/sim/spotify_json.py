@@ -26,6 +26,7 @@ def oauth_error(status: int, code: str, description: str) -> web.Response:
 
 
 def artist_id(name: str) -> str:
+    """A stable id-like string for a name."""
     return "".join(ch for ch in name if ch.isalnum())[:22].ljust(22, "0")
 
 

@@ -39,9 +39,11 @@ class SimSpeaker:
 
     @property
     def id(self) -> str:
+        """The device id (changes with `generation`)."""
         return device_id_for(self.name, self.generation)
 
     def to_json(self, active: bool) -> dict[str, Any]:
+        """The device object of `GET /me/player/devices`."""
         return {"id": self.id, "is_active": active, "is_private_session": False,
                 "is_restricted": self.is_restricted, "name": self.name, "type": self.type,
                 "volume_percent": self.volume if self.supports_volume else None,
@@ -78,27 +80,33 @@ class SimPlayer:
     # -- speakers ---------------------------------------------------------------
 
     def add_speaker(self, speaker: SimSpeaker) -> SimSpeaker:
+        """Add a virtual speaker (awake, just used)."""
         speaker.last_used = self.clock()
         self.speakers.append(speaker)
         return speaker
 
     def speaker(self, name_or_id: str) -> SimSpeaker | None:
+        """The speaker with this name or id."""
         return next((s for s in self.speakers if name_or_id in (s.name, s.id)), None)
 
     def visible(self) -> list[SimSpeaker]:
+        """Speakers in the device list now (asleep ones are not)."""
         self.tick()
         return [s for s in self.speakers if not s.asleep]
 
     def active(self) -> SimSpeaker | None:
+        """The active device, if it is visible."""
         return next((s for s in self.visible() if s.id == self.active_id), None)
 
     def wake(self, name: str) -> None:
+        """Bring a speaker back into the device list."""
         sp = self.speaker(name)
         if sp is not None:
             sp.asleep = False
             sp.last_used = self.clock()
 
     def sleep(self, name: str) -> None:
+        """Take a speaker out of the device list now."""
         sp = self.speaker(name)
         if sp is not None:
             sp.asleep = True
@@ -119,11 +127,13 @@ class SimPlayer:
                     self.active_id = None
 
     def touch(self, speaker: SimSpeaker) -> None:
+        """Note that the speaker was just used (resets its idle timer)."""
         speaker.last_used = self.clock()
 
     # -- time ---------------------------------------------------------------------
 
     def progress_ms(self, now: float | None = None) -> int:
+        """Position in the current track at `now`."""
         now = self.clock() if now is None else now
         if not self.is_playing:
             return int(self._base_ms)
@@ -163,6 +173,7 @@ class SimPlayer:
 
     def play(self, track_ids: list[str], context_uri: str | None = None, offset: int = 0,
              position_ms: int = 0) -> None:
+        """Start `track_ids` (a context) at `offset`, from `position_ms`."""
         self.tick()
         self.context = list(track_ids)
         self.context_uri = context_uri
@@ -171,6 +182,7 @@ class SimPlayer:
         self._start(self.context[self.context_index], "play", self.clock(), float(position_ms))
 
     def resume(self) -> bool:
+        """Resume the current track; False if there is none."""
         self.tick()
         if self.current is None:
             return False
@@ -180,6 +192,7 @@ class SimPlayer:
         return True
 
     def pause(self) -> bool:
+        """Pause; False if already paused."""
         self.tick()
         if not self.is_playing:
             return False
@@ -188,6 +201,7 @@ class SimPlayer:
         return True
 
     def next(self) -> None:
+        """Skip to the next track (queue first, then the context)."""
         self.tick()
         was_playing = self.is_playing
         self.is_playing = True
@@ -196,6 +210,7 @@ class SimPlayer:
             self.is_playing = was_playing
 
     def previous(self) -> None:
+        """Restart the track, or go back one in the context."""
         self.tick()
         if self.current is None:
             return
@@ -206,15 +221,18 @@ class SimPlayer:
             self._start(self.context[self.context_index], "previous", self.clock())
 
     def add_to_queue(self, track_id: str) -> None:
+        """Append a track to the queue."""
         self.tick()
         self.queue.append(track_id)
 
     def set_volume(self, speaker: SimSpeaker, volume: int) -> None:
+        """Set and log a speaker's volume."""
         speaker.volume = volume
         speaker.volume_log.append((self.clock(), volume))
         self.touch(speaker)
 
     def transfer(self, speaker: SimSpeaker, play: bool) -> None:
+        """Make `speaker` the active device, playing if `play`."""
         self.tick()
         if self.is_playing:  # keep the position across the move
             self._base_ms = self.progress_ms()
@@ -225,6 +243,7 @@ class SimPlayer:
             self.resume()
 
     def snapshot(self) -> dict[str, Any]:
+        """What plays where, for the /sim page."""
         self.tick()
         cur = self.current
         return {

@@ -111,9 +111,11 @@ class SpotifySim:
         return out
 
     def playlist(self, playlist_id: str) -> dict[str, Any] | None:
+        """The stand-in playlist with this id."""
         return next((p for p in self.playlists if p["id"] == playlist_id), None)
 
     def context_tracks(self, account: str, context_uri: str) -> list[str]:
+        """Track ids of a `spotify:playlist:` context."""
         if context_uri.startswith("spotify:playlist:"):
             pl = self.playlist(context_uri.rsplit(":", 1)[-1])
             return list(pl["tracks"]) if pl else []
@@ -123,17 +125,21 @@ class SpotifySim:
 
     @property
     def base_url(self) -> str:
+        """http://host:port of the stand-in."""
         return f"http://{self.host}:{self.port}"
 
     @property
     def accounts_url(self) -> str:
+        """Base URL of the accounts part (`/authorize`, `/api/token`)."""
         return self.base_url
 
     @property
     def api_url(self) -> str:
+        """Base URL of the Web API part, ending in `/v1/`."""
         return f"{self.base_url}/v1/"
 
     def make_app(self) -> web.Application:
+        """The aiohttp app of the stand-in."""
         app = web.Application(middlewares=[self._middleware])
         app[SIM_KEY] = self
         spotify_accounts.add_routes(app)
@@ -261,6 +267,7 @@ class SpotifySim:
         return sp.id
 
     def speaker_id(self, name: str) -> str:
+        """The current device id of the speaker named `name`."""
         sp = self.player.speaker(name)
         assert sp is not None
         return sp.id

@@ -84,6 +84,7 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
 
 
 async def me(request: web.Request) -> web.Response:
+    """`GET /me`: the profile (no product, email or country)."""
     account, bad = _account(request)
     if bad:
         return bad
@@ -96,6 +97,7 @@ async def me(request: web.Request) -> web.Response:
 
 
 async def player_state(request: web.Request) -> web.Response:
+    """`GET /me/player`: 204 when nothing is active."""
     _acct, bad = _account(request)
     if bad:
         return bad
@@ -115,6 +117,7 @@ async def player_state(request: web.Request) -> web.Response:
 
 
 async def devices(request: web.Request) -> web.Response:
+    """`GET /me/player/devices`."""
     _acct, bad = _account(request)
     if bad:
         return bad
@@ -123,6 +126,7 @@ async def devices(request: web.Request) -> web.Response:
 
 
 async def transfer(request: web.Request) -> web.Response:
+    """`PUT /me/player`: transfer to one device."""
     account, bad = _account(request)
     if bad:
         return bad
@@ -155,6 +159,7 @@ def _track_ids(sim: Any, uris: list[Any]) -> list[str] | None:
 
 
 async def play(request: web.Request) -> web.Response:
+    """`PUT /me/player/play`: start uris or a context, or resume."""
     account, bad = _account(request)
     if bad:
         return bad
@@ -185,14 +190,17 @@ async def play(request: web.Request) -> web.Response:
 
 
 async def pause(request: web.Request) -> web.Response:
+    """`PUT /me/player/pause`."""
     return await _command(request, "pause")
 
 
 async def next_track(request: web.Request) -> web.Response:
+    """`POST /me/player/next`."""
     return await _command(request, "next")
 
 
 async def previous_track(request: web.Request) -> web.Response:
+    """`POST /me/player/previous`."""
     return await _command(request, "previous")
 
 
@@ -218,6 +226,7 @@ async def _command(request: web.Request, what: str) -> web.Response:
 
 
 async def volume(request: web.Request) -> web.Response:
+    """`PUT /me/player/volume`."""
     account, bad = _account(request)
     if bad:
         return bad
@@ -242,6 +251,7 @@ async def volume(request: web.Request) -> web.Response:
 
 
 async def queue(request: web.Request) -> web.Response:
+    """`POST /me/player/queue`."""
     account, bad = _account(request)
     if bad:
         return bad
@@ -260,6 +270,7 @@ async def queue(request: web.Request) -> web.Response:
 
 
 async def saved_tracks(request: web.Request) -> web.Response:
+    """`GET /me/tracks`."""
     account, bad = _account(request)
     if bad:
         return bad
@@ -272,6 +283,7 @@ async def saved_tracks(request: web.Request) -> web.Response:
 
 
 async def playlists(request: web.Request) -> web.Response:
+    """`GET /me/playlists`."""
     account, bad = _account(request)
     if bad:
         return bad
@@ -289,6 +301,7 @@ async def playlists(request: web.Request) -> web.Response:
 
 
 async def playlist_items(request: web.Request) -> web.Response:
+    """`GET /playlists/{id}/tracks` and `/items`."""
     _acct, bad = _account(request)
     if bad:
         return bad
@@ -308,6 +321,7 @@ async def playlist_items(request: web.Request) -> web.Response:
 
 
 async def search(request: web.Request) -> web.Response:
+    """`GET /search?type=track`."""
     _acct, bad = _account(request)
     if bad:
         return bad
@@ -327,6 +341,7 @@ async def search(request: web.Request) -> web.Response:
 
 
 async def track(request: web.Request) -> web.Response:
+    """`GET /tracks/{id}`."""
     _acct, bad = _account(request)
     if bad:
         return bad
@@ -346,6 +361,7 @@ def removed_status(path: str) -> int | None:
 
 
 def add_routes(app: web.Application) -> None:
+    """Register the Web API routes."""
     r = app.router
     r.add_get("/v1/me", me)
     r.add_get("/v1/me/", me)  # spotipy asks for "me/"
