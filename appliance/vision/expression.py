@@ -10,46 +10,45 @@ import numpy as np
 
 from appliance.vision import geometry
 from appliance.vision.fusion import EMOTIONS
+from appliance.vision.geometry import FACE_OVAL
 from appliance.vision.models import ModelError, model_path
 from appliance.vision.runtime import Model
 
 logger = logging.getLogger(__name__)
 
-# Face oval of the mesh: its extent is the face's extent (cheaper than all 468 points).
-FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378,
-             400, 377, 152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21,
-             54, 103, 67, 109)
 CROP_SIZE = 64
 CROP_MARGIN = 0.10  # like fer's 10-pixel offsets around a ~100-pixel face box
 INPUT_NAME = "x"
 OUTPUT_NAME = "Identity"
 
 
+def crop_matrix(f: geometry.FaceFrame, size: int = CROP_SIZE,
+                margin: float = CROP_MARGIN) -> np.ndarray:
+    """2x3 affine matrix mapping crop pixels to frame pixels: eye line level, face square."""
+    xs, ys = zip(*(f.face(i) for i in FACE_OVAL), strict=True)
+    x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
+    side = max(max(x1 - x0, y1 - y0) * (1.0 + 2 * margin) * f.iod, 1.0)  # pixels
+    ux, uy = f.ux, f.uy  # face x axis in frame pixels; face y axis is (-uy, ux)
+    cx, cy = (x0 + x1) / 2 * f.iod, (y0 + y1) / 2 * f.iod
+    centre_x = f.ox + cx * ux - cy * uy
+    centre_y = f.oy + cx * uy + cy * ux
+    step = side / size
+    k = (0.5 - size / 2) * step
+    return np.array([[ux * step, -uy * step, centre_x + k * (ux - uy)],
+                     [uy * step, ux * step, centre_y + k * (uy + ux)]])
+
+
 def crop_transform(landmarks: np.ndarray, size: int = CROP_SIZE,
                    margin: float = CROP_MARGIN) -> np.ndarray:
-    """2x3 affine matrix mapping crop pixels to frame pixels: eye line level, face square."""
-    lm = np.asarray(landmarks)
-    try:
-        origin, proj, iod = geometry.face_axes(lm)
-    except ValueError:  # degenerate: an axis-aligned box around the points
-        origin, proj, iod = lm[:, :2].mean(axis=0), np.eye(2), 1.0
-    oval = lm[list(FACE_OVAL), :2] if len(lm) > max(FACE_OVAL) else lm[:, :2]
-    q = (oval - origin) @ proj  # face units
-    lo, hi = q.min(axis=0), q.max(axis=0)
-    side_units = max(float(hi[0] - lo[0]), float(hi[1] - lo[1])) * (1.0 + 2 * margin)
-    side = max(side_units * iod, 1.0)  # pixels
-    ux = proj[:, 0] * iod  # unit vectors in frame pixels
-    uy = proj[:, 1] * iod
-    centre = origin + ((lo[0] + hi[0]) / 2 * ux + (lo[1] + hi[1]) / 2 * uy) * iod
-    step = side / size
-    start = centre + (0.5 - size / 2) * step * (ux + uy)
-    return np.array([[ux[0] * step, uy[0] * step, start[0]],
-                     [ux[1] * step, uy[1] * step, start[1]]])
+    """2x3 affine matrix mapping crop pixels to frame pixels for 468 landmarks."""
+    return crop_matrix(geometry.measure(landmarks), size, margin)
 
 
-def face_crop(frame_rgb: np.ndarray, landmarks: np.ndarray, size: int = CROP_SIZE) -> np.ndarray:
+def face_crop(frame_rgb: np.ndarray, landmarks: np.ndarray | geometry.FaceFrame,
+              size: int = CROP_SIZE) -> np.ndarray:
     """The aligned grayscale face crop, size x size, float32 in [-1, 1]."""
-    m = crop_transform(landmarks, size)
+    f = landmarks if isinstance(landmarks, geometry.FaceFrame) else geometry.measure(landmarks)
+    m = crop_matrix(f, size)
     patch = cv2.warpAffine(frame_rgb, m, (size, size),
                            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                            borderMode=cv2.BORDER_REPLICATE)

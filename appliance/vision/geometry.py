@@ -66,53 +66,56 @@ DEFAULT_BASELINE = Cues(
 _CUE_POINTS = (R_EYE_OUTER, R_EYE_INNER, R_EYE_TOP, R_EYE_BOTTOM, L_EYE_OUTER, L_EYE_INNER,
                L_EYE_TOP, L_EYE_BOTTOM, MOUTH_R, MOUTH_L, LIP_UPPER_INNER, LIP_LOWER_INNER,
                *R_BROW_MID, *L_BROW_MID, R_BROW_INNER, L_BROW_INNER)
+# Face oval of the mesh: its extent is the face's extent.
+FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378,
+             400, 377, 152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21,
+             54, 103, 67, 109)
+_USED = tuple(sorted({*_CUE_POINTS, *FACE_OVAL, NOSE_TIP, CHEEK_R, CHEEK_L}))
 _FIELDS = ("mouth_corner_lift", "mouth_width", "mouth_open", "eye_open", "brow_raise", "brow_gap")
 
 
-_ROW = {i: k for k, i in enumerate(_CUE_POINTS)}
-_EYES = [R_EYE_OUTER, R_EYE_INNER, L_EYE_OUTER, L_EYE_INNER]
+@dataclass(frozen=True)
+class FaceFrame:
+    """One face's frame: origin between the eyes, unit x axis (ux, uy), inter-ocular distance.
 
-
-def face_axes(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """The face frame: its origin (between the eyes), a 2x2 projection to face units, the IOD.
-
-    `(p - origin) @ proj` puts frame pixels in face units: x along the eye line
-    towards the subject's left eye, y towards the chin, 1 = inter-ocular distance.
+    `face(i)` gives landmark i in face units: x along the eye line towards the
+    subject's left eye, y towards the chin (image y points down), 1 = the IOD.
     """
-    (rox, roy), (rix, riy), (lox, loy), (lix, liy) = (
-        np.asarray(landmarks)[_EYES, :2].astype(np.float64).tolist())
-    rx, ry = (rox + rix) / 2, (roy + riy) / 2
-    lx, ly = (lox + lix) / 2, (loy + liy) / 2
-    ax, ay = lx - rx, ly - ry
-    iod = math.hypot(ax, ay)
+
+    ox: float
+    oy: float
+    ux: float
+    uy: float
+    iod: float
+    points: dict[int, tuple[float, float]]  # the landmarks used, in frame pixels
+
+    def face(self, i: int) -> tuple[float, float]:
+        x, y = self.points[i]
+        dx, dy = x - self.ox, y - self.oy
+        return ((dx * self.ux + dy * self.uy) / self.iod,
+                (dy * self.ux - dx * self.uy) / self.iod)
+
+
+def measure(landmarks: np.ndarray) -> FaceFrame:
+    """The face frame of 468 landmarks; ValueError when the eyes coincide."""
+    xy = np.asarray(landmarks)[list(_USED), :2].tolist()
+    pts = {i: (float(a), float(b)) for i, (a, b) in zip(_USED, xy, strict=True)}
+    (rox, roy), (rix, riy) = pts[R_EYE_OUTER], pts[R_EYE_INNER]
+    (lox, loy), (lix, liy) = pts[L_EYE_OUTER], pts[L_EYE_INNER]
+    rx, ry, lx, ly = (rox + rix) / 2, (roy + riy) / 2, (lox + lix) / 2, (loy + liy) / 2
+    iod = math.hypot(lx - rx, ly - ry)
     if iod < 1e-6:
         raise ValueError("degenerate landmarks: the eyes coincide")
-    ux, uy = ax / iod, ay / iod
-    # In image coordinates y points down; the face's "down" is x rotated by +90 degrees.
-    proj = np.array([[ux, -uy], [uy, ux]]) / iod
-    return np.array([(rx + lx) / 2, (ry + ly) / 2]), proj, iod
+    return FaceFrame((rx + lx) / 2, (ry + ly) / 2, (lx - rx) / iod, (ly - ry) / iod, iod, pts)
 
 
-def face_frame(landmarks: np.ndarray, points: tuple[int, ...] | None = None
-               ) -> tuple[np.ndarray, float]:
-    """Landmarks (N x >=2, frame px) in the face frame, and the inter-ocular distance in px.
-
-    With `points`, only those landmarks are transformed (rows in the same order).
-    """
-    origin, proj, iod = face_axes(landmarks)
-    lm = np.asarray(landmarks)
-    sel = lm[:, :2] if points is None else lm[list(points), :2]
-    return (sel - origin) @ proj, iod
-
-
-def raw_cues(landmarks: np.ndarray) -> Cues:
-    """Raw expression cues of one face (inter-ocular units)."""
-    p, _ = face_frame(landmarks, _CUE_POINTS)
-    xs, ys = p[:, 0].tolist(), p[:, 1].tolist()
-    r = _ROW
-
+def frame_cues(f: FaceFrame) -> Cues:
+    """Raw expression cues from a measured face frame."""
     def y(i: int) -> float:
-        return ys[r[i]]
+        return f.face(i)[1]
+
+    def x(i: int) -> float:
+        return f.face(i)[0]
 
     lip_line = (y(LIP_UPPER_INNER) + y(LIP_LOWER_INNER)) / 2
     corners = (y(MOUTH_R) + y(MOUTH_L)) / 2
@@ -122,12 +125,26 @@ def raw_cues(landmarks: np.ndarray) -> Cues:
     brow_raise = ((y(R_EYE_TOP) - r_brow) + (y(L_EYE_TOP) - l_brow)) / 2
     return Cues(
         mouth_corner_lift=lip_line - corners,
-        mouth_width=abs(xs[r[MOUTH_L]] - xs[r[MOUTH_R]]),
+        mouth_width=abs(x(MOUTH_L) - x(MOUTH_R)),
         mouth_open=max(0.0, y(LIP_LOWER_INNER) - y(LIP_UPPER_INNER)),
         eye_open=max(0.0, eye_open),
         brow_raise=brow_raise,
-        brow_gap=abs(xs[r[L_BROW_INNER]] - xs[r[R_BROW_INNER]]),
+        brow_gap=abs(x(L_BROW_INNER) - x(R_BROW_INNER)),
     )
+
+
+def frame_frontality(f: FaceFrame) -> float:
+    """1.0 for a face looking at the camera, towards 0 as it turns away (yaw)."""
+    nx, ny = f.points[NOSE_TIP]
+    d_r = math.hypot(nx - f.points[CHEEK_R][0], ny - f.points[CHEEK_R][1])
+    d_l = math.hypot(nx - f.points[CHEEK_L][0], ny - f.points[CHEEK_L][1])
+    hi = max(d_r, d_l)
+    return 0.0 if hi < 1e-6 else min(d_r, d_l) / hi
+
+
+def raw_cues(landmarks: np.ndarray) -> Cues:
+    """Raw expression cues of one face (inter-ocular units)."""
+    return frame_cues(measure(landmarks))
 
 
 def cues(landmarks: np.ndarray, baseline: Cues | None = None) -> Cues:
@@ -137,11 +154,10 @@ def cues(landmarks: np.ndarray, baseline: Cues | None = None) -> Cues:
 
 def frontality(landmarks: np.ndarray) -> float:
     """1.0 for a face looking at the camera, towards 0 as it turns away (yaw)."""
-    pts = np.asarray(landmarks, dtype=np.float64)[:, :2]
-    d_r = float(np.linalg.norm(pts[NOSE_TIP] - pts[CHEEK_R]))
-    d_l = float(np.linalg.norm(pts[NOSE_TIP] - pts[CHEEK_L]))
-    hi = max(d_r, d_l)
-    return 0.0 if hi < 1e-6 else min(d_r, d_l) / hi
+    pts = np.asarray(landmarks)[[NOSE_TIP, CHEEK_R, CHEEK_L], :2].tolist()
+    f = FaceFrame(0.0, 0.0, 1.0, 0.0, 1.0, dict(zip((NOSE_TIP, CHEEK_R, CHEEK_L),
+                                                    map(tuple, pts), strict=True)))
+    return frame_frontality(f)
 
 
 def average(samples: list[Cues]) -> Cues:

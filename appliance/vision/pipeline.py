@@ -12,7 +12,7 @@ import numpy as np
 
 from appliance.core.config import VisionConfig
 from appliance.vision import geometry
-from appliance.vision.expression import EmotionClassifier
+from appliance.vision.expression import EmotionClassifier, face_crop
 from appliance.vision.fusion import EMOTIONS, fuse
 from appliance.vision.room import FaceMood, RoomMood, RoomState, face_weight, instant
 from appliance.vision.sources.base import MAX_SIDE, to_rgb
@@ -32,7 +32,7 @@ class FaceResult:
     mood: str
     confidence: float
     emotions: dict[str, float]
-    cues: dict[str, float]
+    cues: geometry.Cues  # baseline-relative
     frontality: float
     weight: float
     probs: tuple[float, ...]  # fused distribution over fusion.LABELS
@@ -114,22 +114,24 @@ class Pipeline:
         t0 = time.perf_counter()
         tracked = self.tracker.process(rgb)
         t1 = time.perf_counter()
-        out = [self._read_face(rgb, f) for f in tracked]
+        read = (self._read_face(rgb, f) for f in tracked)
+        out = [r for r in read if r is not None]
         t2 = time.perf_counter()
         self.stage_ms = {"track": (t1 - t0) * 1e3, "expression": (t2 - t1) * 1e3}
         for name, ms in (getattr(self.tracker, "stage_ms", None) or {}).items():
             self.stage_ms[f"track.{name}"] = float(ms)
         return out
 
-    def _read_face(self, rgb: np.ndarray, face: Any) -> FaceResult:
+    def _read_face(self, rgb: np.ndarray, face: Any) -> FaceResult | None:
         lm = np.asarray(face.landmarks)
-        probs = self.emotion(rgb, lm)
         try:
-            c: geometry.Cues | None = geometry.cues(lm, self.baseline)
-        except ValueError:
-            c = None
+            frame = geometry.measure(lm)
+        except ValueError:  # collapsed landmarks: not a usable face
+            return None
+        probs = self.emotion.classify(face_crop(rgb, frame, self.emotion.size))
+        c = geometry.frame_cues(frame).minus(self.baseline or geometry.DEFAULT_BASELINE)
         expr = fuse(probs, c)
-        front = geometry.frontality(lm)
+        front = geometry.frame_frontality(frame)
         x, y, w, h = (float(v) for v in face.box)
         presence = float(getattr(face, "presence", 1.0))
         return FaceResult(
@@ -137,7 +139,7 @@ class Pipeline:
             track_id=int(getattr(face, "track_id", 0)), valence=expr.valence,
             arousal=expr.arousal, mood=expr.mood, confidence=expr.confidence,
             emotions={n: float(p) for n, p in zip(EMOTIONS, probs, strict=True)},
-            cues=c.as_dict() if c else {}, frontality=front,
+            cues=c, frontality=front,
             weight=face_weight(w, h, front, presence), probs=expr.probs, landmarks=lm,
         )
 
