@@ -127,7 +127,8 @@ class VisionConfig:
     dwell_seconds: float = opt(8.0, "Minimum time a mood label holds before it changes.", min=0)
     arrive_seconds: float = opt(0.5, "A face seen this long counts as a person arriving.", min=0)
     leave_seconds: float = opt(3.0, "A face gone this long counts as the person leaving.", min=0)
-    calibration_file: str = opt("", "Neutral-face baseline from `mooddj calibrate`; empty: none.")
+    calibration_file: str = opt("", "Neutral-face baseline from `mooddj calibrate`; empty: "
+                                    "<state_dir>/calibration.json when it exists.")
 
 
 @dataclass(frozen=True)
