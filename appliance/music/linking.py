@@ -42,6 +42,7 @@ from appliance.music.tokens import (
 logger = logging.getLogger(__name__)
 
 STATE_TTL_SECONDS = 600.0
+MAX_PENDING = 5
 CALLBACK_PATH = "/platforms/spotify/callback"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1"})
 _CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9]{16,64}$")
@@ -133,6 +134,10 @@ class LinkManager:
 
         def save(db: Any) -> None:
             db.execute("DELETE FROM spotify_link_states WHERE expires_at < ?", [now])
+            # At most MAX_PENDING open attempts per user: the oldest give way.
+            db.execute("DELETE FROM spotify_link_states WHERE user_id = ? AND state_hash NOT IN "
+                       "(SELECT state_hash FROM spotify_link_states WHERE user_id = ? "
+                       "ORDER BY created_at DESC LIMIT ?)", [user_id, user_id, MAX_PENDING - 1])
             db["spotify_link_states"].insert(row)
         await self.store.write(save)
         query = urlencode({

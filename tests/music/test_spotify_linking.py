@@ -187,3 +187,14 @@ async def test_link_survives_restart_midway(env, tmp_path):
         await svc2.close()
     finally:
         store2.close()
+
+
+async def test_only_the_latest_few_link_attempts_stay_open(env):
+    from appliance.music.linking import MAX_PENDING
+    urls = [await env.svc.linking.start_link("u_alice", "sess-1", env.svc.redirect_uri())
+            for _ in range(MAX_PENDING + 2)]
+    assert await env.store.read(lambda db: db["spotify_link_states"].count) == MAX_PENDING
+    oldest = await env.sim.approve(urls[0])
+    await _refused(env, env.svc.linking.complete_link("u_alice", "sess-1", oldest), "used already")
+    newest = await env.sim.approve(urls[-1])
+    assert (await env.svc.linking.complete_link("u_alice", "sess-1", newest)).platform_user_id
