@@ -157,3 +157,16 @@ async def test_stored_link_with_too_few_scopes_asks_for_relinking(env):
     raised = [e for e in env.events if isinstance(e, ErrorRaised)
               and e.key == "spotify.relink_needed.u_alice"]
     assert raised and "user-library-read" in raised[-1].message
+
+
+async def test_refresh_without_a_new_refresh_token_keeps_the_stored_one(env):
+    env.sim.rotate_refresh = False
+    before = await _conn(env)
+    await _expire_soon(env)
+    await env.svc.tokens.access_token("u_alice")
+    after = await _conn(env)
+    assert _open(env, after, "refresh_token") == _open(env, before, "refresh_token")
+    assert after.access_token != before.access_token
+    await _expire_soon(env)
+    await env.svc.tokens.access_token("u_alice")  # the kept one still works
+    assert env.sim.token_refreshes == 2
