@@ -59,6 +59,7 @@ class BoxContext:
     services: dict[str, Any] = field(default_factory=dict)
     supervisor: Supervisor | None = None  # set once built (factories run before)
     startup_events: list[Event] = field(default_factory=list)  # published when ready
+    closers: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
 
     def supervisor_snapshot(self) -> dict[str, Any]:
         """The supervisor's snapshot, or {} before it exists."""
@@ -73,9 +74,26 @@ def _status_writer(ctx: BoxContext) -> Service:
                         supervisor_snapshot=ctx.supervisor_snapshot, version=ctx.version)
 
 
-# name -> factory(context) -> Service | None (None: turned off by the config).
+def _factory(name: str) -> Callable[[BoxContext], Service | None]:
+    def build(ctx: BoxContext) -> Service | None:
+        from appliance import wiring
+
+        return getattr(wiring, name)(ctx)  # type: ignore[no-any-return]
+
+    build.__name__ = f"wiring.{name}"
+    return build
+
+
+# name -> factory(context) -> Service | None (None: turned off by the config), in start order.
 SERVICE_FACTORIES: dict[str, Callable[[BoxContext], Service | None]] = {
     "status": _status_writer,
+    "setup": _factory("setup_progress"),
+    # "panel": _factory("panel"),
+    "vision": _factory("vision"),
+    "spotify": _factory("spotify"),
+    "player": _factory("player"),
+    "web": _factory("web"),
+    "mdns": _factory("mdns"),
 }
 
 
@@ -127,8 +145,16 @@ def flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def apply_sim(context: BoxContext) -> None:
-    """Simulator mode's setup once the store is open: the lead adds the stand-ins here."""
+    """Simulator mode's setup once the store is open: the addresses the banner prints."""
     assert context.sim is not None
+    web_cfg = context.config.web
+    host = "127.0.0.1" if web_cfg.host in ("0.0.0.0", "", "::") else web_cfg.host
+    page = f"http://{host}:{web_cfg.port}"
+    context.sim.urls.setdefault("page", f"{page}/")
+    context.sim.urls.setdefault("panel", f"{page}/panel")
+    stand_ins = context.sim.extra.get("stand_ins") or {}
+    if stand_ins.get("sim"):
+        context.sim.urls.setdefault("sim", stand_ins["sim"])
     context.sim.urls.setdefault("state", str(context.config.paths.state))
     if context.config.paths.log_file:
         context.sim.urls.setdefault("log", context.config.paths.log_file)
@@ -294,6 +320,9 @@ def _run_box(args: argparse.Namespace, config: Config,
     from appliance.core.sdnotify import Notifier
     from appliance.core.supervisor import Supervisor, SupervisorError
 
+    problem = _models_problem(config)
+    if problem:
+        return fail(problem)
     sim = None
     if getattr(args, "sim", False):
         sim = SimInfo(state_dir=config.paths.state, extra={"stand_ins": stand_ins or {}})
@@ -317,12 +346,30 @@ def _run_box(args: argparse.Namespace, config: Config,
         _print_sim_banner(ctx)
     logger.info("mooddj %s starting %d services: %s", __version__, len(services),
                 ", ".join(supervisor.names))
+    async def main() -> int:
+        try:
+            return await supervisor.run()
+        finally:
+            for close in ctx.closers:
+                try:
+                    await close()
+                except Exception:
+                    logger.exception("closing %s failed", close)
+
     try:
-        code = run_loop(supervisor.run())
+        code = run_loop(main())
     finally:
         ctx.store.close()
     logger.info("mooddj stopped (exit %d)", code)
     return code
+
+
+def _models_problem(config: Config) -> str:
+    """One line naming a missing or damaged model file and the fix, or ''."""
+    from appliance.vision.models import verify_all
+
+    problems = verify_all(config.paths.models)
+    return problems[0] if problems else ""
 
 
 def _print_sim_banner(ctx: BoxContext) -> None:

@@ -66,7 +66,7 @@ def start(state_dir: Path, external: str | None = None) -> StandIns:
     state_dir.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "appliance.sim", "--state-file",
            str(state_dir / "stand-ins.state")]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, preexec_fn=_die_with_parent,  # noqa: PLW1509
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, preexec_fn=_die_with_parent,
                             cwd=str(REPO_ROOT), env={**os.environ, "PYTHONUNBUFFERED": "1"})
     assert proc.stdout is not None
     deadline = time.monotonic() + START_TIMEOUT
