@@ -10,6 +10,7 @@ a track started counts against it for that mood and listener, a like for it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -327,5 +328,10 @@ class Selector:
             self._recent.add(track_id)
 
     async def close(self) -> None:
+        """Stop a background features fetch and close the provider's HTTP session."""
         if self._topup is not None and not self._topup.done():
             self._topup.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._topup
+        if self.provider is not None:
+            await self.provider.close()
