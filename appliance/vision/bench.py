@@ -22,6 +22,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="frames to process (the recording loops; default 300)")
     parser.add_argument("--idle-seconds", type=float, default=10.0, metavar="S",
                         help="seconds of the idle-room CPU and loop-lag runs (0 skips them)")
+    parser.add_argument("--size", metavar="WxH",
+                        help="fit each frame into WxH (keeping its aspect, padded), e.g. 640x480")
     parser.add_argument("--empty", metavar="PATH",
                         help="empty-room recording for the idle run (default no_face.mp4)")
 
@@ -36,7 +38,24 @@ def _stats(values: list[float]) -> dict[str, float]:
             "n": len(values)}
 
 
-def pipeline_bench(pipe: Any, path: Path, frames: int) -> dict[str, Any]:
+def fit(rgb: Any, size: tuple[int, int] | None) -> Any:
+    """The frame scaled to fit `size` (w, h) keeping its aspect, centred on black."""
+    if size is None:
+        return rgb
+    import cv2
+    import numpy as np
+
+    w, h = size
+    s = min(w / rgb.shape[1], h / rgb.shape[0])
+    nw, nh = max(1, round(rgb.shape[1] * s)), max(1, round(rgb.shape[0] * s))
+    out = np.zeros((h, w, 3), np.uint8)
+    y, x = (h - nh) // 2, (w - nw) // 2
+    out[y:y + nh, x:x + nw] = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_AREA)
+    return out
+
+
+def pipeline_bench(pipe: Any, path: Path, frames: int,
+                   size: tuple[int, int] | None = None) -> dict[str, Any]:
     """Run `frames` frames through the pipeline; per-stage, per-frame and raw model times."""
     import resource
 
@@ -46,17 +65,18 @@ def pipeline_bench(pipe: Any, path: Path, frames: int) -> dict[str, Any]:
     src.open()
     stages: dict[str, list[float]] = {}
     model_ms: dict[str, list[float]] = {name: [] for name in pipe.models}
-    size = (0, 0)
+    shape = (0, 0)
     try:
         first = src.read()  # warm-up frame: not counted
-        pipe.process(first.rgb, first.t)
+        pipe.process(fit(first.rgb, size), first.t)
         for m in pipe.models.values():
             m.invoke_ms.clear()
         runs0, wall0 = pipe.detector_runs, time.perf_counter()
         for _ in range(frames):
             frame = src.read()
-            size = (frame.rgb.shape[1], frame.rgb.shape[0])
-            result = pipe.process(frame.rgb, frame.t)
+            rgb = fit(frame.rgb, size)
+            shape = (rgb.shape[1], rgb.shape[0])
+            result = pipe.process(rgb, frame.t)
             for k, v in result.ms.items():
                 stages.setdefault(k, []).append(v)
             for name, m in pipe.models.items():
@@ -70,7 +90,7 @@ def pipeline_bench(pipe: Any, path: Path, frames: int) -> dict[str, Any]:
     models = {n: {**_stats(v), "invokes": len(v)} for n, v in model_ms.items()}
     model_work = sum(s["median"] * s["invokes"] / frames for s in models.values())
     return {
-        "source": str(path), "frame_size": list(size), "frames": frames,
+        "source": str(path), "frame_size": list(shape), "frames": frames,
         "fps": round(frames / wall, 1), "per_frame_ms": per_frame,
         "stages_ms": {k: _stats(v) for k, v in sorted(stages.items())},
         "models_ms": models, "model_ms_per_frame": round(model_work, 3),
@@ -153,9 +173,16 @@ def run(args: argparse.Namespace) -> int:
     empty = Path(args.empty) if args.empty else DEFAULT_MEDIA / "no_face.mp4"
     if args.frames < 1:
         return fail("--frames must be at least 1")
+    size = None
+    if args.size:
+        try:
+            w, h = (int(v) for v in args.size.lower().split("x"))
+            size = (w, h)
+        except ValueError:
+            return fail(f"--size {args.size!r} is not WxH, e.g. 640x480")
     try:
         pipe = Pipeline(cfg.vision, cfg.paths.models)
-        out = pipeline_bench(pipe, path, args.frames)
+        out = pipeline_bench(pipe, path, args.frames, size)
         if args.idle_seconds > 0:
             out["idle"] = asyncio.run(_service_run(cfg, empty, args.idle_seconds,
                                                    realtime=False, probe_lag=False))
