@@ -27,16 +27,15 @@ def linked_users(db: Database) -> list[dict[str, str]]:
 
 async def active(store: Any) -> str | None:
     """The active listener if still linked; else the first linked user (stored), else None."""
-    def q(db: Database) -> str | None:
-        users = [u["user_id"] for u in linked_users(db)]
-        current = connections.get_setting(db, SETTING)
-        if current in users:
-            return current
-        if not users:
-            return None
-        connections.put_setting(db, SETTING, users[0])
-        return users[0]
-    return await store.write(q)
+    def read(db: Database) -> tuple[str | None, list[str]]:
+        return connections.get_setting(db, SETTING), [u["user_id"] for u in linked_users(db)]
+    current, users = await store.read(read)
+    if current in users:
+        return current
+    if not users:
+        return None
+    await store.write(lambda db: connections.put_setting(db, SETTING, users[0]))
+    return users[0]
 
 
 async def set_active(store: Any, bus: Bus | None, user_id: str) -> str:

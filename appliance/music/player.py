@@ -115,7 +115,6 @@ class PlayerService(PlayerActions, Service):
         self._offline_shown = False
         self._last_state: tuple[Any, ...] | None = None
         self._sub: Any = None
-        self._wake = asyncio.Event()
 
     # -- service lifecycle ---------------------------------------------------------
 
@@ -264,6 +263,7 @@ class PlayerService(PlayerActions, Service):
             if self.listener is None:
                 self._set_problem("No Spotify account is linked yet; link one on the page.")
                 self._publish_state("waiting")
+                self.retry_at = now + 5.0  # look again shortly, not on every mood reading
                 return
         mood = self._effective_mood()
         if self.phase == "idle":

@@ -77,6 +77,7 @@ class PlayerActions:
     paused_by: str
     paused_at: float
     music_mood: str
+    room_mood: str | None
     room_reading: Any
     manual: tuple[str, float] | None
     privacy: bool

@@ -37,6 +37,8 @@ TEMPO_SCALE = 100.0  # BPM difference that weighs like a full valence step
 SKIP_PENALTY = 0.25
 LIKE_BONUS = 0.15
 MOOD_PLAYLIST_BONUS = 0.05
+INLINE_FEATURES = 400  # features fetched before the first pick; the rest in the background
+MISS_RETRY_SECONDS = 24 * 3600.0  # a track the provider does not know is asked again after this
 _PLAYLIST_ID = re.compile(r"(?:playlist[:/])?([A-Za-z0-9]{22})")
 
 
@@ -153,6 +155,7 @@ class Selector:
         self._recent: set[str] | None = None
         self._recent_at = 0.0
         self._topup: asyncio.Task[None] | None = None
+        self._asked: dict[str, float] = {}  # id -> when the provider last did not know it
 
     # -- candidates ----------------------------------------------------------
 
@@ -201,7 +204,8 @@ class Selector:
         for items in fetched.values():
             for t in items:
                 tracks.setdefault(t.id, t)
-        await self._fetch_features(list(tracks.values()))
+        # The first few hundred inline (music can start); the rest in the background.
+        await self._fetch_features(list(tracks.values()), limit=INLINE_FEATURES)
         ids = list(tracks)
         matrix = await self.store.read(lambda db: features_cache.load_matrix(db, ids))
         bias = await self.store.read(lambda db: feedback_bias(db, user_id))
@@ -209,14 +213,22 @@ class Selector:
                     len(matrix), len(fetched))
         return Pool(user_id, tracks, mood_tracks, matrix, self._clock(), feedback=bias)
 
-    async def _fetch_features(self, tracks: Sequence[Track]) -> int:
+    async def _fetch_features(self, tracks: Sequence[Track], limit: int | None = None) -> int:
+        """Ask the provider for missing features (ids it did not know are not asked again
+        for `MISS_RETRY_SECONDS`); returns how many were stored."""
         if self.provider is None or not tracks:
             return 0
         ids = [t.id for t in tracks]
         missing = await self.store.read(lambda db: features_cache.missing_ids(db, ids))
+        now = self._clock()
+        missing = [i for i in missing if now - self._asked.get(i, -1e18) > MISS_RETRY_SECONDS]
+        if limit is not None:
+            missing = missing[:limit]
         if not missing or self.provider.blocked_for() > 0:
             return 0
         found = await self.provider.fetch(missing)
+        if self.provider.blocked_for() <= 0:  # the whole list was asked: remember the misses
+            self._asked.update(dict.fromkeys((i for i in missing if i not in found), now))
         by_id = {t.id: t for t in tracks}
         rows = [TrackFeatures(f.track_id, f.valence, f.energy, f.tempo,
                               name=by_id[f.track_id].name if f.track_id in by_id else "",
@@ -227,15 +239,15 @@ class Selector:
         return len(rows)
 
     async def _top_up(self, user_id: str) -> None:
-        """Fetch features still missing (after a 429) and reload the matrix."""
+        """Fetch features still missing (beyond the first batch, or after a 429)."""
         pool = self._pools.get(user_id)
         if pool is None or len(pool.matrix) >= len(pool.tracks):
             return
         missing = [t for tid, t in pool.tracks.items() if tid not in pool.index]
         if await self._fetch_features(missing):
             ids = list(pool.tracks)
-            pool.matrix = await self.store.read(lambda db: features_cache.load_matrix(db, ids))
-            pool.index = {tid: i for i, tid in enumerate(pool.matrix.ids)}
+            matrix = await self.store.read(lambda db: features_cache.load_matrix(db, ids))
+            pool.matrix, pool.index = matrix, {tid: i for i, tid in enumerate(matrix.ids)}
 
     # -- picking -------------------------------------------------------------
 

@@ -173,3 +173,36 @@ def test_playlist_ids_from_ids_uris_and_links() -> None:
     assert parse_playlist_id("nonsense") == ""
     assert parse_mood_playlists(json.dumps({"sad": [pid, "bad"]})) == {"sad": [pid]}
     assert parse_mood_playlists("{not json") == {}
+
+
+async def test_features_beyond_the_first_batch_come_in_the_background_and_misses_rest(
+        tmp_path, monkeypatch) -> None:
+    from appliance.music import selector as selector_mod
+    from appliance.sim.catalog import track_id
+
+    monkeypatch.setattr(selector_mod, "INLINE_FEATURES", 40)
+    store = Store.open(tmp_path / "m.db")
+    cat = catalog()[:60]
+    lib = [Track(t.id, t.uri, t.name, t.artists, t.duration_ms) for t in cat]
+    lib += [Track(track_id(5000 + i), f"spotify:track:{track_id(5000 + i)}", "?", "?", 1000)
+            for i in range(3)]  # tracks ReccoBeats does not know
+    try:
+        async with FeaturesSim() as sim:
+            provider = ReccoBeatsProvider(sim.reccobeats_url)
+            sel = Selector(FakeSpotify(lib), store, provider, PlayerConfig())
+            try:
+                await sel.pick(USER, "happy", DEFAULT_TARGETS["happy"])
+                assert [len(r.ids) for r in sim.requests][:1] == [40]
+                assert sel._topup is not None
+                await sel._topup
+                pool = await sel.pool(USER)
+                assert len(pool.matrix) == 60  # all known tracks now ranked
+                asked = len(sim.requests)
+                await sel.pick(USER, "sad", DEFAULT_TARGETS["sad"])
+                if sel._topup is not None:
+                    await sel._topup
+                assert len(sim.requests) == asked  # the unknown ones are not asked again
+            finally:
+                await sel.close()
+    finally:
+        store.close()
