@@ -88,25 +88,32 @@ class FaceFrame:
     uy: float
     iod: float
     points: dict[int, tuple[float, float]]  # the landmarks used, in frame pixels
+    coords: dict[int, tuple[float, float]]  # the same landmarks in face units
 
     def face(self, i: int) -> tuple[float, float]:
-        x, y = self.points[i]
-        dx, dy = x - self.ox, y - self.oy
-        return ((dx * self.ux + dy * self.uy) / self.iod,
-                (dy * self.ux - dx * self.uy) / self.iod)
+        return self.coords[i]
+
+
+_USED_ROWS = list(_USED)
+_EYE_ROWS = [_USED.index(i) for i in (R_EYE_OUTER, R_EYE_INNER, L_EYE_OUTER, L_EYE_INNER)]
 
 
 def measure(landmarks: np.ndarray) -> FaceFrame:
     """The face frame of 468 landmarks; ValueError when the eyes coincide."""
-    xy = np.asarray(landmarks)[list(_USED), :2].tolist()
-    pts = {i: (float(a), float(b)) for i, (a, b) in zip(_USED, xy, strict=True)}
-    (rox, roy), (rix, riy) = pts[R_EYE_OUTER], pts[R_EYE_INNER]
-    (lox, loy), (lix, liy) = pts[L_EYE_OUTER], pts[L_EYE_INNER]
+    arr = np.asarray(landmarks)[_USED_ROWS, :2].astype(np.float64)
+    (rox, roy), (rix, riy), (lox, loy), (lix, liy) = arr[_EYE_ROWS].tolist()
     rx, ry, lx, ly = (rox + rix) / 2, (roy + riy) / 2, (lox + lix) / 2, (loy + liy) / 2
     iod = math.hypot(lx - rx, ly - ry)
     if iod < 1e-6:
         raise ValueError("degenerate landmarks: the eyes coincide")
-    return FaceFrame((rx + lx) / 2, (ry + ly) / 2, (lx - rx) / iod, (ly - ry) / iod, iod, pts)
+    ux, uy = (lx - rx) / iod, (ly - ry) / iod
+    ox, oy = (rx + lx) / 2, (ry + ly) / 2
+    proj = np.array([[ux, -uy], [uy, ux]]) / iod
+    face = ((arr - (ox, oy)) @ proj).tolist()
+    pts = arr.tolist()
+    return FaceFrame(ox, oy, ux, uy, iod,
+                     {i: (p[0], p[1]) for i, p in zip(_USED, pts, strict=True)},
+                     {i: (q[0], q[1]) for i, q in zip(_USED, face, strict=True)})
 
 
 def frame_cues(f: FaceFrame) -> Cues:
@@ -156,7 +163,7 @@ def frontality(landmarks: np.ndarray) -> float:
     """1.0 for a face looking at the camera, towards 0 as it turns away (yaw)."""
     pts = np.asarray(landmarks)[[NOSE_TIP, CHEEK_R, CHEEK_L], :2].tolist()
     f = FaceFrame(0.0, 0.0, 1.0, 0.0, 1.0, dict(zip((NOSE_TIP, CHEEK_R, CHEEK_L),
-                                                    map(tuple, pts), strict=True)))
+                                                    map(tuple, pts), strict=True)), {})
     return frame_frontality(f)
 
 

@@ -15,8 +15,6 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from appliance.vision.fusion import LABELS, MOOD_AROUSAL, MOOD_VALENCE
 
 NEUTRAL_INDEX = LABELS.index("neutral")
@@ -54,15 +52,17 @@ def face_weight(box_w: float, box_h: float, frontality: float, presence: float =
     return size * max(0.05, min(1.0, frontality)) * max(0.0, min(1.0, presence))
 
 
-def combine(faces: Sequence[FaceMood]) -> tuple[float, float, np.ndarray] | None:
+def combine(faces: Sequence[FaceMood]) -> tuple[float, float, list[float]] | None:
     """Weighted mean valence, arousal and label distribution of this frame's faces."""
     if not faces:
         return None
-    w = np.array([max(f.weight, 1e-6) for f in faces], dtype=np.float64)
-    w /= w.sum()
-    v = float(np.dot(w, [f.valence for f in faces]))
-    a = float(np.dot(w, [f.arousal for f in faces]))
-    p = np.asarray([f.probs for f in faces], dtype=np.float64).T @ w
+    raw = [max(f.weight, 1e-6) for f in faces]
+    total = sum(raw)
+    w = [x / total for x in raw]
+    v = sum(wi * f.valence for wi, f in zip(w, faces, strict=True))
+    a = sum(wi * f.arousal for wi, f in zip(w, faces, strict=True))
+    p = [sum(wi * f.probs[i] for wi, f in zip(w, faces, strict=True))
+         for i in range(len(LABELS))]
     return v, a, p
 
 
@@ -118,7 +118,7 @@ class RoomMood:
     valence: float = 0.0
     arousal: float = 0.0
     label: str = "neutral"
-    probs: np.ndarray = field(default_factory=lambda: _neutral_probs())
+    probs: list[float] = field(default_factory=lambda: _neutral_probs())
     presence: Presence = field(init=False)
     _last_t: float | None = None
     _label_since: float = -math.inf
@@ -159,14 +159,14 @@ class RoomMood:
             k = 1.0 if not self._primed else alpha(dt, self.smoothing_seconds)
             self.valence += k * (v - self.valence)
             self.arousal += k * (a - self.arousal)
-            self.probs = self.probs + k * (p - self.probs)
+            self.probs = [old + k * (new - old) for old, new in zip(self.probs, p, strict=True)]
             self._primed = True
             self._update_label(t)
         return self.state(t, len(faces), changed)
 
     def _update_label(self, t: float) -> None:
         cur = LABELS.index(self.label)
-        best = int(np.argmax(self.probs))
+        best = _argmax(self.probs)
         if best == cur:
             return
         if self.probs[best] < self.probs[cur] + self.hysteresis:
@@ -196,14 +196,18 @@ def instant(faces: Sequence[FaceMood], t: float = 0.0) -> RoomState:
         return RoomState(t=t, faces=0, people=0, valence=0.0, arousal=0.0, mood="neutral",
                          confidence=0.0, stable=True, probs=tuple(_neutral_probs()))
     v, a, p = now
-    best = int(np.argmax(p))
+    best = _argmax(p)
     return RoomState(t=t, faces=len(faces), people=len(faces), valence=_clip(v),
                      arousal=_clip(a), mood=LABELS[best], confidence=float(round(p[best], 4)),
                      stable=True, probs=tuple(float(x) for x in p))
 
 
-def _neutral_probs() -> np.ndarray:
-    p = np.zeros(len(LABELS))
+def _argmax(values: Sequence[float]) -> int:
+    return max(range(len(values)), key=values.__getitem__)
+
+
+def _neutral_probs() -> list[float]:
+    p = [0.0] * len(LABELS)
     p[NEUTRAL_INDEX] = 1.0
     return p
 
