@@ -125,6 +125,8 @@ def sim_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "paths": {"state_dir": str(state), "runtime_dir": str(state / "run"),
                   "log_file": str(state / "mooddj.log")},
         "web": {"port": SIM_PORT, "host": "127.0.0.1", "mdns": False},
+        # The browser runs on this machine: Spotify returns straight to the page's port.
+        "spotify": {"redirect_port": 0},
         "panel": {"pin_factory": "mock"},
         "camera": {"source": "replay"},
     }

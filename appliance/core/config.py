@@ -172,6 +172,8 @@ class SpotifyConfig:
     client_id: str = opt("", "Default Client ID of the household's Spotify app (page can set it).")
     accounts_url: str = opt("https://accounts.spotify.com", "Spotify accounts service base URL.")
     api_url: str = opt("https://api.spotify.com/v1/", "Spotify Web API base URL.")
+    redirect_port: int = opt(8888, "Port in the loopback redirect URI (ssh -L 8888:127.0.0.1:80); "
+                                   "0: the web port.", min=0, max=65535)
     timeout: float = opt(10.0, "Seconds before a Spotify request times out.", min=1, max=120)
     devices_refresh_seconds: float = opt(180.0, "Seconds between speaker list refreshes.", min=5)
     relink_reminder_days: float = opt(14.0, "Remind to re-link this long before expiry.", min=1)

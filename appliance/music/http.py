@@ -87,7 +87,8 @@ def create_services(config: Config, store: Store, sealer: Sealer, bus: Bus | Non
     api = SpotifyApi(config.spotify, tokens, executor, bus=bus)
     linking = LinkManager(store, sealer, config.spotify, tokens, bus=bus)
     speakers = SpeakerManager(api, store, bus, config.spotify)
-    return SpotifyServices(config, store, tokens, api, linking, speakers)
+    return SpotifyServices(config, store, tokens, api, linking, speakers,
+                           redirect_port=config.spotify.redirect_port or None)
 
 
 def _services(request: web.Request) -> SpotifyServices:

@@ -33,7 +33,8 @@ async def test_auth_url_asks_pkce_s256_with_exact_scopes_and_loopback_redirect(e
     q = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
     assert url.startswith(env.sim.accounts_url + "/authorize?")
     assert q["code_challenge_method"] == "S256"
-    assert q["redirect_uri"] == "http://127.0.0.1:8080/platforms/spotify/callback"
+    # spotify.redirect_port (8888) is the laptop end of `ssh -L 8888:127.0.0.1:80`
+    assert q["redirect_uri"] == "http://127.0.0.1:8888/platforms/spotify/callback"
     assert set(q["scope"].split()) == REQUIRED_SCOPES and len(q["scope"].split()) == 7
     assert len(q["state"]) >= 43  # >= 256 bits, base64url
     # the state is stored only as a hash, with the verifier sealed
@@ -44,7 +45,7 @@ async def test_auth_url_asks_pkce_s256_with_exact_scopes_and_loopback_redirect(e
 async def test_link_by_pasted_address_stores_sealed_tokens_and_sets_listener(env):
     url = await env.svc.linking.start_link("u_alice", "sess-1", env.svc.redirect_uri())
     back = await env.sim.approve(url, account="alice")
-    assert back.startswith("http://127.0.0.1:8080/platforms/spotify/callback?code=")
+    assert back.startswith("http://127.0.0.1:8888/platforms/spotify/callback?code=")
     conn = await env.svc.linking.complete_link("u_alice", "sess-1", "  " + back + " ")
     assert conn.platform_user_id == "alice" and conn.display_name == "Alice"
     stored = await _connection(env)
