@@ -49,7 +49,19 @@ def build_parser() -> argparse.ArgumentParser:
             p.set_defaults(_import_error=str(err))
             continue
         mod.configure(p)
+        _add_location_options(p)
     return parser
+
+
+def _add_location_options(p: argparse.ArgumentParser) -> None:
+    """`--sim` / `--state-dir` on every command, to look where `mooddj run --sim` keeps files."""
+    known = {opt for action in p._actions for opt in action.option_strings}
+    if "--sim" not in known:
+        p.add_argument("--sim", action="store_true",
+                       help="the simulator's box (state in ~/.local/state/mooddj-sim)")
+    if "--state-dir" not in known:
+        p.add_argument("--state-dir", metavar="DIR",
+                       help="the box started with `mooddj run --state-dir DIR`")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,7 +15,14 @@ def fail(message: str, code: int = 1) -> int:
 
 
 def load_config(args: argparse.Namespace) -> config_mod.Config:
-    """The config named by `--config` / MOODDJ_CONFIG / the default; exits 2 on error."""
+    """The config named by `--config` / MOODDJ_CONFIG / the default; exits 2 on error.
+
+    With `--sim` or `--state-dir` the paths are those `mooddj run` uses with the same flags.
+    """
+    if getattr(args, "sim", False) or getattr(args, "state_dir", None):
+        from appliance.box import load_box_config
+
+        return load_box_config(args)
     try:
         return config_mod.load(getattr(args, "config", None))
     except config_mod.ConfigError as err:

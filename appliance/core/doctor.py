@@ -359,9 +359,15 @@ def run(args: argparse.Namespace) -> int:
     """Run every check; 1 if any failed."""
     from appliance.core.maint import fix_state_ownership
 
-    checks = asyncio.run(run_checks(config_path=getattr(args, "config", None)))
+    located = getattr(args, "sim", False) or getattr(args, "state_dir", None)
+    if located:
+        from appliance.core.cliutil import load_config
+
+        checks = asyncio.run(run_checks(load_config(args)))
+    else:
+        checks = asyncio.run(run_checks(config_path=getattr(args, "config", None)))
     try:
-        cfg = config_mod.load(getattr(args, "config", None))
+        cfg = load_config(args) if located else config_mod.load(getattr(args, "config", None))
         fix_state_ownership(cfg.paths.database_path, cfg.paths.key_path)
     except (config_mod.ConfigError, OSError):
         pass
