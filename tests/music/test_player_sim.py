@@ -113,3 +113,21 @@ async def test_next_press_skips_one_track_even_when_spotify_answers_502(tmp_path
         skipped = rig.store.read_sync(lambda db: [r["kind"] for r in db.query(
             "SELECT kind FROM feedback")])
         assert skipped == ["skip"]
+
+
+async def test_a_sleeping_speaker_is_reported_and_music_starts_when_it_wakes(tmp_path: Path):
+    from appliance.core.bus import LinkState
+
+    async with player_rig(tmp_path, speed=10.0) as rig:
+        await rig.svc.speakers.choose(rig.sim.speaker_id("Kitchen"), "Kitchen", 35)
+        rig.sim.sleep("Kitchen")
+        rig.presence(1)
+        rig.reading("neutral")
+        await rig.until(lambda: any(isinstance(e, LinkState) and e.state == "speaker_missing"
+                                    for e in rig.events), 5, "speaker_missing")
+        await rig.until(lambda: any(isinstance(e, PlayerState) and e.state == "waiting"
+                                    for e in rig.events), 5, "waiting state")
+        assert rig.calls("PUT", "/me/player/play") == []
+        rig.sim.wake("Kitchen")
+        await rig.until(lambda: rig.player.phase == "playing", 10, "start after wake")
+        assert rig.sim.player.active().name == "Kitchen"

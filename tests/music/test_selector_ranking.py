@@ -206,3 +206,13 @@ async def test_features_beyond_the_first_batch_come_in_the_background_and_misses
                 await sel.close()
     finally:
         store.close()
+
+
+async def test_a_corrupt_cache_row_is_skipped_and_picking_goes_on(store: Store) -> None:
+    target = DEFAULT_TARGETS["happy"]
+    best = _nearest(target)
+    store.write_sync(lambda db: db.execute(
+        "UPDATE track_features SET energy = 'loud', valence = NULL WHERE track_id = ?", [best]))
+    sel = Selector(FakeSpotify([t for t, _ in TRACKS]), store, None, PlayerConfig())
+    [pick] = await sel.pick(USER, "happy", target)
+    assert pick.id == _nearest(target, {best})
