@@ -5,6 +5,7 @@ JSON callers send `Accept: application/json` and the `X-CSRF-Token` header.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -215,9 +216,9 @@ async def music_page(request: web.Request) -> web.Response:
     mood_lists = parse_mood_playlists(store.get_setting(MOOD_PLAYLISTS_SETTING))
     own_lists: list[dict[str, Any]] = []
     if player is not None and active:
-        try:
-            own_lists = await player.selector.api.playlists(active)
-        except SpotifyError as err:
+        try:  # the page must not wait long for Spotify: a pasted link works too
+            own_lists = await asyncio.wait_for(player.selector.api.playlists(active), 3.0)
+        except (SpotifyError, TimeoutError) as err:
             logger.info("music page: playlists unavailable (%s)", type(err).__name__)
     state = deps.bus.latest(PlayerState)
     summary = await store.read(lambda db: history.summary(db, 7))
