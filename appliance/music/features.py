@@ -177,19 +177,25 @@ class ReccoBeatsProvider(_HttpProvider):
 
 
 class SoundNetProvider(_HttpProvider):
-    """`GET {base}pktx/spotify/{id}` with `x-rapidapi-key`; 0-100 scales normalised."""
+    """`GET {base}pktx/spotify/{id}` with `x-rapidapi-key`; 0-100 scales normalised.
+
+    One call per track and a tiny free tier: at most `max_per_fetch` calls per `fetch`.
+    """
 
     name = "soundnet"
 
-    def __init__(self, base_url: str, key: str, **kwargs: Any) -> None:
+    def __init__(self, base_url: str, key: str, *, max_per_fetch: int = 25,
+                 **kwargs: Any) -> None:
         super().__init__(base_url, **kwargs)
         self._key = key
+        self.max_per_fetch = max_per_fetch
 
     async def fetch(self, track_ids: Sequence[str]) -> dict[str, TrackFeatures]:
         found: dict[str, TrackFeatures] = {}
         if not self._key:
             return found
-        for tid in dict.fromkeys(i for i in track_ids if _SPOTIFY_ID.match(i)):
+        wanted = list(dict.fromkeys(i for i in track_ids if _SPOTIFY_ID.match(i)))
+        for tid in wanted[:self.max_per_fetch]:
             if self.blocked_for() > 0:
                 break
             try:
