@@ -46,6 +46,7 @@ class FeatureProvider(Protocol):
     """A features source; `fetch` returns what it found, never raises for a miss."""
 
     name: str
+    max_per_fetch: int | None  # ids asked per `fetch` at most (None: all)
 
     async def fetch(self, track_ids: Sequence[str]) -> dict[str, TrackFeatures]:
         """Features of the ids it knows; an id it does not know is simply absent."""
@@ -93,6 +94,7 @@ class _HttpProvider:
     """Shared session handling and 429 bookkeeping."""
 
     name = "http"
+    max_per_fetch: int | None = None
 
     def __init__(self, base_url: str, *, timeout: float = 10.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -241,6 +243,7 @@ class NoProvider:
     """Features only from the cache and CSV imports."""
 
     name = "none"
+    max_per_fetch: int | None = None
 
     async def fetch(self, track_ids: Sequence[str]) -> dict[str, TrackFeatures]:
         return {}

@@ -222,8 +222,10 @@ class Selector:
         missing = await self.store.read(lambda db: features_cache.missing_ids(db, ids))
         now = self._clock()
         missing = [i for i in missing if now - self._asked.get(i, -1e18) > MISS_RETRY_SECONDS]
-        if limit is not None:
-            missing = missing[:limit]
+        cap = getattr(self.provider, "max_per_fetch", None)
+        for bound in (limit, cap):
+            if bound is not None:
+                missing = missing[:bound]
         if not missing or self.provider.blocked_for() > 0:
             return 0
         found = await self.provider.fetch(missing)
