@@ -204,6 +204,7 @@ class Supervisor:
             "notify_socket": self.notifier.address or "",
             "bus_dropped": self.bus.dropped, "bus_published": self.bus.published,
             "bus_subscribers": self.bus.subscribers, "version": self.version,
+            "tasks": _task_count(self._loop),  # a steady count means no task leak (soak)
         }
 
     async def run(self, *, handle_signals: bool = True) -> int:
@@ -470,3 +471,10 @@ class Supervisor:
 def _describe(err: BaseException) -> str:
     text = str(err).strip().splitlines()[0] if str(err).strip() else ""
     return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+def _task_count(loop: asyncio.AbstractEventLoop | None) -> int | None:
+    """Unfinished asyncio tasks on the box's loop (None before it runs)."""
+    if loop is None or loop.is_closed():
+        return None
+    return sum(1 for t in asyncio.all_tasks(loop) if not t.done())

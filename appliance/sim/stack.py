@@ -35,17 +35,18 @@ class SimStack:
     """Start with `await stack.start()`; `stack.info()` is what the box needs."""
 
     def __init__(self, *, state_file: Path | None = None, identity_interval: float = 2.0,
-                 control_port: int = 0, spotify_port: int = 0) -> None:
+                 control_port: int = 0, spotify_port: int = 0, speed: float = 1.0) -> None:
         self.state_file = state_file
         self.identity = IdentitySim(interval=identity_interval, expires_in=600,
                                     enforce_interval=False)
-        self.spotify = SpotifySim()
+        self.spotify = SpotifySim(speed=speed)  # speed > 1: tracks end sooner (soak runs)
         self.spotify.clients[SIM_SPOTIFY_CLIENT_ID] = None
         self.features = FeaturesSim()
         self.control_port = control_port
         self.spotify_port = spotify_port
         self._runner: web.AppRunner | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.plays_trimmed = 0  # play events dropped from the history by housekeeping
 
     async def start(self) -> dict[str, Any]:
         """Start every stand-in and the control server; returns `info()`."""
@@ -111,7 +112,18 @@ class SimStack:
             for log in (self.spotify.requests, self.identity.requests, self.features.requests):
                 if len(log) > _KEPT_REQUESTS:
                     del log[: len(log) - _KEPT_REQUESTS]
+            self._trim_player()
             self._save_state()
+
+    def _trim_player(self) -> None:
+        player = self.spotify.player
+        extra = len(player.history) - _KEPT_REQUESTS
+        if extra > 0:
+            del player.history[:extra]
+            self.plays_trimmed += extra
+        for speaker in player.speakers:
+            if len(speaker.volume_log) > _KEPT_REQUESTS:
+                del speaker.volume_log[: len(speaker.volume_log) - _KEPT_REQUESTS]
 
     # -- Spotify grants survive a restart of the stand-in --------------------------
 
@@ -145,7 +157,10 @@ class SimStack:
         return web.json_response(self.state())
 
     def state(self) -> dict[str, Any]:
+        player = self.spotify.player
         return {"spotify": self.spotify.state(),
+                "plays": self.plays_trimmed + len(player.history),  # tracks started so far
+                "speed": player.speed,
                 "identity": {"pending_codes": len(self.identity.pending_codes()),
                              "requests": len(self.identity.requests)},
                 "features": {"requests": len(self.features.requests)},

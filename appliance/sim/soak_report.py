@@ -1,0 +1,153 @@
+"""Figures of a soak run: samples over time, growth after warm-up, and the targets."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+RSS_GROWTH_MAX_MB = 5.0
+STEADY_RSS_MAX_MB = 150.0
+EDGE = 3  # samples averaged at each end, so one busy moment is not called a leak
+
+
+@dataclass
+class Sample:
+    """One look at the box process and its status snapshot."""
+
+    t: float  # seconds since the soak began driving the box
+    rss_mb: float
+    fds: int
+    threads: int
+    tasks: int | None
+    bus_dropped: int
+    restarts: int
+    player: str
+    plays: int
+    camera: str
+
+
+@dataclass
+class SoakResult:
+    """What a run measured; `figures()` turns it into the summary."""
+
+    minutes: float
+    speed: float
+    warmup: float
+    samples: list[Sample] = field(default_factory=list)
+    crashes: dict[str, int] = field(default_factory=dict)
+    exit_code: int | None = None
+    camera_switches: int = 0
+    mood_changes: int = 0
+    setup: dict[str, str] = field(default_factory=dict)
+    box_pid: int = 0
+    state_dir: str = ""
+
+    def steady(self) -> list[Sample]:
+        """Samples after the warm-up (all of them if the run was shorter)."""
+        after = [s for s in self.samples if s.t >= self.warmup]
+        return after if len(after) >= 2 else list(self.samples)
+
+    def figures(self) -> dict[str, Any]:
+        """Start/end/growth of each figure, the totals and the verdict per target."""
+        steady = self.steady()
+        if not steady:
+            return {"error": "no samples were taken"}
+        head, tail = steady[:EDGE], steady[-EDGE:]
+        rss_start = statistics.median(s.rss_mb for s in head)
+        rss_end = statistics.median(s.rss_mb for s in tail)
+        rss_steady = statistics.median(s.rss_mb for s in steady)
+        out: dict[str, Any] = {
+            "rss_mb": {"start": round(rss_start, 1), "end": round(rss_end, 1),
+                       "growth": round(rss_end - rss_start, 1),
+                       "steady": round(rss_steady, 1),
+                       "peak": round(max(s.rss_mb for s in self.samples), 1)},
+            "fds": _edges([s.fds for s in head], [s.fds for s in tail]),
+            "threads": _edges([s.threads for s in head], [s.threads for s in tail]),
+            "tasks": _edges([s.tasks for s in head if s.tasks is not None],
+                            [s.tasks for s in tail if s.tasks is not None]),
+            "bus_dropped": self.samples[-1].bus_dropped,
+            "restarts": sum(self.crashes.values()) if self.crashes
+            else self.samples[-1].restarts,
+            "crashes": dict(self.crashes),
+            "plays": self.samples[-1].plays - self.samples[0].plays,
+            "camera_switches": self.camera_switches, "mood_changes": self.mood_changes,
+            "clean_exit": self.exit_code == 0, "exit_code": self.exit_code,
+        }
+        out["targets"] = self._targets(out)
+        out["pass"] = all(t["pass"] for t in out["targets"])
+        return out
+
+    def _targets(self, f: dict[str, Any]) -> list[dict[str, Any]]:
+        def target(name: str, goal: str, value: Any, ok: bool) -> dict[str, Any]:
+            return {"name": name, "target": goal, "value": value, "pass": bool(ok)}
+
+        fds, tasks = f["fds"], f["tasks"]
+        return [
+            target("RSS growth after warm-up", f"< {RSS_GROWTH_MAX_MB:g} MB",
+                   f"{f['rss_mb']['growth']:+.1f} MB", f["rss_mb"]["growth"] < RSS_GROWTH_MAX_MB),
+            target("steady-state RSS (box only)", f"<= {STEADY_RSS_MAX_MB:g} MB",
+                   f"{f['rss_mb']['steady']:.1f} MB",
+                   f["rss_mb"]["steady"] <= STEADY_RSS_MAX_MB),
+            target("open file descriptors", "no growth",
+                   f"{fds['start']} -> {fds['end']}", fds["growth"] is not None
+                   and fds["growth"] <= 0),
+            target("asyncio tasks", "no growth", f"{tasks['start']} -> {tasks['end']}",
+                   tasks["growth"] is not None and tasks["growth"] <= 0),
+            target("service restarts", "0", str(f["restarts"]), f["restarts"] == 0),
+            target("clean exit on SIGTERM", "exit 0", str(f["exit_code"]), f["clean_exit"]),
+        ]
+
+    def to_json(self) -> dict[str, Any]:
+        """Everything, machine-readable (`--json`)."""
+        return {"minutes": self.minutes, "speed": self.speed, "warmup_seconds": self.warmup,
+                "box_pid": self.box_pid, "setup": self.setup, "state_dir": self.state_dir,
+                "figures": self.figures(), "samples": [asdict(s) for s in self.samples]}
+
+
+def _edges(head: list[int], tail: list[int]) -> dict[str, int | None]:
+    """Start = most seen at the start, end = fewest seen at the end: growth > 0 is a leak."""
+    if not head or not tail:
+        return {"start": None, "end": None, "growth": None}
+    start, end = max(head), min(tail)
+    return {"start": start, "end": end, "growth": end - start}
+
+
+HEADER = (f"{'time':>6} {'RSS MB':>7} {'fds':>4} {'thr':>4} {'tasks':>5} {'drops':>5} "
+          f"{'restarts':>8}  {'camera':<6} {'player':<8} {'plays':>5}")
+
+
+def row(s: Sample) -> str:
+    """One line of the table over time."""
+    minutes, seconds = divmod(int(s.t), 60)
+    tasks = "-" if s.tasks is None else str(s.tasks)
+    return (f"{minutes:>3}:{seconds:02d} {s.rss_mb:>7.1f} {s.fds:>4} {s.threads:>4} {tasks:>5} "
+            f"{s.bus_dropped:>5} {s.restarts:>8}  {s.camera:<6} {s.player:<8} {s.plays:>5}")
+
+
+def summary(result: SoakResult) -> str:
+    """The human-readable summary with PASS/FAIL per target."""
+    f = result.figures()
+    if "error" in f:
+        return f"soak: {f['error']}"
+    rss = f["rss_mb"]
+    lines = [
+        "",
+        f"Soak: {result.minutes:g} min, Spotify stand-in at {result.speed:g}x, "
+        f"warm-up {result.warmup:.0f} s, {len(result.samples)} samples "
+        f"(box pid {result.box_pid}, stand-ins excluded)",
+        f"  RSS       start {rss['start']:.1f} MB  end {rss['end']:.1f} MB  growth "
+        f"{rss['growth']:+.1f} MB  steady {rss['steady']:.1f} MB  peak {rss['peak']:.1f} MB",
+        f"  fds       start {f['fds']['start']}  end {f['fds']['end']}",
+        f"  threads   start {f['threads']['start']}  end {f['threads']['end']}",
+        f"  tasks     start {f['tasks']['start']}  end {f['tasks']['end']}",
+        f"  bus drops {f['bus_dropped']}   restarts {f['restarts']}   tracks started "
+        f"{f['plays']}   camera switches {f['camera_switches']}   manual moods "
+        f"{f['mood_changes']}   exit code {f['exit_code']}",
+        "",
+    ]
+    for t in f["targets"]:
+        lines.append(f"  {'PASS' if t['pass'] else 'FAIL'}  {t['name']:<30} {t['value']:<16} "
+                     f"(target {t['target']})")
+    lines.append(f"\nsoak: {'PASS' if f['pass'] else 'FAIL'}")
+    return "\n".join(lines)
