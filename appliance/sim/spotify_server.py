@@ -297,6 +297,8 @@ class SpotifySim:
         snap = self.player.snapshot()
         snap["recent_calls"] = [{"method": m, "path": p, "status": s, "t": round(t, 3)}
                                 for m, p, _q, _b, s, t in self.requests[-30:]]
+        snap["volume_log"] = {s.name: [[round(t, 3), v] for t, v in s.volume_log[-40:]]
+                              for s in self.player.speakers}  # (clock, percent): fades
         snap["injections"] = [{"method": i.method, "pattern": i.pattern.pattern,
                                "status": i.status, "times": i.times}
                               for i in self.injections if i.times > 0]
