@@ -166,10 +166,8 @@ def _kill_group(proc: subprocess.Popen[Any], grace: float = 10.0) -> None:
     """SIGTERM the process group, then SIGKILL whatever is left of it."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGTERM)
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        pass
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)  # stragglers of the group too
     with contextlib.suppress(subprocess.TimeoutExpired):

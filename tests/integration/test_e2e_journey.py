@@ -15,6 +15,7 @@ player.empty_room_minutes = 0.05 (3 s, default 5 min), player.fade_seconds = 1
 
 from __future__ import annotations
 
+import itertools
 import math
 import signal
 import time
@@ -100,7 +101,7 @@ def test_journey_face_to_song_then_empty_room_then_sigterm(box: BoxProcess) -> N
     assert 0 in log, log
     fade = log[: log.index(0) + 1]
     assert len(fade) >= 2 and fade[0] > 0, f"no fade steps before 0: {log}"
-    assert all(a > b for a, b in zip(fade, fade[1:], strict=False)), f"not decreasing: {fade}"
+    assert all(a > b for a, b in itertools.pairwise(fade)), f"not decreasing: {fade}"
     calls = [(c["method"], c["path"]) for c in sp["recent_calls"]]
     assert ("PUT", "/v1/me/player/pause") in calls
     wait_for("PlayerState paused", lambda: ((box.live() or {}).get("player") or {}).get(
