@@ -51,7 +51,14 @@ from appliance.music.errors import (
     SpotifyUnavailable,
 )
 from appliance.music.history import MoodHistory
-from appliance.music.player_actions import RETRY_MAX, PlayerActions, PlayerApi, Queued, Speakers
+from appliance.music.player_actions import (
+    RETRY_MAX,
+    NothingToPlay,
+    PlayerActions,
+    PlayerApi,
+    Queued,
+    Speakers,
+)
 from appliance.music.spotify_models import Device, Track
 
 __all__ = ["OFFLINE_KEY", "PlayerApi", "PlayerService", "Queued", "Speakers", "create_player"]
@@ -105,6 +112,7 @@ class PlayerService(PlayerActions, Service):
         self.track_started = 0.0
         self.queued: Queued | None = None
         self.device: Device | None = None
+        self.device_stale = False
         self.volume = config.default_volume
         self.listener: str | None = None
         self.next_poll = 0.0
@@ -305,6 +313,8 @@ class PlayerService(PlayerActions, Service):
             self._retry(err, self.backoff, state="waiting")
         except BLOCKING_ERRORS as err:
             self._retry(err, RETRY_MAX, state="error")
+        except NothingToPlay as err:
+            self._retry(err, RETRY_MAX, state="waiting")
         except Restricted as err:
             logger.info("player: spotify ignored a command (%s)", err.reason or "restricted")
         except (SpotifyUnavailable, SpotifyError, aiohttp.ClientError, OSError,
@@ -316,6 +326,7 @@ class PlayerService(PlayerActions, Service):
         delay = delay * random.uniform(0.9, 1.1)
         self.retry_at = self.clock() + delay
         self.backoff = min(RETRY_MAX, self.backoff * 2)
+        self.device_stale = True
         message = str(err) or type(err).__name__
         logger.warning("player: %s; retrying in %.1f s", message, delay)
         self._set_problem(message)

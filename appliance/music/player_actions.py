@@ -52,6 +52,10 @@ class Speakers(Protocol):
                    seconds: float) -> int: ...
 
 
+class NothingToPlay(Exception):
+    """No track fits the mood (empty library, no features, search found nothing)."""
+
+
 @dataclass
 class Queued:
     """The track queued to follow the current one, and the mood it was chosen for."""
@@ -88,6 +92,7 @@ class PlayerActions:
     track_started: float
     queued: Queued | None
     device: Device | None
+    device_stale: bool
     volume: int
     next_poll: float
 
@@ -139,6 +144,14 @@ class PlayerActions:
         self.volume = int(chosen.get("volume") or self.config.default_volume)
         return self.device
 
+    async def _current_device(self) -> Device:
+        """The speaker as last resolved; resolved again after any failure."""
+        if self.device is None or self.device_stale:
+            await self._speaker()
+            self.device_stale = False
+        assert self.device is not None
+        return self.device
+
     async def _set_volume(self, device: Device, pct: int) -> None:
         assert self.listener is not None
         try:
@@ -152,9 +165,8 @@ class PlayerActions:
         device = await self._speaker()
         track = await self._pick(mood)
         if track is None:
-            self._retry(SpotifyError(f"No {mood} tracks found in the library; add playlists "
-                                     f"for this mood on the page."), RETRY_MAX, state="waiting")
-            return
+            raise NothingToPlay(f"No {mood} tracks found in the listener's library; add "
+                                f"playlists for this mood on the music page.")
         await self._set_volume(device, 0)
         self.phase = "starting"
         await self.api.play(self.listener, device_id=device.id, uris=[track.uri])
@@ -182,7 +194,7 @@ class PlayerActions:
         track = await self._pick(mood)
         if track is None:
             return
-        device = self.device or await self._speaker()
+        device = await self._current_device()
         await self.api.queue(self.listener, track.uri, device_id=device.id)
         self.queued = Queued(track, mood)
         logger.info("player: queued a %s track for the next boundary", mood)
@@ -246,7 +258,7 @@ class PlayerActions:
         track = self.queued.track if self.queued else await self._pick(mood)
         if track is None:
             return
-        device = self.device or await self._speaker()
+        device = await self._current_device()
         await self.api.play(self.listener, device_id=device.id, uris=[track.uri])
         self.queued = None
         await self._now_playing(track, mood, self.clock())
@@ -254,7 +266,7 @@ class PlayerActions:
 
     async def _fade_out(self, why: str) -> None:
         assert self.listener is not None
-        device = self.device or await self._speaker()
+        device = await self._current_device()
         self.phase = "fading"
         self._publish_state()
         await self.speakers.ramp(self.listener, device, self.volume, 0, self.config.fade_seconds)
@@ -284,7 +296,7 @@ class PlayerActions:
         if self.listener is None:
             return
         if self.phase == "playing":
-            device = self.device or await self._speaker()
+            device = await self._current_device()
             with contextlib.suppress(Restricted):
                 await self.api.pause(self.listener, device_id=device.id)
             self.phase, self.paused_by, self.paused_at = "paused", "user", self.clock()
@@ -304,7 +316,7 @@ class PlayerActions:
             await self.selector.feedback(self.listener, self.track.id, self.music_mood, "skip")
         if self.queued is None:
             await self._queue_mood(self._heading())
-        device = self.device or await self._speaker()
+        device = await self._current_device()
         await self.api.next(self.listener, device_id=device.id)
         if self.queued is not None:
             queued, self.queued = self.queued, None

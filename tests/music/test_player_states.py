@@ -250,3 +250,16 @@ async def test_listener_next_cycles_linked_users(rig: Rig) -> None:
     assert changed.user_id == "mmp_b" and changed.display_name == "MMP_B"
     assert rig.store.get_setting("active_listener") == "mmp_b"
     await rig.until(lambda: rig.player.listener == "mmp_b" and rig.player.phase == "playing")
+
+
+async def test_nothing_to_play_waits_and_says_what_to_do(rig: Rig) -> None:
+    rig.api.library = []  # an empty library, no mood playlists, and search finds nothing
+    rig.bus.publish(PresenceChanged(people=1, previous=0))
+    rig.reading("sad")
+    await rig.until(lambda: any(isinstance(e, PlayerState) and e.state == "waiting"
+                                for e in rig.events))
+    waiting = next(e for e in rig.events if isinstance(e, PlayerState) and e.state == "waiting")
+    assert "No sad tracks" in waiting.detail and "playlists" in waiting.detail
+    await asyncio.sleep(0.3)
+    assert rig.player.phase == "idle" and "play" not in rig.api.names()
+    assert rig.api.names().count("saved_tracks") == 1  # not retried on every reading
