@@ -15,6 +15,12 @@
     }).then(function (r) { return r.json().then(function (b) { return { status: r.status, body: b }; }); });
   }
   function text(el, value) { if (el) { el.textContent = value; } }
+  function cap(word) { word = String(word || ""); return word.charAt(0).toUpperCase() + word.slice(1); }
+  var SETUP_STEPS = {
+    unclaimed: ["Not claimed", ""], no_account: ["Waiting for a sign-in", ""],
+    no_spotify: ["Link Spotify next", "/spotify#link"], no_speaker: ["Choose a speaker next", "/spotify#speaker"],
+    done: ["Done", ""]
+  };
 
   // Confirmation for destructive forms.
   document.querySelectorAll("form[data-confirm]").forEach(function (form) {
@@ -72,6 +78,28 @@
       }).catch(function () { /* keep trying */ });
     }, 1500);
   }
+  // Forms answered with an address on another site (Spotify's authorize page): the page's
+  // CSP (form-action 'self') stops a form from being redirected there, so post JSON and go.
+  document.querySelectorAll("form[data-follow]").forEach(function (form) {
+    form.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var key = form.getAttribute("data-follow");
+      var say = function (message) {
+        var out = form.querySelector("[data-follow-error]");
+        if (!out) {
+          out = document.createElement("p"); out.className = "warn"; out.setAttribute("role", "alert");
+          out.setAttribute("data-follow-error", ""); form.appendChild(out);
+        }
+        text(out, message);
+      };
+      postJSON(form.getAttribute("action")).then(function (r) {
+        var url = r.body && r.body.data && r.body.data[key];
+        if (url) { location.href = url; return; }
+        say((r.body && r.body.error && r.body.error.message) || "That did not work; reload the page and try again.");
+      }).catch(function () { say("The box did not answer; check the connection and try again."); });
+    });
+  });
+
   var auto = document.querySelector("form[data-autosubmit]");
   if (auto) { auto.submit(); }
 
@@ -112,7 +140,7 @@
         var ev; try { ev = JSON.parse(msg.data); } catch (e) { return; }
         var d = ev.data || {};
         if (ev.type === "MoodReading") {
-          text(field("mood"), d.mood ? d.mood.charAt(0).toUpperCase() + d.mood.slice(1) : "–");
+          text(field("mood"), d.mood ? cap(d.mood) : "–");
           text(field("mood-detail"), Math.round((d.confidence || 0) * 100) + "% sure" + (d.stable ? "" : ", settling"));
           var tile = document.querySelector('[data-tile="mood"]');
           if (tile) { tile.className = "card tile mood mood-" + d.mood; }
@@ -122,7 +150,19 @@
           text(field("people"), String(d.people));
         } else if (ev.type === "PlayerState") {
           text(field("track"), d.track_name || "Nothing");
-          text(field("artists"), d.track_name ? d.artists + (d.speaker ? " · on " + d.speaker : "") : (d.state + (d.detail ? ": " + d.detail : "")));
+          text(field("artists"), d.track_name
+            ? d.artists + (d.speaker ? " · on " + d.speaker : "") + (d.mood ? " · " + cap(d.mood) + " music" : "") +
+              (d.state !== "playing" ? " · " + d.state : "")
+            : (cap(d.state) + (d.detail ? ": " + d.detail : "")));
+        } else if (ev.type === "SetupProgress") {
+          var step = field("setup");
+          if (step) {
+            var next = SETUP_STEPS[d.step] || [d.step, ""];
+            step.textContent = "";
+            if (next[1] && document.querySelector(".who")) {
+              var a = document.createElement("a"); a.href = next[1]; a.textContent = next[0]; step.appendChild(a);
+            } else { step.textContent = next[0]; }
+          }
         } else if (ev.type === "CameraState") {
           text(field("camera"), d.capturing ? "Camera on" : "Camera not capturing" + (d.error ? ": " + d.error : ""));
         } else if (ev.type === "PrivacyChanged") {
