@@ -10,6 +10,7 @@ mock pins behave the same.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -52,10 +53,8 @@ class ButtonBank:
     def _callback(self, name: str, pressed: bool) -> Callable[[], None]:
         def edge() -> None:
             t = time.monotonic()
-            try:
+            with contextlib.suppress(RuntimeError):  # loop closed: shutting down
                 self.loop.call_soon_threadsafe(self.on_edge, name, pressed, t)
-            except RuntimeError:  # the loop is closed: the box is shutting down
-                pass
         return edge
 
     def is_pressed(self, name: str) -> bool:

@@ -7,18 +7,26 @@ are monotonic seconds.
 
 Gesture table (thresholds are `[panel]` config keys):
 
-| buttons | gesture | event | what the box does |
-| --- | --- | --- | --- |
-| Play, press (< pair_hold_seconds) | `play_press` | on release | play / pause (proves presence while a browser asks to pair) |
-| Play, hold pair_hold_seconds (3 s) | `play_hold` | when reached | pairing proof / opens the pairing window |
-| Next, press (< hold_seconds) | `next_press` | on release | skip; counts as feedback against the track for this mood |
-| Next, hold hold_seconds (1.5 s) | `next_hold` | when reached | like the track for this mood |
-| Mood, press (< hold_seconds) | `mood_press` | on release | manual mood auto -> happy -> neutral -> sad -> angry -> surprised -> auto (`ManualMood`) |
-| Mood, hold hold_seconds | `mood_hold` | on release | privacy on/off (`PrivacyChanged`) |
-| Mood held + Next press | `listener_next` | on Next down | next person's Spotify plays; Mood then does nothing on release |
-| Play + Next held reset_hold_seconds (10 s) | `factory_reset_armed` | when reached | status LED counts down during the hold, then flashes red |
-| after arming: release both, then press Play + Next together again | `factory_reset_confirmed` | when both are down | erase everything (new key); within reset_confirm_seconds (5 s) of arming |
-| armed, and the window passes, or Mood / a lone Play or Next press | `factory_reset_cancelled` | | nothing is erased |
+| buttons | gesture (when) | what the box does |
+| --- | --- | --- |
+| Play press (< 3 s) | `play_press` (release) | play/pause; pairing proof while a browser asks |
+| Play hold 3 s | `play_hold` (reached) | pairing proof (the claim of the setup page) |
+| Next press (< 1.5 s) | `next_press` (release) | skip; feedback against the track for this mood |
+| Next hold 1.5 s | `next_hold` (reached) | like the track for this mood |
+| Mood press (< 1.5 s) | `mood_press` (release) | manual mood: auto -> happy -> neutral -> sad -> |
+| | | angry -> surprised -> auto (`ManualMood`) |
+| Mood hold 1.5 s | `mood_hold` (release) | privacy on/off (`PrivacyChanged`) |
+| Next press while Mood is held | `listener_next` (Next down) | next person's Spotify; |
+| | | Mood then does nothing on release |
+| Play + Next held 10 s | `factory_reset_armed` (reached) | LED counts down while held, |
+| | | then flashes red fast |
+| then release both and press | `factory_reset_confirmed` (both down) | erase everything, |
+| Play + Next again within 5 s | | new key; the box is unclaimed |
+| armed, but the 5 s pass, or | `factory_reset_cancelled` | nothing is erased |
+| Mood / a lone Play or Next | | |
+
+(3 s = pair_hold_seconds, 1.5 s = hold_seconds, 10 s = reset_hold_seconds,
+5 s = reset_confirm_seconds, counted from arming.)
 
 Rules:
 - A button's state counts only after it has been stable for bounce_seconds

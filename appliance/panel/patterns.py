@@ -5,23 +5,23 @@ are 0..1 RGB; `on`/`off` are seconds at full colour / dark, `fade_in`/`fade_out`
 seconds of the ramps between them (gpiozero's RGBLED.blink). A pattern with
 no off time and no fades is steady.
 
-| condition | colour | on | off | fade in | fade out | priority | meaning |
-| --- | --- | --- | --- | --- | --- | --- | --- |
-| reset_countdown | white | 0.5 -> 0.05 | 0.5 -> 0.05 | 0 | 0 | 100 | Play + Next held: blinks faster until the reset arms |
-| reset_armed | red | 0.1 | 0.1 | 0 | 0 | 95 | release both, press both again to erase |
-| resetting | red | 0 | 0 | 0.4 | 0.4 | 90 | erasing |
-| pairing | blue | 0.5 | 0.5 | 0 | 0 | 80 | a browser waits for the Play press |
-| error_service | red | steady | | | | 70 | a part of the box failed (`mooddj status`) |
-| error_camera | red | 1.0 | 1.0 | 0 | 0 | 68 | the camera does not deliver frames |
-| error_network | red | 0.2 | 0.8 | 0 | 0 | 66 | no network / a service unreachable |
-| error_spotify | red | 0 | 0.3 | 0.8 | 0.8 | 64 | Spotify refuses (premium, rate limit, ...) |
-| error | red | 1.6 | 0.4 | 0 | 0 | 62 | another error (store, sign-in, panel) |
-| relink | amber | 0.2 | 1.8 | 0 | 0 | 50 | re-link Spotify on the setup page |
-| speaker_missing | purple | 1.0 | 1.0 | 0 | 0 | 45 | the chosen speaker is not found |
-| needs_setup | cyan | 0 | 0.2 | 1.0 | 1.0 | 40 | open the setup page |
-| starting | white | 0 | 0 | 0.6 | 0.6 | 30 | the box is starting |
-| playing | green | 0.6 | 0 | 1.2 | 1.2 | 10 | music is playing |
-| ready | dim green | steady | | | | 0 | ready, nothing playing |
+| condition | colour | on | off | fade in/out | prio | meaning |
+| --- | --- | --- | --- | --- | --- | --- |
+| reset_countdown | white | 0.5 -> 0.05 | 0.5 -> 0.05 | 0 | 100 | Play + Next held |
+| reset_armed | red | 0.1 | 0.1 | 0 | 95 | release, press both again |
+| resetting | red | 0 | 0 | 0.4 | 90 | erasing |
+| pairing | blue | 0.5 | 0.5 | 0 | 80 | a browser waits for Play |
+| error_service | red | steady | | | 70 | a part of the box failed |
+| error_camera | red | 1.0 | 1.0 | 0 | 68 | no frames from the camera |
+| error_network | red | 0.2 | 0.8 | 0 | 66 | network unreachable |
+| error_spotify | red | 0 | 0.3 | 0.8 | 64 | Spotify refuses to play |
+| error | red | 1.6 | 0.4 | 0 | 62 | another error (store, ...) |
+| relink | amber | 0.2 | 1.8 | 0 | 50 | re-link Spotify |
+| speaker_missing | purple | 1.0 | 1.0 | 0 | 45 | speaker not found |
+| needs_setup | cyan | 0 | 0.2 | 1.0 | 40 | open the setup page |
+| starting | white | 0 | 0 | 0.6 | 30 | the box is starting |
+| playing | green | 0.6 | 0 | 1.2 | 10 | music is playing |
+| ready | dim green | steady | | | 0 | ready, nothing playing |
 
 The mood LED shows the room's mood colour (MOOD_COLORS) scaled by the
 reading's confidence, a mood chosen by hand at full brightness, and nothing in
