@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import select
 import shutil
 import signal
@@ -56,6 +57,27 @@ fade_seconds = {fade}
 [spotify]
 redirect_port = 0
 """
+
+
+def need_files() -> None:
+    """Skip unless the test recordings and the models were fetched."""
+    import pytest
+
+    missing = [p for p in (MEDIA / "single_face.mp4", MEDIA / "no_face.mp4")
+               if not p.exists()]
+    if missing:
+        pytest.skip(f"{missing[0]} missing: run scripts/fetch-test-media")
+    if not list((REPO / "models").glob("*.tflite")):
+        pytest.skip("models missing: run scripts/fetch-models")
+
+
+def artifacts_for(node: Any) -> Path:
+    """artifacts/integration/<module>.<test>/ for a pytest node (emptied first)."""
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{Path(str(node.path)).stem}.{node.name}")
+    path = ARTIFACTS / name
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def free_port() -> int:

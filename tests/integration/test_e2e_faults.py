@@ -24,16 +24,17 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import artifacts_for
 from e2e_client import (
     MEDIA,
     BoxClient,
     BoxProcess,
     StandIns,
+    artifacts_for,
     error_keys,
     free_port,
     integrity_check,
     mooddj,
+    need_files,
     service_states,
     wait_for,
     write_config,
@@ -74,9 +75,7 @@ def _no_crashes(box: BoxProcess) -> None:
 @pytest.fixture(scope="module")
 def rig(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         ) -> Iterator[Rig]:
-    from conftest import _need_files
-
-    _need_files()
+    need_files()
     tmp = tmp_path_factory.mktemp("faults")
     artifacts = artifacts_for(request.node)
     stand_ins = StandIns(tmp / "stand-ins.state", artifacts, identity_interval=0.5)
