@@ -117,16 +117,18 @@ def test_phone_journey_from_claim_to_music(sim_box: SimBox) -> None:
             # 5. The waiting page notices, signs in, and shows who is signed in.
             page.wait_for_url(base + "/", timeout=20_000)
             expect(page.locator(".who")).to_have_text("Alex Example")
-            expect(page.locator('[data-field="setup"]')).to_have_text("Link Spotify next",
-                                                                      timeout=10_000)
+            expect(page.locator('[data-field="setup"]')).to_have_text("Link Spotify next")
+            expect(page.locator("[data-next-step]")).to_contain_text("link a Spotify account")
             shots.take(page, "home-signed-in")
             page.get_by_role("link", name="Profile").click()
             expect(page.get_by_role("heading", name="Alex Example")).to_be_visible()
             expect(page.get_by_text("Owner of")).to_be_visible()
             shots.take(page, "profile")
 
-            # 6. Link Spotify: the stand-in's authorize page, then back on the loopback callback.
-            page.get_by_role("link", name="Spotify").click()
+            # 6. Link Spotify from the home page's next step: the stand-in's authorize page,
+            #    then back on the box's loopback callback.
+            page.get_by_role("link", name="Home").click()
+            page.locator("[data-next-step]").get_by_role("link", name="Link Spotify").click()
             expect(page.get_by_role("heading", name="Spotify", exact=True)).to_be_visible()
             shots.take(page, "spotify")
             page.get_by_role("button", name="Link Spotify").click()
@@ -154,7 +156,8 @@ def test_phone_journey_from_claim_to_music(sim_box: SimBox) -> None:
             artists = page.locator('[data-field="artists"]')
             expect(artists).to_contain_text("on Living Room")
             expect(artists).to_contain_text(re.compile(MOODS + " music"))
-            expect(page.locator('[data-field="setup"]')).to_have_text("Done")
+            expect(page.locator('[data-field="setup"]')).to_have_text("Done", timeout=10_000)
+            expect(page.locator("[data-next-step]")).to_have_count(0)
             now_playing = track.inner_text().strip()
             print(f"music started {time.monotonic() - started:.1f} s after the home page: "
                   f"{now_playing!r} ({artists.inner_text()!r}), room mood {mood.inner_text()!r}")

@@ -140,10 +140,12 @@
         var ev; try { ev = JSON.parse(msg.data); } catch (e) { return; }
         var d = ev.data || {};
         if (ev.type === "MoodReading") {
-          text(field("mood"), d.mood ? cap(d.mood) : "–");
-          text(field("mood-detail"), Math.round((d.confidence || 0) * 100) + "% sure" + (d.stable ? "" : ", settling"));
+          var nobody = d.faces === 0;
+          text(field("mood"), d.mood && !nobody ? cap(d.mood) : "–");
+          text(field("mood-detail"), nobody ? "Nobody in view"
+            : Math.round((d.confidence || 0) * 100) + "% sure" + (d.stable ? "" : ", settling"));
           var tile = document.querySelector('[data-tile="mood"]');
-          if (tile) { tile.className = "card tile mood mood-" + d.mood; }
+          if (tile) { tile.className = "card tile mood mood-" + (nobody ? "none" : d.mood); }
           if (!document.querySelector("[data-tile=people]").dataset.presence) { text(field("people"), String(d.faces)); }
         } else if (ev.type === "PresenceChanged") {
           document.querySelector("[data-tile=people]").dataset.presence = "1";
@@ -163,6 +165,8 @@
               var a = document.createElement("a"); a.href = next[1]; a.textContent = next[0]; step.appendChild(a);
             } else { step.textContent = next[0]; }
           }
+          var nextCard = document.querySelector("[data-next-step]");
+          if (nextCard && d.step === "done") { nextCard.remove(); }
         } else if (ev.type === "CameraState") {
           text(field("camera"), d.capturing ? "Camera on" : "Camera not capturing" + (d.error ? ": " + d.error : ""));
         } else if (ev.type === "PrivacyChanged") {
