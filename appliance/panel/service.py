@@ -120,12 +120,11 @@ class PanelService(Service):
 
     async def run(self) -> None:
         """Follow the bus and keep the LEDs current."""
-        assert self._sub is not None
-        while True:
+        while (sub := self._sub) is not None:
             with contextlib.suppress(TimeoutError):
-                ev = await asyncio.wait_for(self._sub.get(), REFRESH_SECONDS)
+                ev = await asyncio.wait_for(sub.get(), REFRESH_SECONDS)
                 self.conditions.apply(ev)
-                while (more := self._sub.get_nowait()) is not None:
+                while (more := sub.get_nowait()) is not None:
                     self.conditions.apply(more)
             self.refresh()
             self.beat()
