@@ -112,9 +112,12 @@ def test_spotify_outage_playback_resumes_nothing_lost(rig: Rig) -> None:
                     OUTAGE_SECONDS + 2)
     shown = next(e for e in live["errors"] if e["key"] == OFFLINE_KEY)
     assert shown["message"] and shown["source"] == "network"
+    on_page = rig.owner.get("/api/status")["errors"]  # what the home page shows
+    assert OFFLINE_KEY in {e["key"] for e in on_page}, on_page
     # ...and cleared once it is back; the music plays on the same speaker.
     wait_for("the error to clear", lambda: (lv := box.live()) and OFFLINE_KEY not in
              error_keys(lv), OUTAGE_SECONDS + 25)
+    assert OFFLINE_KEY not in {e["key"] for e in rig.owner.get("/api/status")["errors"]}
     print(f"outage error cleared {time.monotonic() - down_at:.1f} s after the stand-in "
           f"stopped ({OUTAGE_SECONDS} s outage)")
     wait_for("music on the Living Room speaker", lambda: _playing_on_living_room(box), 15)
