@@ -88,7 +88,7 @@ def _factory(name: str) -> Callable[[BoxContext], Service | None]:
 SERVICE_FACTORIES: dict[str, Callable[[BoxContext], Service | None]] = {
     "status": _status_writer,
     "setup": _factory("setup_progress"),
-    # "panel": _factory("panel"),
+    "panel": _factory("panel"),
     "vision": _factory("vision"),
     "spotify": _factory("spotify"),
     "player": _factory("player"),
