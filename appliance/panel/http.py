@@ -25,7 +25,7 @@ from typing import Any
 
 from aiohttp import web
 
-from appliance.panel.gestures import BUTTONS
+from appliance.panel.gestures import BUTTONS, Timings
 from appliance.panel.patterns import STATUS_PATTERNS
 from appliance.panel.service import PanelService
 from appliance.web.guards import allow_unpaired
@@ -40,17 +40,23 @@ MAX_SECONDS = 30.0
 PRESS_SECONDS = 0.15
 HOLD_MARGIN = 0.25
 
-GESTURE_ROWS = (
-    ("Play", "press", "Play or pause the music (or approve a browser asking to pair)"),
-    ("Play", "hold 3 s", "Prove you are at the box (pairing)"),
-    ("Next", "press", "Skip this song (it counts against the song for this mood)"),
-    ("Next", "hold", "Like this song for this mood"),
-    ("Mood", "press", "Choose a mood by hand: auto, happy, neutral, sad, angry, surprised"),
-    ("Mood", "hold", "Privacy mode on or off (camera off)"),
-    ("Mood held + Next", "press Next", "Next person's Spotify plays"),
-    ("Play + Next", "hold 10 s", "Factory reset countdown; then release and press both "
-                                 "again within 5 s to erase everything"),
-)
+
+
+def gesture_rows(t: Timings) -> list[tuple[str, str, str]]:
+    """The gesture table shown on the page, with the configured times."""
+    return [
+        ("Play", "press", "Play or pause the music (or approve a browser asking to pair)"),
+        ("Play", f"hold {t.pair_hold:g} s", "Prove you are at the box (pairing)"),
+        ("Next", "press", "Skip this song (it counts against the song for this mood)"),
+        ("Next", f"hold {t.hold:g} s", "Like this song for this mood"),
+        ("Mood", "press", "Choose a mood by hand: auto, happy, neutral, sad, angry, "
+                          "surprised"),
+        ("Mood", f"hold {t.hold:g} s", "Privacy mode on or off (camera off)"),
+        ("Mood held + Next", "press Next", "Next person's Spotify plays"),
+        ("Play + Next", f"hold {t.reset_hold:g} s",
+         f"Factory reset countdown; then release and press both again within "
+         f"{t.reset_confirm:g} s to erase everything"),
+    ]
 
 
 def add_routes(app: web.Application) -> None:
@@ -82,7 +88,8 @@ async def panel_page(request: web.Request) -> web.Response:
     running = isinstance(svc, PanelService) and svc.running
     patterns = sorted(STATUS_PATTERNS.values(), key=lambda p: -p.priority)
     return render(request, "panel.html", {
-        "running": running, "gestures": GESTURE_ROWS, "patterns": patterns,
+        "running": running, "patterns": patterns,
+        "gestures": gesture_rows(Timings.from_config(request.app[DEPS].config.panel)),
         "buttons": BUTTONS})
 
 
