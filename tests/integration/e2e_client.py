@@ -309,6 +309,10 @@ class BoxProcess:
         """The stand-ins' /sim/state."""
         return requests.get(f"{self.control}/sim/state", timeout=5).json()  # type: ignore[no-any-return]
 
+    def save_json(self, name: str, data: Any) -> None:
+        """Keep `data` as an artifact of this test."""
+        (self.artifacts / f"{self.label}.{name}").write_text(json.dumps(data, indent=1))
+
     def status(self) -> dict[str, Any]:
         """`mooddj status --json` of this box."""
         return status_json(self.state_dir)
