@@ -165,6 +165,10 @@ class PlayerService(PlayerActions, Service):
                 "manual": self.manual[0] if self.manual else "", "privacy": self.privacy,
                 "problem": self.problem}
 
+    def _fade_out_after(self) -> float:
+        """Seconds of empty room before the fade starts: the pause lands on the timeout."""
+        return max(0.0, self.config.empty_room_minutes * 60.0 - self.config.fade_seconds)
+
     def _next_wake(self) -> float:
         now = self.clock()
         times = [now + 1.0]
@@ -175,7 +179,7 @@ class PlayerService(PlayerActions, Service):
             if self.candidate:
                 times.append(self.candidate[1] + self.dwell)
             if self.empty_since is not None:
-                times.append(self.empty_since + self.config.empty_room_minutes * 60.0)
+                times.append(self.empty_since + self._fade_out_after())
             if self.track is not None and self.queued is None:
                 times.append(self._track_end() - self.queue_lead)
         return min(times)
@@ -279,8 +283,7 @@ class PlayerService(PlayerActions, Service):
                 await self._start(mood)
         elif self.phase == "playing":
             empty_for = now - self.empty_since if self.empty_since is not None else -1.0
-            if not self.privacy and self.people == 0 and \
-                    empty_for >= self.config.empty_room_minutes * 60.0:
+            if not self.privacy and self.people == 0 and empty_for >= self._fade_out_after():
                 await self._fade_out("empty")
                 return
             if self.candidate and not self.manual and now - self.candidate[1] >= self.dwell:
