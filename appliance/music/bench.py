@@ -3,7 +3,8 @@
 Figures: from the first reading of a sustained mood change to the queue
 command reaching the speaker (target: dwell time + 1 s); from the empty-room
 timeout to the pause command (target: 1 s; the player starts fading out
-`--fade` seconds before the timeout so the pause lands on it); ranking 10,000 cached tracks (target: 20 ms).
+`--fade` seconds before the timeout so the pause lands on it); ranking 10,000
+cached tracks (target: 20 ms).
 `player_rig` is also what the player's integration tests run on.
 """
 
