@@ -106,14 +106,15 @@ class PanelService(Service):
             await self.stop()
             raise PanelError(f"the panel's GPIO pins cannot be used ({err}); check the "
                              f"[panel] pins (`mooddj doctor`)") from err
+        # Subscribe first: whatever is published while we look at the past is queued.
+        self._sub = self.bus.subscribe(*FOLLOWED, maxsize=200, name="panel")
+        if self.store is not None and self.bus.latest(PrivacyChanged) is None:
+            value = await self.store.read(_privacy_setting)
+            self.conditions.privacy = value == "1"
         for kind in FOLLOWED:
             ev = self.bus.latest(kind)
             if ev is not None:
                 self.conditions.apply(ev)
-        if self.store is not None and self.bus.latest(PrivacyChanged) is None:
-            value = await self.store.read(_privacy_setting)
-            self.conditions.privacy = value == "1"
-        self._sub = self.bus.subscribe(*FOLLOWED, maxsize=200, name="panel")
         self.refresh()
         self.detail = f"pins: {self.config.pin_factory}"
         logger.info("panel started with the %s pin factory", self.config.pin_factory)
@@ -121,11 +122,16 @@ class PanelService(Service):
     async def run(self) -> None:
         """Follow the bus and keep the LEDs current."""
         while (sub := self._sub) is not None:
-            with contextlib.suppress(TimeoutError):
-                ev = await asyncio.wait_for(sub.get(), REFRESH_SECONDS)
+            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation
+            # that races with a completed get(), and the task would never stop.
+            try:
+                async with asyncio.timeout(REFRESH_SECONDS):
+                    ev: Any = await sub.get()
+            except TimeoutError:
+                ev = None
+            while ev is not None:
                 self.conditions.apply(ev)
-                while (more := sub.get_nowait()) is not None:
-                    self.conditions.apply(more)
+                ev = sub.get_nowait()
             self.refresh()
             self.beat()
 

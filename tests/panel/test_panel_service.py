@@ -207,3 +207,25 @@ async def test_rapid_presses_are_rate_limited(rig):
         await rig.press("next", seconds=0.03)
     assert 0 < len(rig.gestures()) <= rig.svc.timings.rate_limit + 1
     assert all(isinstance(e, ButtonGesture) for e in rig.events(ButtonGesture))
+
+
+async def test_run_stops_when_cancelled_even_while_events_pour_in():
+    from appliance.core.bus import MoodReading
+
+    for _ in range(5):
+        r = await start_rig()
+        try:
+            async def flood(bus=r.bus) -> None:
+                while True:
+                    bus.publish(MoodReading(faces=1, valence=0.0, arousal=0.0,
+                                              mood="sad", confidence=0.5))
+                    await asyncio.sleep(0)
+
+            flooder = asyncio.create_task(flood())
+            await asyncio.sleep(0.25)
+            r.task.cancel()
+            done, _ = await asyncio.wait({r.task}, timeout=1.0)
+            flooder.cancel()
+            assert done, "run() ignored its cancellation"
+        finally:
+            await r.close()
