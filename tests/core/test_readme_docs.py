@@ -1,0 +1,39 @@
+"""The README stays true: two quick-start commands, every config key, every command."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from appliance.bench import BENCHES
+from appliance.cli import COMMANDS
+from appliance.core.config import reference
+
+ROOT = Path(__file__).resolve().parents[2]
+README = (ROOT / "README.md").read_text()
+
+
+def test_quick_start_is_exactly_two_commands_that_exist():
+    quick = README.split("## Quick start", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
+    commands = [line.split("#")[0].strip() for line in quick.strip().splitlines()]
+    assert commands == ["scripts/demo", "scripts/test"]
+    for cmd in commands:
+        path = ROOT / cmd
+        assert path.exists() and path.stat().st_mode & 0o111, f"{cmd} must be executable"
+
+
+def test_ci_runs_the_readme_test_command():
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert re.search(r"^exec scripts/test\s*$", ci, re.M)
+
+
+def test_every_config_key_is_documented_with_its_default():
+    missing = [key for key, _default, _doc in reference() if f"`{key}`" not in README]
+    assert not missing, f"README lacks config keys: {missing}"
+
+
+def test_every_mooddj_command_and_benchmark_is_documented():
+    missing = [name for name in COMMANDS if f"mooddj {name}" not in README]
+    assert not missing, f"README lacks commands: {missing}"
+    for bench in BENCHES:
+        assert bench in README.split("mooddj bench", 1)[1]
