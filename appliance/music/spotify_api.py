@@ -73,6 +73,9 @@ class _RedactBearer(logging.Filter):
 
 
 logging.getLogger("spotipy.client").addFilter(_RedactBearer())
+# spotipy logs every HTTP error itself ("HTTP Error for PUT ..."); this module maps and
+# reports them (with the device and what happens next), so its own lines are noise.
+logging.getLogger("spotipy.client").setLevel(logging.CRITICAL)
 
 
 def _endpoint_class(path: str) -> str:
