@@ -95,10 +95,15 @@ async def test_mood_led_shows_colour_by_confidence_and_goes_dark_in_privacy(rig)
 async def test_camera_led_follows_the_cameras_real_state(rig):
     cam = rig.pin(CAMERA)
     assert cam.state == 0
+    cam.clear_states()
     rig.bus.publish(CameraState(capturing=True, fps=5.0))
     await eventually(lambda: cam.state == 1, what="camera LED on")
+    await asyncio.sleep(0.3)
     rig.bus.publish(CameraState(capturing=False, error="camera stopped delivering frames"))
     await eventually(lambda: cam.state == 0, what="camera LED off")
+    assert len(cam.states) == 3
+    cam.assert_states([False, True, False])  # on once, off once: no flicker
+    assert cam.states[2].timestamp == pytest.approx(0.3, abs=TOL)
     assert rig.svc.leds.read()["status"]["pattern"] == "error_camera"
 
 
