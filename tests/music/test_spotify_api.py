@@ -251,6 +251,7 @@ async def test_outage_and_restart_on_the_same_port(env):
 
 async def test_tokens_never_appear_in_logs(env, caplog):
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="spotipy.client")  # someone debugging turns it on
     await env.link("u_alice", "alice")
     env.sim.expire_access_tokens()
     await _start(env)
