@@ -144,6 +144,7 @@ class Supervisor:
         self.watchdog_pets = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._deferred: list[Event] = []
+        self._restart_task: asyncio.Task[None] | None = None
 
     # -- public -----------------------------------------------------------
 
@@ -175,6 +176,34 @@ class Supervisor:
         self.bus.publish(ErrorCleared(key=f"service.{name}"))
         slot.runner = asyncio.create_task(self._runner(slot), name=f"supervise:{name}")
         return True
+
+    def request_restart_all(self, why: str) -> asyncio.Task[None] | None:
+        """Stop every service in reverse order and start them again, in a task of our own.
+
+        For changes no service can follow in place (a factory reset erases what
+        they hold in memory). The caller may itself be a service: the work runs in
+        the supervisor's task, so stopping the caller does not cancel it.
+        """
+        if self.stopping or self._restart_task is not None and not self._restart_task.done():
+            return None
+        self._restart_task = asyncio.create_task(self._restart_all(why), name="restart-all")
+        return self._restart_task
+
+    async def _restart_all(self, why: str) -> None:
+        logger.info("restarting every service: %s", why)
+        self._status(f"restarting every service: {why}")
+        budget = self.config.stop_timeout / max(1, len(self._slots))
+        for slot in reversed(self._slots):
+            await self._stop_slot(slot, budget)
+        for slot in self._slots:
+            if self.stopping:
+                return
+            slot.recent.clear()
+            slot.first_attempt = asyncio.Event()
+            slot.runner = asyncio.create_task(self._runner(slot), name=f"supervise:{slot.name}")
+            await slot.first_attempt.wait()
+        logger.info("every service restarted: %s", self._summary())
+        self._status(self._summary())
 
     def healthy(self) -> bool:
         """No service restarting or hung (failed ones do not count: see module doc)."""
@@ -261,6 +290,9 @@ class Supervisor:
 
     async def _shutdown(self) -> None:
         self.notifier.stopping("stopping")
+        if self._restart_task is not None and not self._restart_task.done():
+            self._restart_task.cancel()
+            await asyncio.wait({self._restart_task}, timeout=self.config.stop_timeout / 2)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.stop_timeout
         order = list(reversed(self._slots))

@@ -381,6 +381,9 @@ def panel_service_factory(ctx: Any) -> PanelService:
 
     async def reset() -> None:
         await factory_reset(ctx.store, config.paths.key_path, ctx.sealer)
+        # Sessions, pairings, tokens and the player's state live in memory too.
+        if ctx.supervisor is not None:
+            ctx.supervisor.request_restart_all("factory reset")
 
     svc = PanelService(config.panel, ctx.bus, store=ctx.store, on_factory_reset=reset)
     ctx.services["panel"] = svc
