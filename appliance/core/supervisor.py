@@ -184,7 +184,7 @@ class Supervisor:
         they hold in memory). The caller may itself be a service: the work runs in
         the supervisor's task, so stopping the caller does not cancel it.
         """
-        if self.stopping or self._restart_task is not None and not self._restart_task.done():
+        if self.stopping or (self._restart_task is not None and not self._restart_task.done()):
             return None
         self._restart_task = asyncio.create_task(self._restart_all(why), name="restart-all")
         return self._restart_task
