@@ -14,6 +14,7 @@ import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from journey_helpers import (
@@ -94,7 +95,7 @@ def test_phone_journey_from_claim_to_music(sim_box: SimBox) -> None:
             panel = opened.value
             panel.wait_for_load_state()
             press_play(panel)
-            shots.take(panel, "panel-play")
+            shots.take(panel, "panel-play", full_page=False)
             page.bring_to_front()
             page.wait_for_url(base + "/signin")
             expect(page.get_by_role("heading", name="Sign in to claim")).to_be_visible()
@@ -166,7 +167,7 @@ def test_phone_journey_from_claim_to_music(sim_box: SimBox) -> None:
             # 9. The virtual panel's lights show that music plays.
             panel.bring_to_front()
             expect_panel_playing(panel)
-            shots.take(panel, "panel-playing")
+            shots.take(panel, "panel-playing", full_page=False)
 
             # 10. The stand-ins' /sim page shows the same track playing on Living Room.
             sim = ctx.new_page()
@@ -196,16 +197,22 @@ def test_phone_journey_from_claim_to_music(sim_box: SimBox) -> None:
         sim_box.output()
 
 
-def press_play(panel: object) -> None:
-    """Press the virtual panel's Play button the way a person does (a tap)."""
-    button = panel.get_by_role("button", name=re.compile(r"^Play", re.I))  # type: ignore[attr-defined]
-    button.first.click()
-
-
-def expect_panel_playing(panel: object) -> None:
-    """The panel page's status light says music plays."""
+def press_play(panel: Any) -> None:
+    """Tap the virtual panel's Play button, as a person does on a phone."""
     from playwright.sync_api import expect
 
-    expect(panel.locator("[data-led]").first).to_be_visible()  # type: ignore[attr-defined]
-    expect(panel.get_by_text(re.compile(r"playing", re.I)).first).to_be_visible(  # type: ignore[attr-defined]
-        timeout=10_000)
+    play = panel.locator('[data-button="play"]')
+    expect(play).to_be_visible()
+    expect(panel.locator('[data-led-pattern="status"]')).to_have_text("pairing")
+    play.tap()
+    expect(panel.locator("[data-gestures]")).to_contain_text("play_press")
+
+
+def expect_panel_playing(panel: Any) -> None:
+    """The panel's status light shows the "playing" pattern (green), as the pins do."""
+    from playwright.sync_api import expect
+
+    expect(panel.locator('[data-led-pattern="status"]')).to_have_text("playing",
+                                                                     timeout=10_000)
+    state = panel.request.get(panel.url.replace("/panel", "/api/panel")).json()["data"]
+    assert state["leds"]["status"]["pattern"] == "playing", state["leds"]
