@@ -163,6 +163,7 @@ def test_sigkill_while_playing_then_restart_keeps_setup(rig: Rig) -> None:
     box.kill_hard()
     assert box.proc is not None and box.proc.returncode == -signal.SIGKILL
 
+    assert box.status()["running"] is False  # the stale snapshot names a dead pid
     assert integrity_check(box.state_dir / "mooddj.db") == "ok"
     restarted_at = time.monotonic()
     box.start()
