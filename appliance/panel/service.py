@@ -294,10 +294,8 @@ class PanelService(Service):
         self._led_event("mood", target.color, target.pattern)
         self._led_event("camera", CAMERA_ON if camera else OFF, "on" if camera else "off")
 
-    def _led_event(self, led: str, color: RGB, pattern: str, *, due: bool = False) -> None:
+    def _led_event(self, led: str, color: RGB, pattern: str) -> None:
         """Publish LedState when `led` changed, at most every LED_EVENT_INTERVAL seconds."""
-        if due:
-            self._led_pending.pop(led, None)
         if self._led_sent.get(led) == (color, pattern):
             return
         now = time.monotonic()
