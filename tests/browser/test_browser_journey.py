@@ -3,7 +3,8 @@
 Claim the box with the virtual panel's Play button, sign in through the
 identity stand-in's approval page, link the Spotify stand-in, choose the Living
 Room speaker, and watch the recording's mood start music on it; then empty the
-room with the simulator's camera switch and see the music pause. Every step
+room with the simulator's camera switch and see the music pause, and resume
+when the face comes back. Every step
 leaves a screenshot in artifacts/screenshots/journey-NN-<step>.png.
 """
 
@@ -188,8 +189,17 @@ def test_phone_journey_from_claim_to_music(sim_box: SimBox) -> None:
             expect(sim_card.get_by_role("button", name="Empty room")).to_have_attribute(
                 "aria-pressed", "true")
             expect(page.locator('[data-field="people"]')).to_have_text("0", timeout=20_000)
+            expect(page.locator('[data-field="mood-detail"]')).to_have_text("Nobody in view")
             expect(artists).to_contain_text("paused", timeout=30_000)
             shots.take(page, "home-empty-room")
+
+            # 12. Someone comes back: the music resumes.
+            page.locator("#sim").get_by_role("button", name="A face").click()
+            expect(page.locator('[data-field="sim-recording"]')).to_have_text("A face")
+            expect(page.locator('[data-field="people"]')).to_have_text("1", timeout=20_000)
+            expect(artists).not_to_contain_text("paused", timeout=30_000)
+            expect(track).not_to_have_text("Nothing")
+            shots.take(page, "home-back")
         finally:
             browser.close()
     assert not problems, "errors in the box's pages:\n" + "\n".join(problems)
