@@ -71,9 +71,9 @@ def need_files() -> None:
         pytest.skip("models missing: run scripts/fetch-models")
 
 
-def artifacts_for(node: Any) -> Path:
-    """artifacts/integration/<module>.<test>/ for a pytest node (emptied first)."""
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{Path(str(node.path)).stem}.{node.name}")
+def artifacts_for(node: Any, name: str = "") -> Path:
+    """artifacts/integration/<module>.<test or name>/ for a pytest node (emptied first)."""
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{Path(str(node.path)).stem}.{name or node.name}")
     path = ARTIFACTS / name
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True, exist_ok=True)

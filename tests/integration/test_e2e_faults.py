@@ -77,7 +77,7 @@ def rig(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         ) -> Iterator[Rig]:
     need_files()
     tmp = tmp_path_factory.mktemp("faults")
-    artifacts = artifacts_for(request.node)
+    artifacts = artifacts_for(request.node, "shared_box")
     stand_ins = StandIns(tmp / "stand-ins.state", artifacts, identity_interval=0.5)
     state = tmp / "box-state"
     state.mkdir()
