@@ -8,7 +8,7 @@ from typing import Any
 
 RSS_GROWTH_MAX_MB = 5.0
 STEADY_RSS_MAX_MB = 150.0
-EDGE = 3  # samples averaged at each end, so one busy moment is not called a leak
+EDGE = 3  # fewest samples in each end window
 
 
 @dataclass
@@ -53,9 +53,12 @@ class SoakResult:
         steady = self.steady()
         if not steady:
             return {"error": "no samples were taken"}
-        head, tail = steady[:EDGE], steady[-EDGE:]
-        rss_start = statistics.median(s.rss_mb for s in head)
-        rss_end = statistics.median(s.rss_mb for s in tail)
+        # Floors of the first and last thirds: the room's phases (a face, an empty room)
+        # move RSS up and down by a few MB; a leak raises the floor.
+        edge = max(EDGE, len(steady) // 3)
+        head, tail = steady[:edge], steady[-edge:]
+        rss_start = min(s.rss_mb for s in head)
+        rss_end = min(s.rss_mb for s in tail)
         rss_steady = statistics.median(s.rss_mb for s in steady)
         out: dict[str, Any] = {
             "rss_mb": {"start": round(rss_start, 1), "end": round(rss_end, 1),
@@ -106,10 +109,10 @@ class SoakResult:
 
 
 def _edges(head: list[int], tail: list[int]) -> dict[str, int | None]:
-    """Start = most seen at the start, end = fewest seen at the end: growth > 0 is a leak."""
+    """Floors of the first and last windows: growth > 0 is a leak."""
     if not head or not tail:
         return {"start": None, "end": None, "growth": None}
-    start, end = max(head), min(tail)
+    start, end = min(head), min(tail)
     return {"start": start, "end": end, "growth": end - start}
 
 
@@ -136,6 +139,7 @@ def summary(result: SoakResult) -> str:
         f"Soak: {result.minutes:g} min, Spotify stand-in at {result.speed:g}x, "
         f"warm-up {result.warmup:.0f} s, {len(result.samples)} samples "
         f"(box pid {result.box_pid}, stand-ins excluded)",
+        "  (start/end: lowest value in the first/last third after warm-up)",
         f"  RSS       start {rss['start']:.1f} MB  end {rss['end']:.1f} MB  growth "
         f"{rss['growth']:+.1f} MB  steady {rss['steady']:.1f} MB  peak {rss['peak']:.1f} MB",
         f"  fds       start {f['fds']['start']}  end {f['fds']['end']}",
