@@ -89,8 +89,8 @@ class SupervisorConfig:
 @dataclass(frozen=True)
 class WebConfig:
     host: str = opt("0.0.0.0", "Address the setup page listens on.")
-    port: int = opt(80, "Port of the setup page (also the Spotify loopback callback port).",
-                    min=1, max=65535)
+    port: int = opt(80, "Port of the setup page (0: any free port, for tests).",
+                    min=0, max=65535)
     hostname: str = opt("mooddj", "mDNS name: the page answers at http://<hostname>.local.")
     allowed_hosts: tuple[str, ...] = opt((), "Extra Host names accepted (DNS-rebinding guard).")
     mdns: bool = opt(True, "Advertise <hostname>.local and an _http._tcp service.")

@@ -35,10 +35,18 @@ def _restore_root_logging() -> Iterator[None]:
     root.setLevel(level)
 
 
+SERVICES = ["status", "setup", "panel", "vision", "spotify", "player", "web"]
+
+
 def write_config(tmp_path: Path, **extra: str) -> Path:
+    """The whole box off the Pi: loopback page on a free port, mock pins, replayed empty room."""
     state = tmp_path / "state"
     cfg = tmp_path / "config.toml"
     cfg.write_text(f'[paths]\nstate_dir = "{state}"\nruntime_dir = "{tmp_path / "run"}"\n'
+                   f'[web]\nhost = "127.0.0.1"\nport = 0\nmdns = false\n'
+                   f'[panel]\npin_factory = "mock"\n'
+                   f'[camera]\nsource = "replay"\n'
+                   f'replay_path = "{REPO / "tests" / "media" / "no_face.mp4"}"\n'
                    f'[supervisor]\nstatus_interval = 0.2\nstop_timeout = 3.0\n'
                    + "".join(f"{k} = {v}\n" for k, v in extra.items()))
     return cfg
@@ -93,13 +101,14 @@ def test_run_notifies_ready_writes_status_and_exits_0_on_sigterm(
     try:
         notify.wait_for("READY=1")
         doc = None
-        for _ in range(100):
+        for _ in range(200):  # the first snapshot may predate READY; wait for a fresh one
             doc = read_status(status_path(tmp_path / "run"))
-            if doc:
+            if doc and all(s["state"] == "running" for s in doc["services"]):
                 break
             time.sleep(0.05)
         assert doc is not None and doc["pid"] == proc.pid
-        assert [(s["name"], s["state"]) for s in doc["services"]] == [("status", "running")]
+        assert [(s["name"], s["state"]) for s in doc["services"]] == [
+            (name, "running") for name in SERVICES]
         assert (tmp_path / "state" / "mooddj.db").exists()
         assert (tmp_path / "state" / "secret.key").stat().st_mode & 0o777 == 0o600
     finally:
@@ -267,7 +276,7 @@ def test_service_table_builds_enabled_services_in_order(tmp_path: Path) -> None:
             "off": lambda c: None,  # a part the config turns off
             "extra": lambda c: type("Extra", (Service,), {"name": "extra"})(),
         })
-        assert [s.name for s in made] == ["status", "extra"]
-        assert set(ctx.services) == {"status", "extra"}
+        assert [s.name for s in made] == [*SERVICES, "extra"]  # mdns off, "off" off
+        assert {*SERVICES, "extra"} <= set(ctx.services) and "off" not in ctx.services
     finally:
         ctx.store.close()
