@@ -2,8 +2,11 @@
 
 Registered only when `panel.pin_factory == "mock"`; it stands in for the box
 itself, so it answers browsers that are not paired yet (like the physical
-buttons, which anyone in the room can press). The API reads and drives the very
-gpiozero mock pins the panel code uses:
+buttons, which anyone in the room can press), but only on the box itself (a
+loopback client, as in `mooddj run --sim`): mock pins can also run on a box
+listening on the LAN, where an unpaired stranger pressing the virtual Play would
+approve their own pairing request. Paired browsers may use it from anywhere.
+The API reads and drives the very gpiozero mock pins the panel code uses:
 
 - `GET /api/panel` -> `{"data": {"leds": {"status": {"color": [r, g, b], "pattern",
   "spec"}, "mood": {"color", "pattern"}, "camera": {"on"}}, "buttons": {"play":
@@ -19,6 +22,7 @@ gpiozero mock pins the panel code uses:
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import math
 from typing import Any
@@ -28,8 +32,9 @@ from aiohttp import web
 from appliance.panel.gestures import BUTTONS, Timings
 from appliance.panel.patterns import STATUS_PATTERNS
 from appliance.panel.service import PanelService
-from appliance.web.guards import allow_unpaired
+from appliance.web.guards import allow_unpaired, is_paired
 from appliance.web.keys import DEPS
+from appliance.web.middleware import wants_json
 from appliance.web.render import add_nav, render
 from appliance.web.responses import ApiError, json_data
 
@@ -71,6 +76,25 @@ def add_routes(app: web.Application) -> None:
     add_nav(app, "/panel", "Panel", order=70)
 
 
+def _at_the_box(request: web.Request) -> None:
+    """Refuse unpaired browsers that are not on the box itself (loopback peer)."""
+    if is_paired(request) or _loopback_peer(request.remote):
+        return
+    if request.method == "GET" and not wants_json(request):
+        raise web.HTTPSeeOther("/pair")
+    raise ApiError(403, "not_paired", "The virtual panel answers browsers on the box itself "
+                   "or paired ones; open /pair first.")
+
+
+def _loopback_peer(remote: str | None) -> bool:
+    try:
+        ip = ipaddress.ip_address((remote or "").split("%", 1)[0])
+    except ValueError:
+        return False
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return (mapped or ip).is_loopback
+
+
 def _panel(request: web.Request) -> PanelService:
     svc = request.app[DEPS].services.get("panel")
     if not isinstance(svc, PanelService) or not svc.running:
@@ -84,6 +108,7 @@ def _panel(request: web.Request) -> PanelService:
 
 async def panel_page(request: web.Request) -> web.Response:
     """The virtual panel: three buttons and three LEDs, live."""
+    _at_the_box(request)
     svc = request.app[DEPS].services.get("panel")
     running = isinstance(svc, PanelService) and svc.running
     patterns = sorted(STATUS_PATTERNS.values(), key=lambda p: -p.priority)
@@ -95,6 +120,7 @@ async def panel_page(request: web.Request) -> web.Response:
 
 async def panel_state(request: web.Request) -> web.Response:
     """GET /api/panel: LEDs and buttons as the mock pins show them now."""
+    _at_the_box(request)
     return json_data(_panel(request).state())
 
 
@@ -129,6 +155,7 @@ def _seconds(body: dict[str, Any], default: float) -> float:
 
 async def panel_button(request: web.Request) -> web.Response:
     """POST /api/panel/buttons/{name}: press, hold, push down or release mock buttons."""
+    _at_the_box(request)
     svc = _panel(request)
     names = _names(request.match_info["name"])
     body = await _body(request)

@@ -14,6 +14,7 @@ import hmac
 
 from aiohttp import web
 
+from appliance.web.responses import ApiError
 from appliance.web.security import origin_matches
 from appliance.web.sessions import WebSession
 
@@ -33,11 +34,16 @@ async def check(request: web.Request, session: WebSession | None) -> tuple[str, 
     if session is None:
         return ("csrf_missing", "Your session is missing; reload the page and try again.")
     sent = request.headers.get(HEADER, "")
-    if not sent and request.content_type in ("application/x-www-form-urlencoded",
-                                              "multipart/form-data"):
-        form = await request.post()
+    if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        # Parsed here even when the header carries the token: aiohttp keeps the result for
+        # the handler, and a malformed body is a 400 for every route instead of a crash.
+        try:
+            form = await request.post()
+        except ValueError:
+            raise ApiError(400, "bad_request",
+                           "The form could not be read; reload the page and try again.") from None
         value = form.get(FIELD, "")
-        sent = value if isinstance(value, str) else ""
+        sent = sent or (value if isinstance(value, str) else "")
     if not sent:
         return ("csrf_missing", "The security token is missing; reload the page and try again.")
     if not hmac.compare_digest(sent.encode(), session.csrf.encode()):

@@ -158,6 +158,7 @@ async def logout_everywhere(request: web.Request) -> web.StreamResponse:
     if user is None:
         raise ApiError(401, "not_signed_in", "Sign in first: open /signin on this browser.")
     count = await request.app[SESSIONS].revoke_user(user.user_id)
+    await request.app[SESSIONS].revoke_signed_out()  # e.g. a lost phone that was signed out
     token, _ = await request.app[SESSIONS].create(
         paired=True, user_agent=request.headers.get("User-Agent", ""))
     request[REQ_NEW_TOKEN] = token

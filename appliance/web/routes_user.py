@@ -165,6 +165,8 @@ async def _remove_member(request: web.Request, user: CurrentUser, target: str) -
     """Remove `target` (sessions included); True if the user removed themself."""
     await _write(request, lambda db: accounts.remove_user(db, target, by=user.user_id))
     await request.app[SESSIONS].revoke_user(target)
+    if target != user.user_id:  # a removed member's signed-out browsers must not sign in again
+        await request.app[SESSIONS].revoke_signed_out()
     logger.info("household member removed (%s)", "left" if target == user.user_id else "by owner")
     return target == user.user_id
 

@@ -158,6 +158,19 @@ class SessionStore:
             return cur.rowcount
         return await self.store.write(w)
 
+    async def revoke_signed_out(self) -> int:
+        """End every paired session nobody is signed in to; returns how many.
+
+        Such a browser can sign in as a new member at any time, and nothing records
+        whose it is (a member who signed out, a lost phone), so removing a member or
+        "sign out everywhere" makes all of them prove presence again.
+        """
+        def w(db: Database) -> int:
+            cur = db.execute("UPDATE sessions SET revoked = 1 WHERE (user_id = '' OR user_id "
+                             "IS NULL) AND paired = 1 AND revoked = 0")
+            return cur.rowcount
+        return await self.store.write(w)
+
     def cookie_max_age(self) -> int:
         """Max-Age of a stored session's cookie (its absolute lifetime)."""
         return int(self.lifetime)
