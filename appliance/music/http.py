@@ -187,14 +187,26 @@ async def spotify_page(request: web.Request) -> web.Response:
                               refresh_devices=request.query.get("refresh") == "1")
     if request.query.get("linked") == "1":
         ctx["message"] = "Spotify is linked."
-    return render(request, "spotify.html", ctx)
+    return _allow_spotify_form(render(request, "spotify.html", ctx), svc)
+
+
+def _allow_spotify_form(resp: web.Response, svc: SpotifyServices) -> web.Response:
+    """Let this page's no-JavaScript "Link Spotify" form land on Spotify's authorize page."""
+    from urllib.parse import urlsplit
+
+    from appliance.web.security import CSP
+
+    parts = urlsplit(svc.config.spotify.accounts_url)
+    resp.headers["Content-Security-Policy"] = CSP.replace(
+        "form-action 'self'", f"form-action 'self' {parts.scheme}://{parts.netloc}")
+    return resp
 
 
 async def _refused_page(request: web.Request, svc: SpotifyServices, user_id: str,
                         message: str, status: int = 400) -> web.Response:
     ctx = await _page_context(request, svc, user_id)
     ctx["error"] = message
-    return render(request, "spotify.html", ctx, status=status)
+    return _allow_spotify_form(render(request, "spotify.html", ctx, status=status), svc)
 
 
 async def set_client_id(request: web.Request) -> web.Response:

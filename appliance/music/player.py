@@ -351,7 +351,7 @@ class PlayerService(PlayerActions, Service):
             self._offline_shown = False
             self.bus.publish(ErrorCleared(key=OFFLINE_KEY))
         if self.problem:
-            self.problem = ""
+            self.problem = self.detail = ""
             self._publish_state()
 
     def _set_problem(self, message: str) -> None:

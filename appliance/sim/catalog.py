@@ -13,10 +13,18 @@ from dataclasses import dataclass
 from functools import cache
 
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-_WORDS = ("Sun", "Rain", "Night", "Gold", "Blue", "Fire", "Quiet", "River", "Neon", "Velvet",
-          "Storm", "Morning", "Echo", "Paper", "Glass", "Wild", "Slow", "Bright", "Lost", "Home")
-_NOUNS = ("Dance", "Waltz", "Lullaby", "Anthem", "Drive", "Letter", "Garden", "Parade",
-          "Harbor", "Signal", "Window", "Circus", "Prayer", "Riot", "Bloom")
+# Names follow the features, so what plays for a mood also sounds like it to a person:
+# (high valence?, high energy?) -> words.
+_WORDS = {
+    (True, True): (("Sunny", "Bright", "Golden", "Neon", "Wild"),
+                   ("Dance", "Parade", "Anthem", "Circus", "Party")),
+    (True, False): (("Morning", "Velvet", "Warm", "Home", "Garden"),
+                    ("Waltz", "Bloom", "Letter", "Breeze", "Harbor")),
+    (False, True): (("Storm", "Fire", "Iron", "Static", "Broken"),
+                    ("Riot", "Signal", "Drive", "Engine", "Thunder")),
+    (False, False): (("Rain", "Lost", "Quiet", "Grey", "Slow"),
+                     ("Lullaby", "Window", "Prayer", "River", "Echo")),
+}
 _ARTISTS = ("The Lanterns", "Mira Vale", "Northbound", "Okapi Club", "Juno Reyes", "Static Saints",
             "Paloma Grey", "Kite Theory", "Blue Hours", "Ada Kowalski", "Los Relámpagos",
             "Tidewater", "Ferris & Moon", "Quiet Engines", "Sable")
@@ -57,7 +65,8 @@ def catalog(size: int = 240) -> tuple[CatalogTrack, ...]:
         valence = (n % 12) / 11 * 0.9 + 0.05 + rng.uniform(-0.04, 0.04)
         energy = ((n // 12) % 10) / 9 * 0.9 + 0.05 + rng.uniform(-0.04, 0.04)
         tempo = 70 + energy * 90 + rng.uniform(-10, 10)
-        name = f"{rng.choice(_WORDS)} {rng.choice(_NOUNS)}"
+        adjectives, nouns = _WORDS[(valence >= 0.5, energy >= 0.5)]
+        name = f"{rng.choice(adjectives)} {rng.choice(nouns)}"
         artist = _ARTISTS[n % len(_ARTISTS)]
         tracks.append(CatalogTrack(
             id=track_id(n), name=name, artists=artist, album=f"{name} (Single)",

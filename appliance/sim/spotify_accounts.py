@@ -71,7 +71,8 @@ async def authorize_page(request: web.Request) -> web.Response:
     options = "".join(f'<option value="{html.escape(a)}">{html.escape(acc["display_name"])}'
                       f'</option>' for a, acc in sim.accounts.items())
     scopes = "".join(f"<li>{html.escape(s)}</li>" for s in q.get("scope", "").split())
-    body = (f"<!doctype html><title>Spotify (stand-in)</title><h1>Connect to the app</h1>"
+    body = (f'<!doctype html><meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>Spotify (stand-in)</title><h1>Connect to the app</h1>"
             f"<form method=post action=/authorize>{hidden}"
             f"<label>Account <select name=account>{options}</select></label>"
             f"<p>The app asks for:</p><ul>{scopes}</ul>"

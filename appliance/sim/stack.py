@@ -206,7 +206,7 @@ class SimStack:
             for s in st.get("speakers", []))
         calls = "".join(
             f"<tr><td>{e(c['method'])}</td><td>{e(c['path'])}</td><td>{c['status']}</td>"
-            f"<td>{time.strftime('%H:%M:%S', time.localtime(c['t']))}</td></tr>"
+            f"<td>{time.monotonic() - c['t']:.0f} s ago</td></tr>"
             for c in reversed(st.get("recent_calls", [])))
         queue = "".join(f"<li>{e(n)}</li>" for n in st.get("queue", [])) or "<li>empty</li>"
         playing = (f"{e(track.get('name', ''))} — {e(track.get('artists', ''))}"
@@ -214,7 +214,7 @@ class SimStack:
         body = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="refresh" content="3"><title>MoodDJ stand-ins</title>
-<style>body{{font:15px system-ui,sans-serif;margin:1rem;max-width:46rem}}
+<style>body{{font:15px system-ui,sans-serif;margin:1rem;max-width:46rem;overflow-wrap:anywhere}}
 table{{border-collapse:collapse;width:100%}}td,th{{border-bottom:1px solid #ddd;padding:.3rem;
 text-align:left}}h2{{margin-top:1.4rem}}</style></head><body>
 <h1>Stand-ins</h1><p>Identity: {e(self.identity.base_url)} · Spotify: {e(self.spotify.base_url)}
