@@ -115,6 +115,7 @@ class PairingManager:
         self._task: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._window_open = False
+        self._armed_until = 0.0  # a Play hold opened the window before any browser asked
         # Codes: 5 wrong per client (IP) in 5 min, 5 per session, 30 globally per minute.
         self.per_client = SlidingLimiter(5, 300.0)
         self.per_session = SlidingLimiter(5, 300.0)
@@ -141,8 +142,10 @@ class PairingManager:
     async def _listen(self) -> None:
         with self.bus.subscribe(ButtonGesture, maxsize=20, name="web-pairing") as sub:
             async for ev in sub:
-                if isinstance(ev, ButtonGesture) and ev.gesture in ("play_press", "play_hold"):
+                if isinstance(ev, ButtonGesture) and ev.gesture == "play_press":
                     self.button_pressed()
+                elif isinstance(ev, ButtonGesture) and ev.gesture == "play_hold":
+                    self.button_held()
 
     # -- the button path --------------------------------------------------------
 
@@ -159,8 +162,15 @@ class PairingManager:
         now = time.time()
         req = PairRequest(key=key, client=client, asked_at=now, until=now + self.window)
         self._requests[key] = req
+        if self._armed_until > now and len(self.pending()) == 1:
+            # Play was held first (like a Hue bridge's link button): the first browser to
+            # ask within the window is approved, and the window closes.
+            self._armed_until = 0.0
+            req.state, req.until = "approved", now + APPROVED_TTL
+            logger.info("pairing approved for the browser at %s (Play was held)", client)
+        else:
+            logger.info("pairing requested by a browser at %s; waiting for a Play press", client)
         self._update_window()
-        logger.info("pairing requested by a browser at %s; waiting for a Play press", client)
         return req
 
     def pending(self) -> list[PairRequest]:
@@ -187,6 +197,15 @@ class PairingManager:
         self._update_window()
         return "approved"
 
+    def button_held(self) -> str:
+        """Handle a Play hold: approve a waiting browser, or open the window for the next one."""
+        if self.pending():
+            return self.button_pressed()
+        self._armed_until = time.time() + self.window
+        logger.info("Play held: the next browser to ask within %.0f s is paired", self.window)
+        self._update_window()
+        return "armed"
+
     def state_of(self, key: str) -> tuple[RequestState, float]:
         """(state, seconds left) of the request of browser `key`."""
         self._expire()
@@ -212,6 +231,9 @@ class PairingManager:
     def _expire(self) -> None:
         now = time.time()
         changed = False
+        if self._armed_until and self._armed_until <= now:
+            self._armed_until = 0.0
+            changed = True
         for key, req in list(self._requests.items()):
             if req.until <= now:
                 if req.state == "pending":
@@ -228,8 +250,8 @@ class PairingManager:
         if self._timer:
             self._timer.cancel()
             self._timer = None
-        if pending:
-            until = max(r.until for r in pending)
+        if pending or self._armed_until:
+            until = max([r.until for r in pending] + [self._armed_until])
             self._window_open = True
             self.bus.publish(PairingWindow(open=True, until=until))
             with contextlib.suppress(RuntimeError):

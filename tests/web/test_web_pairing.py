@@ -184,3 +184,21 @@ async def test_pairing_works_without_javascript(box, browser):
                           headers={"Accept": "text/html"})
     assert r.url.path == "/signin"
     assert "Sign in to claim" in await r.text()
+
+
+async def test_play_hold_opens_the_window_for_the_next_browser_only(box, browser):
+    windows = box.bus.subscribe(PairingWindow)
+    box.bus.publish(ButtonGesture(gesture="play_hold"))  # like a Hue bridge's link button
+    await asyncio.sleep(0.01)
+    opened = windows.get_nowait()
+    assert opened.open and opened.until > time.time()
+    first, second = browser(), browser()
+    await first.refresh_csrf()
+    r = await first.post("/pair/request")
+    assert (await r.json())["data"]["state"] == "approved"
+    assert not windows.get_nowait().open  # single use: the window closed
+    assert (await first.post("/pair/complete")).status == 200
+    await second.refresh_csrf()
+    r = await second.post("/pair/request")
+    assert (await r.json())["data"]["state"] == "pending"  # needs its own proof
+    assert (await second.post("/pair/complete")).status == 409
