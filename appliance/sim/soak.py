@@ -41,6 +41,7 @@ EMPTY_SECONDS = (12.0, 25.0)  # short: the player resumes; long: it starts afres
 MOODS = ("happy", "sad", "angry", "neutral", "surprised")
 START_TIMEOUT = 120.0  # models load slowly on a busy 2-core machine
 STOP_TIMEOUT = 40.0
+MIB = 1024 * 1024  # memory figures are in MiB, as top and ps show them
 
 # Short timings so minutes of the soak are hours of a living room.
 SCALED_CONFIG = """\
@@ -291,7 +292,7 @@ class Soak:
 
         try:
             with proc.oneshot():
-                rss = proc.memory_info().rss / 1e6
+                mem = proc.memory_full_info()
                 fds = proc.num_fds()
                 threads = proc.num_threads()
         except psutil.NoSuchProcess:
@@ -302,7 +303,8 @@ class Soak:
         with contextlib.suppress(Exception):  # a busy stand-in only costs this figure
             plays = int((await driver.sim_state()).get("plays", 0))
         return Sample(
-            t=round(t, 1), rss_mb=round(rss, 2), fds=fds, threads=threads,
+            t=round(t, 1), rss_mib=round(mem.rss / MIB, 2), uss_mib=round(mem.uss / MIB, 2),
+            fds=fds, threads=threads,
             tasks=sup.get("tasks"), bus_dropped=int((doc.get("bus") or {}).get("dropped", 0)),
             restarts=sum(int(s.get("crashes", 0)) for s in doc.get("services", [])),
             player=str((doc.get("player") or {}).get("state") or "-"), plays=plays,

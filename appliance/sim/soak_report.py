@@ -6,8 +6,8 @@ import statistics
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-RSS_GROWTH_MAX_MB = 5.0
-STEADY_RSS_MAX_MB = 150.0
+RSS_GROWTH_MAX_MIB = 5.0
+STEADY_RSS_MAX_MIB = 150.0
 EDGE = 3  # fewest samples in each end window
 
 
@@ -16,7 +16,8 @@ class Sample:
     """One look at the box process and its status snapshot."""
 
     t: float  # seconds since the soak began driving the box
-    rss_mb: float
+    rss_mib: float
+    uss_mib: float  # private memory (RSS without shared library pages)
     fds: int
     threads: int
     tasks: int | None
@@ -54,17 +55,18 @@ class SoakResult:
         if not steady:
             return {"error": "no samples were taken"}
         # Floors of the first and last thirds: the room's phases (a face, an empty room)
-        # move RSS up and down by a few MB; a leak raises the floor.
+        # move RSS up and down by a few MiB; a leak raises the floor.
         edge = max(EDGE, len(steady) // 3)
         head, tail = steady[:edge], steady[-edge:]
-        rss_start = min(s.rss_mb for s in head)
-        rss_end = min(s.rss_mb for s in tail)
-        rss_steady = statistics.median(s.rss_mb for s in steady)
+        rss_start = min(s.rss_mib for s in head)
+        rss_end = min(s.rss_mib for s in tail)
+        rss_steady = statistics.median(s.rss_mib for s in steady)
         out: dict[str, Any] = {
-            "rss_mb": {"start": round(rss_start, 1), "end": round(rss_end, 1),
+            "rss_mib": {"start": round(rss_start, 1), "end": round(rss_end, 1),
                        "growth": round(rss_end - rss_start, 1),
                        "steady": round(rss_steady, 1),
-                       "peak": round(max(s.rss_mb for s in self.samples), 1)},
+                       "peak": round(max(s.rss_mib for s in self.samples), 1),
+                       "steady_uss": round(statistics.median(s.uss_mib for s in steady), 1)},
             "fds": _edges([s.fds for s in head], [s.fds for s in tail]),
             "threads": _edges([s.threads for s in head], [s.threads for s in tail]),
             "tasks": _edges([s.tasks for s in head if s.tasks is not None],
@@ -87,11 +89,12 @@ class SoakResult:
 
         fds, tasks = f["fds"], f["tasks"]
         return [
-            target("RSS growth after warm-up", f"< {RSS_GROWTH_MAX_MB:g} MB",
-                   f"{f['rss_mb']['growth']:+.1f} MB", f["rss_mb"]["growth"] < RSS_GROWTH_MAX_MB),
-            target("steady-state RSS (box only)", f"<= {STEADY_RSS_MAX_MB:g} MB",
-                   f"{f['rss_mb']['steady']:.1f} MB",
-                   f["rss_mb"]["steady"] <= STEADY_RSS_MAX_MB),
+            target("RSS growth after warm-up", f"< {RSS_GROWTH_MAX_MIB:g} MiB",
+                   f"{f['rss_mib']['growth']:+.1f} MiB",
+                   f["rss_mib"]["growth"] < RSS_GROWTH_MAX_MIB),
+            target("steady-state RSS (box only)", f"<= {STEADY_RSS_MAX_MIB:g} MiB",
+                   f"{f['rss_mib']['steady']:.1f} MiB",
+                   f["rss_mib"]["steady"] <= STEADY_RSS_MAX_MIB),
             target("open file descriptors", "no growth",
                    f"{fds['start']} -> {fds['end']}", fds["growth"] is not None
                    and fds["growth"] <= 0),
@@ -116,7 +119,7 @@ def _edges(head: list[int], tail: list[int]) -> dict[str, int | None]:
     return {"start": start, "end": end, "growth": end - start}
 
 
-HEADER = (f"{'time':>6} {'RSS MB':>7} {'fds':>4} {'thr':>4} {'tasks':>5} {'drops':>5} "
+HEADER = (f"{'time':>6} {'RSS MiB':>8} {'fds':>4} {'thr':>4} {'tasks':>5} {'drops':>5} "
           f"{'restarts':>8}  {'camera':<6} {'player':<8} {'plays':>5}")
 
 
@@ -124,7 +127,7 @@ def row(s: Sample) -> str:
     """One line of the table over time."""
     minutes, seconds = divmod(int(s.t), 60)
     tasks = "-" if s.tasks is None else str(s.tasks)
-    return (f"{minutes:>3}:{seconds:02d} {s.rss_mb:>7.1f} {s.fds:>4} {s.threads:>4} {tasks:>5} "
+    return (f"{minutes:>3}:{seconds:02d} {s.rss_mib:>8.1f} {s.fds:>4} {s.threads:>4} {tasks:>5} "
             f"{s.bus_dropped:>5} {s.restarts:>8}  {s.camera:<6} {s.player:<8} {s.plays:>5}")
 
 
@@ -133,15 +136,16 @@ def summary(result: SoakResult) -> str:
     f = result.figures()
     if "error" in f:
         return f"soak: {f['error']}"
-    rss = f["rss_mb"]
+    rss = f["rss_mib"]
     lines = [
         "",
         f"Soak: {result.minutes:g} min, Spotify stand-in at {result.speed:g}x, "
         f"warm-up {result.warmup:.0f} s, {len(result.samples)} samples "
         f"(box pid {result.box_pid}, stand-ins excluded)",
         "  (start/end: lowest value in the first/last third after warm-up)",
-        f"  RSS       start {rss['start']:.1f} MB  end {rss['end']:.1f} MB  growth "
-        f"{rss['growth']:+.1f} MB  steady {rss['steady']:.1f} MB  peak {rss['peak']:.1f} MB",
+        f"  RSS       start {rss['start']:.1f} MiB  end {rss['end']:.1f} MiB  growth "
+        f"{rss['growth']:+.1f} MiB  steady {rss['steady']:.1f} MiB  peak {rss['peak']:.1f} MiB",
+        f"  private   steady {rss['steady_uss']:.1f} MiB (USS: RSS less shared library pages)",
         f"  fds       start {f['fds']['start']}  end {f['fds']['end']}",
         f"  threads   start {f['threads']['start']}  end {f['threads']['end']}",
         f"  tasks     start {f['tasks']['start']}  end {f['tasks']['end']}",

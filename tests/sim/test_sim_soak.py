@@ -14,8 +14,8 @@ from appliance.sim.soak_report import Sample, SoakResult, summary
 
 def _sample(t: float, *, rss: float = 120.0, fds: int = 20, tasks: int | None = 18,
             restarts: int = 0, plays: int = 0) -> Sample:
-    return Sample(t=t, rss_mb=rss, fds=fds, threads=12, tasks=tasks, bus_dropped=0,
-                  restarts=restarts, player="playing", plays=plays, camera="face")
+    return Sample(t=t, rss_mib=rss, uss_mib=rss - 50, fds=fds, threads=12, tasks=tasks,
+                  bus_dropped=0, restarts=restarts, player="playing", plays=plays, camera="face")
 
 
 def _verdicts(result: SoakResult) -> dict[str, bool]:
@@ -28,7 +28,7 @@ def test_a_flat_run_passes_every_target_and_warm_up_is_left_out() -> None:
     result.samples += [_sample(t, plays=t // 10) for t in range(20, 70, 5)]
     figures = result.figures()
     assert figures["pass"] is True
-    assert figures["rss_mb"]["growth"] == 0.0 and figures["rss_mb"]["steady"] == 120.0
+    assert figures["rss_mib"]["growth"] == 0.0 and figures["rss_mib"]["steady"] == 120.0
     assert figures["fds"] == {"start": 20, "end": 20, "growth": 0}
     assert figures["plays"] == 6
     assert "soak: PASS" in summary(result)
@@ -70,9 +70,9 @@ def test_short_soak_run_reports_every_figure_and_the_box_exits_cleanly() -> None
     report = json.loads(done.stdout)
     figures = report["figures"]
     assert figures["clean_exit"] is True and figures["exit_code"] == 0
-    for name in ("rss_mb", "fds", "threads", "tasks"):
+    for name in ("rss_mib", "fds", "threads", "tasks"):
         assert figures[name]["start"] is not None and figures[name]["end"] is not None, name
-    assert figures["rss_mb"]["steady"] > 0
+    assert figures["rss_mib"]["steady"] > 0
     assert figures["restarts"] == 0 and figures["bus_dropped"] == 0
     assert {t["name"] for t in figures["targets"]} >= {
         "RSS growth after warm-up", "steady-state RSS (box only)", "open file descriptors",
@@ -81,4 +81,4 @@ def test_short_soak_run_reports_every_figure_and_the_box_exits_cleanly() -> None
     assert len(report["samples"]) >= 5
     assert all(s["tasks"] for s in report["samples"])  # the supervisor counts its tasks
     assert figures["camera_switches"] >= 1
-    assert "time" in done.stderr and "RSS MB" in done.stderr  # the table over time
+    assert "time" in done.stderr and "RSS MiB" in done.stderr  # the table over time
