@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import statistics
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -76,6 +77,8 @@ class SoakResult:
             else self.samples[-1].restarts,
             "crashes": dict(self.crashes),
             "plays": self.samples[-1].plays - self.samples[0].plays,
+            "pauses_seen": sum(1 for a, b in itertools.pairwise(self.samples)
+                               if b.player == "paused" != a.player),
             "camera_switches": self.camera_switches, "mood_changes": self.mood_changes,
             "clean_exit": self.exit_code == 0, "exit_code": self.exit_code,
         }
@@ -149,9 +152,10 @@ def summary(result: SoakResult) -> str:
         f"  fds       start {f['fds']['start']}  end {f['fds']['end']}",
         f"  threads   start {f['threads']['start']}  end {f['threads']['end']}",
         f"  tasks     start {f['tasks']['start']}  end {f['tasks']['end']}",
-        f"  bus drops {f['bus_dropped']}   restarts {f['restarts']}   tracks started "
-        f"{f['plays']}   camera switches {f['camera_switches']}   manual moods "
-        f"{f['mood_changes']}   exit code {f['exit_code']}",
+        f"  bus drops {f['bus_dropped']}   restarts {f['restarts']}   exit code "
+        f"{f['exit_code']}",
+        f"  activity  tracks started {f['plays']}   pauses seen {f['pauses_seen']}   camera "
+        f"switches {f['camera_switches']}   manual moods {f['mood_changes']}",
         "",
     ]
     for t in f["targets"]:

@@ -30,7 +30,7 @@ def test_a_flat_run_passes_every_target_and_warm_up_is_left_out() -> None:
     assert figures["pass"] is True
     assert figures["rss_mib"]["growth"] == 0.0 and figures["rss_mib"]["steady"] == 120.0
     assert figures["fds"] == {"start": 20, "end": 20, "growth": 0}
-    assert figures["plays"] == 6
+    assert figures["plays"] == 6 and figures["pauses_seen"] == 0
     assert "soak: PASS" in summary(result)
 
 
@@ -43,6 +43,15 @@ def test_growing_memory_fds_and_tasks_and_a_crash_each_fail_their_target() -> No
                         "open file descriptors": False, "asyncio tasks": False,
                         "service restarts": False, "clean exit on SIGTERM": True}
     assert "soak: FAIL" in summary(result)
+
+
+def test_pauses_are_counted_from_the_player_states_sampled() -> None:
+    result = SoakResult(minutes=1, speed=20, warmup=0, exit_code=0)
+    states = ["playing", "fading", "paused", "paused", "playing", "paused", "playing"]
+    for i, state in enumerate(states):
+        result.samples.append(_sample(i * 5.0))
+        result.samples[-1].player = state
+    assert result.figures()["pauses_seen"] == 2
 
 
 def test_big_steady_memory_and_an_unclean_exit_fail() -> None:
