@@ -285,6 +285,9 @@ def run(args: argparse.Namespace) -> int:
 
     stand_ins = None
     extra: dict[str, Any] = {}
+    problem = _models_problem(load_box_config(args))  # before anything is started
+    if problem:
+        return fail(problem)
     if getattr(args, "sim", False):
         from appliance.sim import launcher
 
@@ -322,9 +325,6 @@ def _run_box(args: argparse.Namespace, config: Config,
     from appliance.core.sdnotify import Notifier
     from appliance.core.supervisor import Supervisor, SupervisorError
 
-    problem = _models_problem(config)
-    if problem:
-        return fail(problem)
     sim = None
     if getattr(args, "sim", False):
         sim = SimInfo(state_dir=config.paths.state, extra={"stand_ins": stand_ins or {}})

@@ -331,7 +331,7 @@ class PlayerService(PlayerActions, Service):
         self.backoff = min(RETRY_MAX, self.backoff * 2)
         self.device_stale = True
         message = str(err) or type(err).__name__
-        logger.warning("player: %s; retrying in %.1f s", message, delay)
+        logger.warning("player: %s (retrying in %.1f s)", message.rstrip("."), delay)
         self._set_problem(message)
         if self.phase == "fading":
             self.phase = "playing"
