@@ -74,8 +74,11 @@ def parse_return(value: str | Mapping[str, Any]) -> dict[str, str]:
         raise LinkRefused("Nothing was pasted; paste the whole address from the phone's "
                           "address bar (it starts with http://127.0.0.1).")
     if "://" in text:
-        parts = urlsplit(text)
-        host = (parts.hostname or "").lower()
+        try:
+            parts = urlsplit(text)
+            host = (parts.hostname or "").lower()
+        except ValueError:  # e.g. an unclosed "[" of an IPv6 address
+            host, parts = "", urlsplit("")
         if parts.scheme != "http" or host not in LOOPBACK_HOSTS or parts.path != CALLBACK_PATH:
             raise LinkRefused("That is not the address Spotify sent you back to; paste the "
                               f"whole address that starts with http://127.0.0.1 and contains "

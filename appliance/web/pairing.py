@@ -5,8 +5,9 @@ on the box approves it. Two or more pending requests approve none (someone
 else on the LAN is racing: each must retry alone). The alternative proof is an
 8-character code from `mooddj pair` (SSH) or from the owner's page; codes are
 single use, expire, are stored hashed, compared in constant time and rate
-limited per client and globally. Wrong codes never limit the button path, so a
-stranger guessing codes cannot lock the owner out.
+limited per client and globally. Wrong codes never limit the button path, and the
+global limit only holds back clients that have failed themselves, so a stranger
+guessing codes cannot lock the owner out.
 """
 
 from __future__ import annotations
@@ -271,9 +272,13 @@ class PairingManager:
 
     async def redeem(self, code: str, *, client: str, key: str) -> bool:
         """True if `code` is valid (and now used up); raises CodeRateLimited when throttled."""
-        retry = max(self.per_client.retry_after(client), self.per_session.retry_after(key),
-                    self.global_limit.retry_after("all"))
+        retry = max(self.per_client.retry_after(client), self.per_session.retry_after(key))
         if retry:
+            raise CodeRateLimited(retry)
+        # The box-wide limit holds back addresses that have failed; one that has not
+        # (the owner's new phone) still gets its try, so a flood cannot lock it out.
+        retry = self.global_limit.retry_after("all")
+        if retry and not (self.per_client.clean(client) and self.per_session.clean(key)):
             raise CodeRateLimited(retry)
         ok = False
         if len(normalise_code(code)) == CODE_LENGTH:

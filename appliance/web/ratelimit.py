@@ -40,6 +40,12 @@ class SlidingLimiter:
             for k in list(self._hits)[:5000]:
                 self._hits.pop(k, None)
 
+    def clean(self, key: str) -> bool:
+        """True if `key` has no failures in the window and has never been locked."""
+        now = self.clock()
+        hits = self._hits.get(key, ())
+        return not any(t > now - self.window for t in hits) and key not in self._strikes
+
     def success(self, key: str) -> None:
         """Forget `key`'s failures."""
         self._hits.pop(key, None)

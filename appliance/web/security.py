@@ -88,7 +88,10 @@ def origin_matches(origin: str, host_header: str | None) -> bool:
     """True if the Origin header's authority is exactly this request's Host."""
     if not origin or origin == "null" or not host_header:
         return False
-    parts = urlsplit(origin)
+    try:
+        parts = urlsplit(origin)
+    except ValueError:  # e.g. "http://[" from a hand-made request
+        return False
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return False
     return parts.netloc.lower() == host_header.strip().lower()

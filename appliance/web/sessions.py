@@ -88,7 +88,9 @@ class SessionStore:
             return None
         if token.startswith(_ANON_PREFIX):
             raw, _, sig = token[len(_ANON_PREFIX):].rpartition(".")
-            if raw and _TOKEN_RE.match(raw) and hmac.compare_digest(sig, self._sign(raw)):
+            # Bytes: compare_digest raises on non-ASCII text (a hand-made cookie).
+            if raw and _TOKEN_RE.match(raw) and hmac.compare_digest(
+                    sig.encode(), self._sign(raw).encode()):
                 return self._anon_session(token)
             return None
         if not _TOKEN_RE.match(token):

@@ -21,6 +21,7 @@ from appliance.panel import http as panel_http
 from appliance.panel.pins import make_factory
 from appliance.panel.service import PanelService
 from appliance.web.deps import WebDeps
+from appliance.web.pairing import new_code, store_code
 from appliance.web.service import WebService
 
 pytestmark = pytest.mark.timeout(60)
@@ -160,3 +161,74 @@ async def test_virtual_panel_refuses_unpaired_strangers_on_the_lan(tmp_path):
         runner.cancel()
         await panel.stop()
         store.close()
+
+
+# -- odd bytes from a stranger are refused, not crashes (and log floods) ----------------
+
+async def test_cookie_with_a_non_ascii_signature_is_just_no_session(box, browser, caplog):
+    b = browser()
+    cookie = "mooddj_session=a." + "A" * 43 + ".\u00e9"
+    r = await b.http.get(box.base + "/pair", headers={"Cookie": cookie, "Accept": "text/html"})
+    assert r.status == 200
+    assert "Traceback" not in caplog.text
+
+
+@pytest.mark.parametrize("origin", ["http://[", "http://[::1", "http://a]b"])
+async def test_malformed_origin_is_a_403_not_a_500(box, browser, origin, caplog):
+    b = browser()
+    r = await b.post("/pair/request", headers={"Origin": origin})
+    assert r.status == 403, await r.text()
+    assert (await r.json())["error"]["code"] == "bad_origin"
+    r = await b.get("/ws", headers={"Origin": origin})
+    assert r.status == 403
+    assert "Traceback" not in caplog.text
+
+
+# -- rate limits: per address (never X-Forwarded-For), and no owner lockout -------------
+
+async def _from(browser, box, address: str):
+    """A browser whose connections come from `address` (another 127.x.y.z)."""
+    b = browser()
+    await b.http.close()
+    b.http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True),
+                                   connector=aiohttp.TCPConnector(local_addr=(address, 0)))
+    return b
+
+
+async def test_x_forwarded_for_does_not_reset_the_per_client_limit(box, browser):
+    b = await _from(browser, box, "127.0.0.2")
+    await b.refresh_csrf()
+    for i in range(5):
+        r = await b.post("/pair/code", json={"code": "DDDDDDDD"},
+                         headers={"X-Forwarded-For": f"10.0.0.{i}", "Forwarded": f"for=10.1.0.{i}",
+                                  "X-Real-IP": f"10.2.0.{i}"})
+        assert r.status == 400
+    r = await b.post("/pair/code", json={"code": "DDDDDDDD"},
+                     headers={"X-Forwarded-For": "10.9.9.9"})
+    assert r.status == 429
+
+
+async def test_a_stranger_flooding_wrong_codes_cannot_block_a_valid_code(box, browser):
+    """Wrong codes from many addresses trip the box-wide limit; a phone that has not
+    failed itself still pairs with the owner's valid code (the issue: rate limits must
+    not let a stranger lock the owner out)."""
+    for n in range(2, 9):  # 7 addresses x 5 wrong codes > the box-wide 30 a minute
+        s = await _from(browser, box, f"127.0.0.{n}")
+        await s.refresh_csrf()
+        for _ in range(5):
+            await s.post("/pair/code", json={"code": "EEEEEEEE"})
+    late = await _from(browser, box, "127.0.0.20")
+    await late.refresh_csrf()
+    r = await late.post("/pair/code", json={"code": "EEEEEEEE"})
+    assert r.status in (400, 429)
+    code = new_code()
+    await box.store.write(lambda db: store_code(db, code, created_by="cli"))
+    phone = await _from(browser, box, "127.0.0.30")
+    await phone.refresh_csrf()
+    r = await phone.post("/pair/code", json={"code": code})
+    assert r.status == 200, await r.text()
+    # A stranger's fresh address gets one guess at most while the box-wide limit holds.
+    fresh = await _from(browser, box, "127.0.0.31")
+    await fresh.refresh_csrf()
+    assert (await fresh.post("/pair/code", json={"code": "FFFFFFFF"})).status == 400
+    assert (await fresh.post("/pair/code", json={"code": "FFFFFFFF"})).status == 429
