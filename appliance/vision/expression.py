@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 
 import cv2
@@ -22,11 +23,20 @@ INPUT_NAME = "x"
 OUTPUT_NAME = "Identity"
 
 
+# Above this many ROI pixels per crop pixel, warping the colour frame and converting the
+# small crop to gray is cheaper than converting the ROI to gray first (a large face).
+GRAY_ROI_MAX_RATIO = 10
+
+
 def crop_matrix(f: geometry.FaceFrame, size: int = CROP_SIZE,
                 margin: float = CROP_MARGIN) -> np.ndarray:
     """2x3 affine matrix mapping crop pixels to frame pixels: eye line level, face square."""
-    xs, ys = zip(*(f.face(i) for i in FACE_OVAL), strict=True)
-    x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
+    if isinstance(f.coords, geometry.Points):
+        oval = f.coords.array[geometry.OVAL_ROWS]
+        (x0, y0), (x1, y1) = oval.min(axis=0).tolist(), oval.max(axis=0).tolist()
+    else:
+        xs, ys = zip(*(f.face(i) for i in FACE_OVAL), strict=True)
+        x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
     side = max(max(x1 - x0, y1 - y0) * (1.0 + 2 * margin) * f.iod, 1.0)  # pixels
     ux, uy = f.ux, f.uy  # face x axis in frame pixels; face y axis is (-uy, ux)
     cx, cy = (x0 + x1) / 2 * f.iod, (y0 + y1) / 2 * f.iod
@@ -44,15 +54,47 @@ def crop_transform(landmarks: np.ndarray, size: int = CROP_SIZE,
     return crop_matrix(geometry.measure(landmarks), size, margin)
 
 
+def gray_crop(frame_rgb: np.ndarray, m: np.ndarray, size: int,
+              out: np.ndarray | None = None) -> np.ndarray:
+    """The frame sampled (bilinear) through crop matrix m into a size x size uint8 gray crop.
+
+    Only the crop's bounding box of the frame is read: it is converted to gray and
+    warped on one channel (vectorised in OpenCV, unlike the 3-channel warp), or, for
+    a face much larger than the crop, the colour pixels are warped and then converted.
+    """
+    if out is None:
+        out = np.empty((size, size), np.uint8)
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    if frame_rgb.ndim == 2:
+        return cv2.warpAffine(frame_rgb, m, (size, size), dst=out, flags=flags,
+                              borderMode=cv2.BORDER_REPLICATE)
+    (a, b, tx), (c, d, ty) = m.tolist()
+    span = size - 1
+    h, w = frame_rgb.shape[:2]
+    try:
+        x0 = max(0, math.floor(tx + min(0.0, a * span) + min(0.0, b * span)) - 1)
+        x1 = min(w, math.ceil(tx + max(0.0, a * span) + max(0.0, b * span)) + 2)
+        y0 = max(0, math.floor(ty + min(0.0, c * span) + min(0.0, d * span)) - 1)
+        y1 = min(h, math.ceil(ty + max(0.0, c * span) + max(0.0, d * span)) + 2)
+    except (ValueError, OverflowError):  # not a finite matrix: let OpenCV sample it as is
+        x0 = x1 = y0 = y1 = 0
+    if x1 - x0 < 2 or y1 - y0 < 2 or (x1 - x0) * (y1 - y0) > GRAY_ROI_MAX_RATIO * size * size:
+        patch = cv2.warpAffine(frame_rgb, m, (size, size), flags=flags,
+                               borderMode=cv2.BORDER_REPLICATE)
+        return cv2.cvtColor(patch, cv2.COLOR_RGB2GRAY, dst=out)
+    # Pixels outside the box are never sampled, except past the frame's own edges, where
+    # the box's edge is the frame's edge: BORDER_REPLICATE gives the same result.
+    gray = cv2.cvtColor(frame_rgb[y0:y1, x0:x1], cv2.COLOR_RGB2GRAY)
+    shifted = np.array([[a, b, tx - x0], [c, d, ty - y0]])
+    return cv2.warpAffine(gray, shifted, (size, size), dst=out, flags=flags,
+                          borderMode=cv2.BORDER_REPLICATE)
+
+
 def face_crop(frame_rgb: np.ndarray, landmarks: np.ndarray | geometry.FaceFrame,
               size: int = CROP_SIZE) -> np.ndarray:
     """The aligned grayscale face crop, size x size, float32 in [-1, 1]."""
     f = landmarks if isinstance(landmarks, geometry.FaceFrame) else geometry.measure(landmarks)
-    m = crop_matrix(f, size)
-    patch = cv2.warpAffine(frame_rgb, m, (size, size),
-                           flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                           borderMode=cv2.BORDER_REPLICATE)
-    gray = cv2.cvtColor(patch, cv2.COLOR_RGB2GRAY) if patch.ndim == 3 else patch
+    gray = gray_crop(frame_rgb, crop_matrix(f, size), size)
     return gray.astype(np.float32) * (2.0 / 255.0) - 1.0
 
 
@@ -67,6 +109,7 @@ class EmotionClassifier:
         self.model = model
         shape = model.input_shape(INPUT_NAME)
         self.size = int(shape[1])
+        self._gray = np.zeros((self.size, self.size), np.uint8)  # reused crop buffer
 
     @classmethod
     def load(cls, models_dir: Path, num_threads: int = 1) -> EmotionClassifier:
@@ -76,11 +119,26 @@ class EmotionClassifier:
     def classify(self, crop: np.ndarray) -> np.ndarray:
         """7 emotion probabilities for one prepared crop."""
         x = crop.reshape(1, self.size, self.size, 1).astype(np.float32, copy=False)
-        out = self.model.run({INPUT_NAME: x}, (OUTPUT_NAME,))[OUTPUT_NAME]
-        p = np.clip(out.reshape(len(EMOTIONS)).astype(np.float64), 0.0, None)
-        s = p.sum()
-        return p / s if s > 0 else np.full(len(EMOTIONS), 1.0 / len(EMOTIONS))
+        self.model.set_input(INPUT_NAME, x)
+        self.model.invoke()
+        return np.array(self._probabilities())
+
+    def read(self, frame_rgb: np.ndarray, face: geometry.FaceFrame) -> list[float]:
+        """7 emotion probabilities (EMOTIONS order) of the measured face in this frame."""
+        gray = gray_crop(frame_rgb, crop_matrix(face, self.size), self.size, self._gray)
+        self.model.fill_input(INPUT_NAME, gray, 2.0 / 255.0, -1.0)
+        self.model.invoke()
+        return self._probabilities()
+
+    def _probabilities(self) -> list[float]:
+        out = self.model.output(OUTPUT_NAME).reshape(-1).tolist()
+        if len(out) != len(EMOTIONS):
+            raise ModelError(f"model file {self.model.path} gave {len(out)} emotion scores, "
+                             f"not {len(EMOTIONS)}; run scripts/fetch-models")
+        p = [max(v, 0.0) for v in out]
+        s = sum(p)
+        return [v / s for v in p] if s > 0 else [1.0 / len(EMOTIONS)] * len(EMOTIONS)
 
     def __call__(self, frame_rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         """7 emotion probabilities of the face with these landmarks."""
-        return self.classify(face_crop(frame_rgb, landmarks, self.size))
+        return np.array(self.read(frame_rgb, geometry.measure(landmarks)))

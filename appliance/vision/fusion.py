@@ -9,6 +9,7 @@ place on the circumplex (Russell's valence/arousal plane).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,16 +54,69 @@ class Expression:
     probs: tuple[float, ...]  # over LABELS
 
 
-def cnn_moods(emotions: np.ndarray) -> np.ndarray:
+# The same table as (mood, share) pairs per emotion, skipping zeros (pure-Python path).
+_SHARES = tuple(tuple((j, w) for j, w in enumerate(row) if w) for row in _EMOTION_TO_MOOD.tolist())
+
+
+def cnn_moods(emotions: np.ndarray | Sequence[float]) -> np.ndarray:
     """The CNN's 7 emotion probabilities as a distribution over the 5 moods."""
-    p = np.clip(np.asarray(emotions, dtype=np.float64).reshape(7), 0.0, None)
-    q = p @ _EMOTION_TO_MOOD
-    s = q.sum()
-    return q / s if s > 0 else _uniform()
+    return np.array(_cnn_moods(_seven(emotions)))
 
 
 def geometry_moods(c: Cues) -> np.ndarray:
     """A distribution over the 5 moods from baseline-relative cues (softmax of evidence)."""
+    return np.array(_geometry_moods(c))
+
+
+def fuse(emotions: np.ndarray | Sequence[float] | None, c: Cues | None) -> Expression:
+    """Fuse the CNN's 7 probabilities and the cues (either may be missing) into one reading."""
+    parts: list[tuple[float, list[float]]] = []
+    if emotions is not None:
+        parts.append((CNN_WEIGHT, _cnn_moods(_seven(emotions))))
+    if c is not None:
+        parts.append((GEOMETRY_WEIGHT, _geometry_moods(c)))
+    if parts:
+        total = 0.0
+        acc = [0.0] * len(LABELS)
+        for w, p in parts:
+            total += w
+            for i, v in enumerate(p):
+                acc[i] += w * v
+        probs = [v / total for v in acc]
+    else:
+        probs = [1.0 / len(LABELS)] * len(LABELS)
+    confidence = max(probs)
+    valence = arousal = 0.0
+    for q, v, a in zip(probs, _VL, _AL, strict=True):
+        valence += q * v
+        arousal += q * a
+    return Expression(
+        valence=min(1.0, max(-1.0, valence)),
+        arousal=min(1.0, max(-1.0, arousal)),
+        mood=LABELS[probs.index(confidence)],
+        confidence=confidence,
+        probs=tuple(probs),
+    )
+
+
+def _seven(emotions: np.ndarray | Sequence[float]) -> list[float]:
+    """7 emotion scores as a list of floats (ValueError if there are not 7)."""
+    if isinstance(emotions, list) and len(emotions) == len(EMOTIONS):
+        return emotions
+    return np.asarray(emotions, dtype=np.float64).reshape(len(EMOTIONS)).tolist()
+
+
+def _cnn_moods(p7: list[float]) -> list[float]:
+    q = [0.0] * len(LABELS)
+    for v, shares in zip(p7, _SHARES, strict=True):
+        if v > 0.0:
+            for j, w in shares:
+                q[j] += v * w
+    s = sum(q)
+    return [v / s for v in q] if s > 0 else [1.0 / len(LABELS)] * len(LABELS)
+
+
+def _geometry_moods(c: Cues) -> list[float]:
     smile = 0.5 * _ramp(c.mouth_corner_lift, 0.04) + 0.5 * _ramp(c.mouth_width, 0.10)
     frown = _ramp(-c.mouth_corner_lift, 0.04)
     furrow = 0.6 * _ramp(-c.brow_gap, 0.05) + 0.4 * _ramp(-c.brow_raise, 0.06)
@@ -75,29 +129,7 @@ def geometry_moods(c: Cues) -> np.ndarray:
         "neutral": 2.0 - 1.5 * max(smile, frown, furrow, surprise),
         "surprised": 3.0 * surprise * (1.0 - 0.5 * smile),
     }
-    return np.array(_softmax([evidence[m] for m in LABELS]))
-
-
-def fuse(emotions: np.ndarray | None, c: Cues | None) -> Expression:
-    """Fuse the CNN's 7 probabilities and the cues (either may be missing) into one reading."""
-    parts: list[tuple[float, list[float]]] = []
-    if emotions is not None:
-        parts.append((CNN_WEIGHT, cnn_moods(emotions).tolist()))
-    if c is not None:
-        parts.append((GEOMETRY_WEIGHT, geometry_moods(c).tolist()))
-    if parts:
-        total = sum(w for w, _ in parts)
-        probs = [sum(w * p[i] for w, p in parts) / total for i in range(len(LABELS))]
-    else:
-        probs = [1.0 / len(LABELS)] * len(LABELS)
-    best = max(range(len(probs)), key=probs.__getitem__)
-    return Expression(
-        valence=min(1.0, max(-1.0, sum(q * v for q, v in zip(probs, _VL, strict=True)))),
-        arousal=min(1.0, max(-1.0, sum(q * a for q, a in zip(probs, _AL, strict=True)))),
-        mood=LABELS[best],
-        confidence=probs[best],
-        probs=tuple(probs),
-    )
+    return _softmax([evidence[m] for m in LABELS])
 
 
 def _softmax(z: list[float]) -> list[float]:
@@ -109,8 +141,4 @@ def _softmax(z: list[float]) -> list[float]:
 
 def _ramp(x: float, full: float) -> float:
     """0 at or below 0, 1 at `full` and beyond."""
-    return float(min(1.0, max(0.0, x / full)))
-
-
-def _uniform() -> np.ndarray:
-    return np.full(len(LABELS), 1.0 / len(LABELS))
+    return min(1.0, max(0.0, x / full))

@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -37,7 +38,7 @@ class CalibrationError(Exception):
     """A calibration file cannot be read or holds no valid baseline."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Cues:
     """Expression cues in inter-ocular units (raw, or minus a neutral baseline)."""
 
@@ -50,7 +51,12 @@ class Cues:
 
     def minus(self, base: Cues) -> Cues:
         """These cues relative to a neutral baseline."""
-        return Cues(*(getattr(self, n) - getattr(base, n) for n in _FIELDS))
+        return Cues(*(v - b for v, b in zip(self.values(), base.values(), strict=True)))
+
+    def values(self) -> tuple[float, ...]:
+        """The six cues in field order."""
+        return (self.mouth_corner_lift, self.mouth_width, self.mouth_open, self.eye_open,
+                self.brow_raise, self.brow_gap)
 
     def as_dict(self) -> dict[str, float]:
         return {n: round(getattr(self, n), 4) for n in _FIELDS}
@@ -70,8 +76,43 @@ _CUE_POINTS = (R_EYE_OUTER, R_EYE_INNER, R_EYE_TOP, R_EYE_BOTTOM, L_EYE_OUTER, L
 FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378,
              400, 377, 152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21,
              54, 103, 67, 109)
-_USED = tuple(sorted({*_CUE_POINTS, *FACE_OVAL, NOSE_TIP, CHEEK_R, CHEEK_L}))
 _FIELDS = ("mouth_corner_lift", "mouth_width", "mouth_open", "eye_open", "brow_raise", "brow_gap")
+
+
+class Points(Mapping[int, tuple[float, float]]):
+    """Landmark index -> (x, y) for the landmarks `measure` uses, backed by one array.
+
+    Reading it like a dict costs nothing up front; `array` (len(USED) x 2, rows in
+    USED order) serves vectorised readers.
+    """
+
+    __slots__ = ("_rows", "array")
+
+    def __init__(self, array: np.ndarray) -> None:
+        self.array = array
+        self._rows: list[list[float]] | None = None
+
+    def rows(self) -> list[list[float]]:
+        """The array as Python lists, in USED order (converted once)."""
+        if self._rows is None:
+            self._rows = self.array.tolist()
+        return self._rows
+
+    def __getitem__(self, i: int) -> tuple[float, float]:
+        x, y = self.rows()[_ROW[i]]
+        return x, y
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(USED)
+
+    def __len__(self) -> int:
+        return len(USED)
+
+    def __contains__(self, i: object) -> bool:
+        return i in _ROW
+
+    def __repr__(self) -> str:
+        return f"Points({dict(self)!r})"
 
 
 @dataclass(frozen=True)
@@ -87,37 +128,76 @@ class FaceFrame:
     ux: float
     uy: float
     iod: float
-    points: dict[int, tuple[float, float]]  # the landmarks used, in frame pixels
-    coords: dict[int, tuple[float, float]]  # the same landmarks in face units
+    points: Mapping[int, tuple[float, float]]  # the landmarks used, in frame pixels
+    coords: Mapping[int, tuple[float, float]]  # the same landmarks in face units
 
     def face(self, i: int) -> tuple[float, float]:
         return self.coords[i]
 
 
-_USED_ROWS = list(_USED)
-_EYE_ROWS = [_USED.index(i) for i in (R_EYE_OUTER, R_EYE_INNER, L_EYE_OUTER, L_EYE_INNER)]
+# Row of each used landmark in Points.array; the face oval comes first so its rows are a
+# plain slice, then the eye corners used for the frame, then the rest.
+USED = (*FACE_OVAL, R_EYE_OUTER, R_EYE_INNER, L_EYE_OUTER, L_EYE_INNER,
+        *sorted({*_CUE_POINTS, NOSE_TIP, CHEEK_R, CHEEK_L}
+                - {*FACE_OVAL, R_EYE_OUTER, R_EYE_INNER, L_EYE_OUTER, L_EYE_INNER}))
+_ROW = {i: r for r, i in enumerate(USED)}
+_USED_INDEX = np.array(USED, np.intp)
+OVAL_ROWS = slice(0, len(FACE_OVAL))
+_EYES = slice(len(FACE_OVAL), len(FACE_OVAL) + 4)
+(_R_EYE_OUTER, _R_EYE_INNER, _R_EYE_TOP, _R_EYE_BOTTOM, _L_EYE_OUTER, _L_EYE_INNER, _L_EYE_TOP,
+ _L_EYE_BOTTOM, _MOUTH_R, _MOUTH_L, _LIP_UPPER, _LIP_LOWER, _R_BROW_INNER, _L_BROW_INNER,
+ _NOSE_TIP, _CHEEK_R, _CHEEK_L) = (_ROW[i] for i in (
+    R_EYE_OUTER, R_EYE_INNER, R_EYE_TOP, R_EYE_BOTTOM, L_EYE_OUTER, L_EYE_INNER, L_EYE_TOP,
+    L_EYE_BOTTOM, MOUTH_R, MOUTH_L, LIP_UPPER_INNER, LIP_LOWER_INNER, R_BROW_INNER,
+    L_BROW_INNER, NOSE_TIP, CHEEK_R, CHEEK_L))
+_R_BROW = tuple(_ROW[i] for i in R_BROW_MID)
+_L_BROW = tuple(_ROW[i] for i in L_BROW_MID)
 
 
 def measure(landmarks: np.ndarray) -> FaceFrame:
     """The face frame of 468 landmarks; ValueError when the eyes coincide."""
-    arr = np.asarray(landmarks)[_USED_ROWS, :2].astype(np.float64)
-    (rox, roy), (rix, riy), (lox, loy), (lix, liy) = arr[_EYE_ROWS].tolist()
+    arr = np.asarray(landmarks)[_USED_INDEX, :2].astype(np.float64)
+    (rox, roy), (rix, riy), (lox, loy), (lix, liy) = arr[_EYES].tolist()
     rx, ry, lx, ly = (rox + rix) / 2, (roy + riy) / 2, (lox + lix) / 2, (loy + liy) / 2
     iod = math.hypot(lx - rx, ly - ry)
-    if iod < 1e-6:
-        raise ValueError("degenerate landmarks: the eyes coincide")
+    if not iod >= 1e-6:  # also NaN: a face that would poison the room's smoothing
+        raise ValueError("degenerate landmarks: the eyes coincide or are not finite")
     ux, uy = (lx - rx) / iod, (ly - ry) / iod
     ox, oy = (rx + lx) / 2, (ry + ly) / 2
-    proj = np.array([[ux, -uy], [uy, ux]]) / iod
-    face = ((arr - (ox, oy)) @ proj).tolist()
-    pts = arr.tolist()
-    return FaceFrame(ox, oy, ux, uy, iod,
-                     {i: (p[0], p[1]) for i, p in zip(_USED, pts, strict=True)},
-                     {i: (q[0], q[1]) for i, q in zip(_USED, face, strict=True)})
+    proj = np.array([[ux / iod, -uy / iod], [uy / iod, ux / iod]])
+    face = (arr - (ox, oy)) @ proj
+    return FaceFrame(ox, oy, ux, uy, iod, Points(arr), Points(face))
 
 
-def frame_cues(f: FaceFrame) -> Cues:
-    """Raw expression cues from a measured face frame."""
+def _coords_rows(f: FaceFrame) -> list[list[float]] | None:
+    return f.coords.rows() if isinstance(f.coords, Points) else None
+
+
+def frame_cues(f: FaceFrame, baseline: Cues | None = None) -> Cues:
+    """Expression cues from a measured face frame, minus `baseline` when given."""
+    rows = _coords_rows(f)
+    if rows is None:  # a hand-built frame: look the landmarks up one by one
+        return _frame_cues_slow(f) if baseline is None else _frame_cues_slow(f).minus(baseline)
+    y = [r[1] for r in rows]
+    lip_line = (y[_LIP_UPPER] + y[_LIP_LOWER]) / 2
+    corners = (y[_MOUTH_R] + y[_MOUTH_L]) / 2
+    eye_open = ((y[_R_EYE_BOTTOM] - y[_R_EYE_TOP]) + (y[_L_EYE_BOTTOM] - y[_L_EYE_TOP])) / 2
+    r_brow = sum(y[i] for i in _R_BROW) / len(_R_BROW)
+    l_brow = sum(y[i] for i in _L_BROW) / len(_L_BROW)
+    values = (
+        lip_line - corners,
+        abs(rows[_MOUTH_L][0] - rows[_MOUTH_R][0]),
+        max(0.0, y[_LIP_LOWER] - y[_LIP_UPPER]),
+        max(0.0, eye_open),
+        ((y[_R_EYE_TOP] - r_brow) + (y[_L_EYE_TOP] - l_brow)) / 2,
+        abs(rows[_L_BROW_INNER][0] - rows[_R_BROW_INNER][0]),
+    )
+    if baseline is not None:
+        values = tuple(v - b for v, b in zip(values, baseline.values(), strict=True))
+    return Cues(*values)
+
+
+def _frame_cues_slow(f: FaceFrame) -> Cues:
     def y(i: int) -> float:
         return f.face(i)[1]
 
@@ -142,9 +222,13 @@ def frame_cues(f: FaceFrame) -> Cues:
 
 def frame_frontality(f: FaceFrame) -> float:
     """1.0 for a face looking at the camera, towards 0 as it turns away (yaw)."""
-    nx, ny = f.points[NOSE_TIP]
-    d_r = math.hypot(nx - f.points[CHEEK_R][0], ny - f.points[CHEEK_R][1])
-    d_l = math.hypot(nx - f.points[CHEEK_L][0], ny - f.points[CHEEK_L][1])
+    if isinstance(f.points, Points):
+        rows = f.points.rows()
+        (nx, ny), (rx, ry), (lx, ly) = rows[_NOSE_TIP], rows[_CHEEK_R], rows[_CHEEK_L]
+    else:
+        (nx, ny), (rx, ry), (lx, ly) = (f.points[i] for i in (NOSE_TIP, CHEEK_R, CHEEK_L))
+    d_r = math.hypot(nx - rx, ny - ry)
+    d_l = math.hypot(nx - lx, ny - ly)
     hi = max(d_r, d_l)
     return 0.0 if hi < 1e-6 else min(d_r, d_l) / hi
 

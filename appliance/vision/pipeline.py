@@ -12,7 +12,7 @@ import numpy as np
 
 from appliance.core.config import VisionConfig
 from appliance.vision import geometry
-from appliance.vision.expression import EmotionClassifier, face_crop
+from appliance.vision.expression import EmotionClassifier
 from appliance.vision.fusion import EMOTIONS, fuse
 from appliance.vision.room import FaceMood, RoomMood, RoomState, face_weight, instant
 from appliance.vision.sources.base import MAX_SIDE, to_rgb
@@ -114,22 +114,27 @@ class Pipeline:
         t0 = time.perf_counter()
         tracked = self.tracker.process(rgb)
         t1 = time.perf_counter()
-        read = (self._read_face(rgb, f) for f in tracked)
-        out = [r for r in read if r is not None]
+        out = []
+        for f in tracked:
+            r = self._read_face(rgb, f)
+            if r is not None:
+                out.append(r)
         t2 = time.perf_counter()
-        self.stage_ms = {"track": (t1 - t0) * 1e3, "expression": (t2 - t1) * 1e3}
+        stage = {"track": (t1 - t0) * 1e3, "expression": (t2 - t1) * 1e3}
         for name, ms in (getattr(self.tracker, "stage_ms", None) or {}).items():
-            self.stage_ms[f"track.{name}"] = float(ms)
+            stage["track." + name] = float(ms)
+        self.stage_ms = stage
         return out
 
     def _read_face(self, rgb: np.ndarray, face: Any) -> FaceResult | None:
-        lm = np.asarray(face.landmarks)
+        lm = face.landmarks if isinstance(face.landmarks, np.ndarray) else np.asarray(
+            face.landmarks)
         try:
             frame = geometry.measure(lm)
         except ValueError:  # collapsed landmarks: not a usable face
             return None
-        probs = self.emotion.classify(face_crop(rgb, frame, self.emotion.size))
-        c = geometry.frame_cues(frame).minus(self.baseline or geometry.DEFAULT_BASELINE)
+        probs = self.emotion.read(rgb, frame)
+        c = geometry.frame_cues(frame, self.baseline or geometry.DEFAULT_BASELINE)
         expr = fuse(probs, c)
         front = geometry.frame_frontality(frame)
         x, y, w, h = (float(v) for v in face.box)
@@ -138,7 +143,7 @@ class Pipeline:
             box=(round(x), round(y), round(w), round(h)), score=float(face.score),
             track_id=int(getattr(face, "track_id", 0)), valence=expr.valence,
             arousal=expr.arousal, mood=expr.mood, confidence=expr.confidence,
-            emotions={n: float(p) for n, p in zip(EMOTIONS, probs, strict=True)},
+            emotions=dict(zip(EMOTIONS, probs, strict=True)),
             cues=c, frontality=front,
             weight=face_weight(w, h, front, presence), probs=expr.probs, landmarks=lm,
         )
