@@ -78,6 +78,10 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
             if h in exc.headers:
                 resp.headers[h] = exc.headers[h]
         return resp
+    except RecursionError:  # request.json() on absurdly nested JSON (any stranger can send it)
+        logger.warning("refused over-nested input on %s %s", request.method, request.path)
+        return _error(request, 400, "bad_json", "The request body is nested too deeply; "
+                      "send plain JSON.")
     except Exception:
         logger.exception("unhandled error on %s %s", request.method, request.path)
         return _error(request, 500, "internal_error",

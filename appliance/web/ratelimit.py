@@ -6,6 +6,8 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+MAX_KEYS = 10000  # keys remembered before old ones are forgotten (memory bound)
+
 
 class SlidingLimiter:
     """At most `limit` failures per `window` seconds per key; the lock doubles while abused."""
@@ -36,9 +38,14 @@ class SlidingLimiter:
             self._strikes[key] = strikes
             self._locked_until[key] = now + min(self.window * 2 ** (strikes - 1), self.max_lock)
             hits.clear()
-        if len(self._hits) > 10000:  # a flood of keys: forget the oldest
-            for k in list(self._hits)[:5000]:
+        if len(self._hits) > MAX_KEYS:  # a flood of keys: forget the oldest
+            for k in list(self._hits)[:MAX_KEYS // 2]:
                 self._hits.pop(k, None)
+        if len(self._locked_until) > MAX_KEYS:  # and locks that have ended
+            for k, until in list(self._locked_until.items()):
+                if until <= now:
+                    del self._locked_until[k]
+                    self._strikes.pop(k, None)
 
     def clean(self, key: str) -> bool:
         """True if `key` has no failures in the window and has never been locked."""

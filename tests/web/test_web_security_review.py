@@ -22,6 +22,7 @@ from appliance.panel.pins import make_factory
 from appliance.panel.service import PanelService
 from appliance.web.deps import WebDeps
 from appliance.web.pairing import new_code, store_code
+from appliance.web.ratelimit import SlidingLimiter
 from appliance.web.service import WebService
 
 pytestmark = pytest.mark.timeout(60)
@@ -232,3 +233,27 @@ async def test_a_stranger_flooding_wrong_codes_cannot_block_a_valid_code(box, br
     await fresh.refresh_csrf()
     assert (await fresh.post("/pair/code", json={"code": "FFFFFFFF"})).status == 400
     assert (await fresh.post("/pair/code", json={"code": "FFFFFFFF"})).status == 429
+
+
+async def test_deeply_nested_json_from_a_stranger_is_a_400_not_a_500(box, browser, caplog):
+    """Any stranger has an anonymous session and its CSRF token, so JSON they send reaches
+    handlers; nesting that overflows the parser must be a refusal, not a logged crash."""
+    b = browser()
+    await b.refresh_csrf()
+    body = "[" * 2000 + "]" * 2000  # within the test box's 4096-byte limit
+    r = await b.post("/pair/code", data=body, headers={"Content-Type": "application/json"})
+    assert r.status == 400, await r.text()
+    assert (await r.json())["error"]["code"] == "bad_json"
+    assert "Traceback" not in caplog.text
+
+
+def test_rate_limiter_memory_stays_bounded_under_a_flood_of_addresses():
+    """IPv6 lets a stranger use endless addresses; locks that ended are forgotten."""
+    now = [0.0]
+    limiter = SlidingLimiter(1, 10.0, clock=lambda: now[0])
+    for i in range(12000):
+        limiter.failure(f"2001:db8::{i:x}")
+    now[0] += 30.0  # every lock has ended
+    limiter.failure("2001:db8::ffff:1")
+    assert len(limiter._locked_until) + len(limiter._strikes) < 100
+    assert limiter.retry_after("2001:db8::ffff:1") > 0  # the newest lock still holds
