@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -31,12 +32,17 @@ GRAY_ROI_MAX_RATIO = 10
 def crop_matrix(f: geometry.FaceFrame, size: int = CROP_SIZE,
                 margin: float = CROP_MARGIN) -> np.ndarray:
     """2x3 affine matrix mapping crop pixels to frame pixels: eye line level, face square."""
+    return np.array(_crop_affine(f, size, margin))
+
+
+def _crop_affine(f: geometry.FaceFrame, size: int = CROP_SIZE, margin: float = CROP_MARGIN,
+                 ) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+    """crop_matrix's rows as floats."""
     if isinstance(f.coords, geometry.Points):
-        oval = f.coords.array[geometry.OVAL_ROWS]
-        (x0, y0), (x1, y1) = oval.min(axis=0).tolist(), oval.max(axis=0).tolist()
+        xs, ys = f.coords.xs[:geometry.N_OVAL], f.coords.ys[:geometry.N_OVAL]
     else:
         xs, ys = zip(*(f.face(i) for i in FACE_OVAL), strict=True)
-        x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
+    x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
     side = max(max(x1 - x0, y1 - y0) * (1.0 + 2 * margin) * f.iod, 1.0)  # pixels
     ux, uy = f.ux, f.uy  # face x axis in frame pixels; face y axis is (-uy, ux)
     cx, cy = (x0 + x1) / 2 * f.iod, (y0 + y1) / 2 * f.iod
@@ -44,8 +50,8 @@ def crop_matrix(f: geometry.FaceFrame, size: int = CROP_SIZE,
     centre_y = f.oy + cx * uy + cy * ux
     step = side / size
     k = (0.5 - size / 2) * step
-    return np.array([[ux * step, -uy * step, centre_x + k * (ux - uy)],
-                     [uy * step, ux * step, centre_y + k * (uy + ux)]])
+    return ((ux * step, -uy * step, centre_x + k * (ux - uy)),
+            (uy * step, ux * step, centre_y + k * (uy + ux)))
 
 
 def crop_transform(landmarks: np.ndarray, size: int = CROP_SIZE,
@@ -54,7 +60,7 @@ def crop_transform(landmarks: np.ndarray, size: int = CROP_SIZE,
     return crop_matrix(geometry.measure(landmarks), size, margin)
 
 
-def gray_crop(frame_rgb: np.ndarray, m: np.ndarray, size: int,
+def gray_crop(frame_rgb: np.ndarray, m: np.ndarray | Sequence[Sequence[float]], size: int,
               out: np.ndarray | None = None) -> np.ndarray:
     """The frame sampled (bilinear) through crop matrix m into a size x size uint8 gray crop.
 
@@ -66,9 +72,9 @@ def gray_crop(frame_rgb: np.ndarray, m: np.ndarray, size: int,
         out = np.empty((size, size), np.uint8)
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
     if frame_rgb.ndim == 2:
-        return cv2.warpAffine(frame_rgb, m, (size, size), dst=out, flags=flags,
-                              borderMode=cv2.BORDER_REPLICATE)
-    (a, b, tx), (c, d, ty) = m.tolist()
+        return cv2.warpAffine(frame_rgb, np.asarray(m, np.float64), (size, size), dst=out,
+                              flags=flags, borderMode=cv2.BORDER_REPLICATE)
+    (a, b, tx), (c, d, ty) = m.tolist() if isinstance(m, np.ndarray) else m
     span = size - 1
     h, w = frame_rgb.shape[:2]
     try:
@@ -79,7 +85,7 @@ def gray_crop(frame_rgb: np.ndarray, m: np.ndarray, size: int,
     except (ValueError, OverflowError):  # not a finite matrix: let OpenCV sample it as is
         x0 = x1 = y0 = y1 = 0
     if x1 - x0 < 2 or y1 - y0 < 2 or (x1 - x0) * (y1 - y0) > GRAY_ROI_MAX_RATIO * size * size:
-        patch = cv2.warpAffine(frame_rgb, m, (size, size), flags=flags,
+        patch = cv2.warpAffine(frame_rgb, np.asarray(m, np.float64), (size, size), flags=flags,
                                borderMode=cv2.BORDER_REPLICATE)
         return cv2.cvtColor(patch, cv2.COLOR_RGB2GRAY, dst=out)
     # Pixels outside the box are never sampled, except past the frame's own edges, where
@@ -94,7 +100,7 @@ def face_crop(frame_rgb: np.ndarray, landmarks: np.ndarray | geometry.FaceFrame,
               size: int = CROP_SIZE) -> np.ndarray:
     """The aligned grayscale face crop, size x size, float32 in [-1, 1]."""
     f = landmarks if isinstance(landmarks, geometry.FaceFrame) else geometry.measure(landmarks)
-    gray = gray_crop(frame_rgb, crop_matrix(f, size), size)
+    gray = gray_crop(frame_rgb, _crop_affine(f, size), size)
     return gray.astype(np.float32) * (2.0 / 255.0) - 1.0
 
 
@@ -125,13 +131,13 @@ class EmotionClassifier:
 
     def read(self, frame_rgb: np.ndarray, face: geometry.FaceFrame) -> list[float]:
         """7 emotion probabilities (EMOTIONS order) of the measured face in this frame."""
-        gray = gray_crop(frame_rgb, crop_matrix(face, self.size), self.size, self._gray)
+        gray = gray_crop(frame_rgb, _crop_affine(face, self.size), self.size, self._gray)
         self.model.fill_input(INPUT_NAME, gray, 2.0 / 255.0, -1.0)
         self.model.invoke()
         return self._probabilities()
 
     def _probabilities(self) -> list[float]:
-        out = self.model.output(OUTPUT_NAME).reshape(-1).tolist()
+        out = self.model.output(OUTPUT_NAME).ravel().tolist()
         if len(out) != len(EMOTIONS):
             raise ModelError(f"model file {self.model.path} gave {len(out)} emotion scores, "
                              f"not {len(EMOTIONS)}; run scripts/fetch-models")

@@ -80,27 +80,21 @@ _FIELDS = ("mouth_corner_lift", "mouth_width", "mouth_open", "eye_open", "brow_r
 
 
 class Points(Mapping[int, tuple[float, float]]):
-    """Landmark index -> (x, y) for the landmarks `measure` uses, backed by one array.
+    """Landmark index -> (x, y) for the landmarks `measure` uses, held as two lists.
 
-    Reading it like a dict costs nothing up front; `array` (len(USED) x 2, rows in
-    USED order) serves vectorised readers.
+    `xs` and `ys` are in USED order (the face oval first): readers that need many
+    points index them directly instead of building tuples one landmark at a time.
     """
 
-    __slots__ = ("_rows", "array")
+    __slots__ = ("xs", "ys")
 
-    def __init__(self, array: np.ndarray) -> None:
-        self.array = array
-        self._rows: list[list[float]] | None = None
-
-    def rows(self) -> list[list[float]]:
-        """The array as Python lists, in USED order (converted once)."""
-        if self._rows is None:
-            self._rows = self.array.tolist()
-        return self._rows
+    def __init__(self, xs: list[float], ys: list[float]) -> None:
+        self.xs = xs
+        self.ys = ys
 
     def __getitem__(self, i: int) -> tuple[float, float]:
-        x, y = self.rows()[_ROW[i]]
-        return x, y
+        r = _ROW[i]
+        return self.xs[r], self.ys[r]
 
     def __iter__(self) -> Iterator[int]:
         return iter(USED)
@@ -135,15 +129,14 @@ class FaceFrame:
         return self.coords[i]
 
 
-# Row of each used landmark in Points.array; the face oval comes first so its rows are a
-# plain slice, then the eye corners used for the frame, then the rest.
+# Order of the landmarks in Points: the face oval first (a plain slice), then the eye
+# corners that set the frame, then the rest.
 USED = (*FACE_OVAL, R_EYE_OUTER, R_EYE_INNER, L_EYE_OUTER, L_EYE_INNER,
         *sorted({*_CUE_POINTS, NOSE_TIP, CHEEK_R, CHEEK_L}
                 - {*FACE_OVAL, R_EYE_OUTER, R_EYE_INNER, L_EYE_OUTER, L_EYE_INNER}))
 _ROW = {i: r for r, i in enumerate(USED)}
 _USED_INDEX = np.array(USED, np.intp)
-OVAL_ROWS = slice(0, len(FACE_OVAL))
-_EYES = slice(len(FACE_OVAL), len(FACE_OVAL) + 4)
+N_OVAL = len(FACE_OVAL)
 (_R_EYE_OUTER, _R_EYE_INNER, _R_EYE_TOP, _R_EYE_BOTTOM, _L_EYE_OUTER, _L_EYE_INNER, _L_EYE_TOP,
  _L_EYE_BOTTOM, _MOUTH_R, _MOUTH_L, _LIP_UPPER, _LIP_LOWER, _R_BROW_INNER, _L_BROW_INNER,
  _NOSE_TIP, _CHEEK_R, _CHEEK_L) = (_ROW[i] for i in (
@@ -156,45 +149,42 @@ _L_BROW = tuple(_ROW[i] for i in L_BROW_MID)
 
 def measure(landmarks: np.ndarray) -> FaceFrame:
     """The face frame of 468 landmarks; ValueError when the eyes coincide."""
-    arr = np.asarray(landmarks)[_USED_INDEX, :2].astype(np.float64)
-    (rox, roy), (rix, riy), (lox, loy), (lix, liy) = arr[_EYES].tolist()
-    rx, ry, lx, ly = (rox + rix) / 2, (roy + riy) / 2, (lox + lix) / 2, (loy + liy) / 2
+    lm = landmarks if isinstance(landmarks, np.ndarray) else np.asarray(landmarks)
+    arr = lm[_USED_INDEX, :2].astype(np.float64)
+    xs, ys = arr.T.tolist()
+    rx, ry = (xs[_R_EYE_OUTER] + xs[_R_EYE_INNER]) / 2, (ys[_R_EYE_OUTER] + ys[_R_EYE_INNER]) / 2
+    lx, ly = (xs[_L_EYE_OUTER] + xs[_L_EYE_INNER]) / 2, (ys[_L_EYE_OUTER] + ys[_L_EYE_INNER]) / 2
     iod = math.hypot(lx - rx, ly - ry)
     if not iod >= 1e-6:  # also NaN: a face that would poison the room's smoothing
         raise ValueError("degenerate landmarks: the eyes coincide or are not finite")
     ux, uy = (lx - rx) / iod, (ly - ry) / iod
     ox, oy = (rx + lx) / 2, (ry + ly) / 2
     proj = np.array([[ux / iod, -uy / iod], [uy / iod, ux / iod]])
-    face = (arr - (ox, oy)) @ proj
-    return FaceFrame(ox, oy, ux, uy, iod, Points(arr), Points(face))
-
-
-def _coords_rows(f: FaceFrame) -> list[list[float]] | None:
-    return f.coords.rows() if isinstance(f.coords, Points) else None
+    fx, fy = ((arr - (ox, oy)) @ proj).T.tolist()
+    return FaceFrame(ox, oy, ux, uy, iod, Points(xs, ys), Points(fx, fy))
 
 
 def frame_cues(f: FaceFrame, baseline: Cues | None = None) -> Cues:
     """Expression cues from a measured face frame, minus `baseline` when given."""
-    rows = _coords_rows(f)
-    if rows is None:  # a hand-built frame: look the landmarks up one by one
+    if not isinstance(f.coords, Points):  # a hand-built frame: look the landmarks up one by one
         return _frame_cues_slow(f) if baseline is None else _frame_cues_slow(f).minus(baseline)
-    y = [r[1] for r in rows]
+    x, y = f.coords.xs, f.coords.ys
     lip_line = (y[_LIP_UPPER] + y[_LIP_LOWER]) / 2
     corners = (y[_MOUTH_R] + y[_MOUTH_L]) / 2
     eye_open = ((y[_R_EYE_BOTTOM] - y[_R_EYE_TOP]) + (y[_L_EYE_BOTTOM] - y[_L_EYE_TOP])) / 2
     r_brow = sum(y[i] for i in _R_BROW) / len(_R_BROW)
     l_brow = sum(y[i] for i in _L_BROW) / len(_L_BROW)
-    values = (
-        lip_line - corners,
-        abs(rows[_MOUTH_L][0] - rows[_MOUTH_R][0]),
-        max(0.0, y[_LIP_LOWER] - y[_LIP_UPPER]),
-        max(0.0, eye_open),
-        ((y[_R_EYE_TOP] - r_brow) + (y[_L_EYE_TOP] - l_brow)) / 2,
-        abs(rows[_L_BROW_INNER][0] - rows[_R_BROW_INNER][0]),
-    )
-    if baseline is not None:
-        values = tuple(v - b for v, b in zip(values, baseline.values(), strict=True))
-    return Cues(*values)
+    lift = lip_line - corners
+    width = abs(x[_MOUTH_L] - x[_MOUTH_R])
+    mouth_open = max(0.0, y[_LIP_LOWER] - y[_LIP_UPPER])
+    eye_open = max(0.0, eye_open)
+    brow_raise = ((y[_R_EYE_TOP] - r_brow) + (y[_L_EYE_TOP] - l_brow)) / 2
+    brow_gap = abs(x[_L_BROW_INNER] - x[_R_BROW_INNER])
+    if baseline is None:
+        return Cues(lift, width, mouth_open, eye_open, brow_raise, brow_gap)
+    b = baseline
+    return Cues(lift - b.mouth_corner_lift, width - b.mouth_width, mouth_open - b.mouth_open,
+                eye_open - b.eye_open, brow_raise - b.brow_raise, brow_gap - b.brow_gap)
 
 
 def _frame_cues_slow(f: FaceFrame) -> Cues:
@@ -222,11 +212,13 @@ def _frame_cues_slow(f: FaceFrame) -> Cues:
 
 def frame_frontality(f: FaceFrame) -> float:
     """1.0 for a face looking at the camera, towards 0 as it turns away (yaw)."""
-    if isinstance(f.points, Points):
-        rows = f.points.rows()
-        (nx, ny), (rx, ry), (lx, ly) = rows[_NOSE_TIP], rows[_CHEEK_R], rows[_CHEEK_L]
+    p = f.points
+    if isinstance(p, Points):
+        xs, ys = p.xs, p.ys
+        nx, ny, rx, ry = xs[_NOSE_TIP], ys[_NOSE_TIP], xs[_CHEEK_R], ys[_CHEEK_R]
+        lx, ly = xs[_CHEEK_L], ys[_CHEEK_L]
     else:
-        (nx, ny), (rx, ry), (lx, ly) = (f.points[i] for i in (NOSE_TIP, CHEEK_R, CHEEK_L))
+        (nx, ny), (rx, ry), (lx, ly) = p[NOSE_TIP], p[CHEEK_R], p[CHEEK_L]
     d_r = math.hypot(nx - rx, ny - ry)
     d_l = math.hypot(nx - lx, ny - ly)
     hi = max(d_r, d_l)
