@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
 
 import aiohttp
@@ -257,3 +258,58 @@ def test_rate_limiter_memory_stays_bounded_under_a_flood_of_addresses():
     limiter.failure("2001:db8::ffff:1")
     assert len(limiter._locked_until) + len(limiter._strikes) < 100
     assert limiter.retry_after("2001:db8::ffff:1") > 0  # the newest lock still holds
+
+
+# -- every route of the whole page (other packages' included) needs pairing --------------
+
+OPEN_TO_UNPAIRED = ("/pair", "/static/", "/api/csrf", "/platforms/spotify/callback")
+
+
+async def test_an_unpaired_browser_reaches_nothing_but_the_open_paths(tmp_path, idsim):
+    """Every route registered by any package answers an unpaired browser with the pair
+    page (303) or a JSON 403 `not_paired`, whatever the method, except the open paths."""
+    from appliance.music import http as spotify_http
+    from appliance.music import http_player
+    from appliance.sim import box_routes
+
+    config = from_dict(Config, {
+        "paths": {"state_dir": str(tmp_path), "runtime_dir": str(tmp_path / "run")},
+        "web": {"host": "127.0.0.1", "mdns": False}, "identity": idsim.identity_config()})
+    store = Store.open(config.paths.database_path)
+    bus = Bus(asyncio.get_running_loop())
+    sim_cam = box_routes.SimCamera(tmp_path / "none.mp4")
+    web = WebService(WebDeps(config=config, bus=bus, store=store,
+                             services={"sim_camera": sim_cam},
+                             route_setups=[spotify_http.add_routes, http_player.add_routes,
+                                           box_routes.add_routes]), port=0)
+    await web.start()
+    stranger = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+    checked = 0
+    try:
+        async with stranger.get(web.base_url + "/api/csrf") as r:
+            csrf = (await r.json())["data"]["csrfToken"]
+        for route in web.app.router.routes():
+            info = route.resource.get_info() if route.resource else {}
+            path = info.get("path") or info.get("formatter") or info.get("prefix") or ""
+            path = path.replace("{provider}", "google").replace("{name}", "play")
+            path = re.sub(r"\{[^}]+\}", "x", path)
+            if not path or path.startswith(OPEN_TO_UNPAIRED) or route.method == "HEAD":
+                continue
+            for accept in ("text/html", "application/json"):
+                async with stranger.request(route.method if route.method != "*" else "GET",
+                                            web.base_url + path, allow_redirects=False,
+                                            headers={"Accept": accept, "X-CSRF-Token": csrf},
+                                            json={} if route.method != "GET" else None) as r:
+                    if r.status == 303:
+                        assert r.headers["Location"] == "/pair", (route.method, path)
+                    else:
+                        assert r.status == 403, (route.method, path, r.status)
+                        if r.content_type == "application/json":  # /ws: no Origin first
+                            code = (await r.json())["error"]["code"]
+                            assert code in ("not_paired", "bad_origin"), (path, code)
+                    checked += 1
+        assert checked > 40
+    finally:
+        await stranger.close()
+        await web.stop()
+        store.close()
