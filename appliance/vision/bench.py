@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,49 @@ def fit(rgb: Any, size: tuple[int, int] | None) -> Any:
 WARMUP_FRAMES = 10  # interpreters and caches settle; not counted
 
 
+def frames_of(path: Path) -> Iterator[tuple[Any, float]]:
+    """(RGB frame, t seconds) of a recording, looping for ever.
+
+    A video is decoded on the calling thread only: FFmpeg's own decoding threads
+    would otherwise keep decoding ahead while the pipeline is being timed (a camera
+    delivers frames without that). Images and folders go through ReplaySource.
+    """
+    import cv2
+
+    from appliance.vision.sources import CameraError
+    from appliance.vision.sources.base import to_rgb
+    from appliance.vision.sources.replay import ReplaySource, is_image
+
+    if path.is_dir() or is_image(path):
+        src = ReplaySource(path, loop=True, realtime=False)
+        src.open()
+        try:
+            while True:
+                frame = src.read()
+                yield frame.rgb, frame.t
+        finally:
+            src.close()
+    t_base, n = 0.0, 0
+    while True:
+        cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, 1])
+        try:
+            fps = cap.get(cv2.CAP_PROP_FPS)
+            fps = fps if 1.0 <= fps <= 240.0 else 25.0
+            n = 0
+            while True:
+                ok, bgr = cap.read()
+                if not ok:
+                    break
+                yield to_rgb(bgr, order="bgr"), t_base + n / fps
+                n += 1
+        finally:
+            cap.release()
+        if n == 0:
+            raise CameraError(f"video {path} has no readable frames (unreadable, truncated "
+                              f"or not a video)")
+        t_base += n / fps
+
+
 def pipeline_bench(pipe: Any, path: Path, frames: int,
                    size: tuple[int, int] | None = None) -> dict[str, Any]:
     """Run `frames` frames through the pipeline; per-stage, per-frame and raw model times.
@@ -73,10 +117,7 @@ def pipeline_bench(pipe: Any, path: Path, frames: int,
     """
     import resource
 
-    from appliance.vision.sources.replay import ReplaySource
-
-    src = ReplaySource(path, loop=True, realtime=False)
-    src.open()
+    src = frames_of(path)
     stages: dict[str, list[float]] = {}
     model_ms: dict[str, list[float]] = {name: [] for name in pipe.models}
     paired: list[float] = []
@@ -84,16 +125,16 @@ def pipeline_bench(pipe: Any, path: Path, frames: int,
     shape = (0, 0)
     try:
         for _ in range(WARMUP_FRAMES):
-            first = src.read()
-            pipe.process(fit(first.rgb, size), first.t)
+            rgb, t = next(src)
+            pipe.process(fit(rgb, size), t)
         for m in pipe.models.values():
             m.invoke_ms.clear()
         runs0, wall0 = pipe.detector_runs, time.perf_counter()
         for _ in range(frames):
-            frame = src.read()
-            rgb = fit(frame.rgb, size)
+            rgb, t = next(src)
+            rgb = fit(rgb, size)
             shape = (rgb.shape[1], rgb.shape[0])
-            result = pipe.process(rgb, frame.t)
+            result = pipe.process(rgb, t)
             for k, v in result.ms.items():
                 stages.setdefault(k, []).append(v)
             in_models = 0.0
