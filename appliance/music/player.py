@@ -31,7 +31,6 @@ from appliance.core.bus import (
     ErrorRaised,
     ManualMood,
     MoodReading,
-    PairingWindow,
     PlayerState,
     PresenceChanged,
     PrivacyChanged,
@@ -242,10 +241,8 @@ class PlayerService(PlayerActions, Service):
 
     async def _on_button(self, gesture: str) -> None:
         if gesture == "play_press":
-            window = self.bus.latest(PairingWindow)
-            if isinstance(window, PairingWindow) and window.open and (
-                    not window.until or window.until > time.time()):
-                return  # the press proves presence for pairing; it is not for the music
+            # Always the music's: once the box is claimed only a Play hold pairs a browser,
+            # so nobody on the Wi-Fi can take the Play button away by asking to pair.
             await self._guard(self._toggle)
         elif gesture == "next_press":
             await self._guard(self._skip)

@@ -9,8 +9,8 @@ Gesture table (thresholds are `[panel]` config keys):
 
 | buttons | gesture (when) | what the box does |
 | --- | --- | --- |
-| Play press (< 3 s) | `play_press` (release) | play/pause; pairing proof while a browser asks |
-| Play hold 3 s | `play_hold` (reached) | pairing proof (the claim of the setup page) |
+| Play press (< 3 s) | `play_press` (release) | play/pause; pairs a browser on an unclaimed box |
+| Play hold 3 s | `play_hold` (reached) | pairing proof (pairs a waiting or the next browser) |
 | Next press (< 1.5 s) | `next_press` (release) | skip; feedback against the track for this mood |
 | Next hold 1.5 s | `next_hold` (reached) | like the track for this mood |
 | Mood press (< 1.5 s) | `mood_press` (release) | manual mood: auto -> happy -> neutral -> sad -> |

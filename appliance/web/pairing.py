@@ -27,6 +27,7 @@ from sqlite_utils import Database
 from appliance.core.bus import Bus, ButtonGesture, PairingWindow
 from appliance.core.config import WebConfig
 from appliance.core.store import Store
+from appliance.identity.accounts import owner_exists
 from appliance.web.ratelimit import SlidingLimiter
 
 logger = logging.getLogger(__name__)
@@ -144,7 +145,11 @@ class PairingManager:
         with self.bus.subscribe(ButtonGesture, maxsize=20, name="web-pairing") as sub:
             async for ev in sub:
                 if isinstance(ev, ButtonGesture) and ev.gesture == "play_press":
-                    self.button_pressed()
+                    # A press pairs only an unclaimed box (nothing plays yet). Once claimed,
+                    # a press is for the music and only the deliberate hold pairs, so a
+                    # stranger's waiting request is never approved by someone pausing.
+                    if not await self.store.read(owner_exists):
+                        self.button_pressed()
                 elif isinstance(ev, ButtonGesture) and ev.gesture == "play_hold":
                     self.button_held()
 

@@ -90,8 +90,13 @@ class Browser:
         await self.refresh_csrf()
         r = await self.post("/pair/request")
         assert r.status == 200, await r.text()
-        self.box.bus.publish(ButtonGesture(gesture="play_press"))
-        await asyncio.sleep(0)
+        # The hold pairs before and after the box is claimed (a press only before).
+        self.box.bus.publish(ButtonGesture(gesture="play_hold"))
+        for _ in range(200):
+            r = await self.get("/pair/status")
+            if (await r.json())["data"]["state"] == "approved":
+                break
+            await asyncio.sleep(0.01)
         r = await self.post("/pair/complete")
         assert r.status == 200, await r.text()
         await self.refresh_csrf()

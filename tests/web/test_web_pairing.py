@@ -202,3 +202,21 @@ async def test_play_hold_opens_the_window_for_the_next_browser_only(box, browser
     r = await second.post("/pair/request")
     assert (await r.json())["data"]["state"] == "pending"  # needs its own proof
     assert (await second.post("/pair/complete")).status == 409
+
+
+async def test_once_claimed_a_press_is_for_the_music_and_only_a_hold_pairs(box, browser):
+    owner = browser()
+    await owner.pair_with_button()
+    await owner.sign_in("google")  # the box now has an owner
+    stranger = browser()
+    await stranger.refresh_csrf()
+    assert (await stranger.post("/pair/request")).status == 200
+    box.bus.publish(ButtonGesture(gesture="play_press"))  # someone pauses the music
+    await asyncio.sleep(0.1)
+    r = await stranger.get("/pair/status")
+    assert (await r.json())["data"]["state"] == "pending"
+    assert (await stranger.post("/pair/complete")).status == 409
+    box.bus.publish(ButtonGesture(gesture="play_hold"))  # a deliberate 3 s hold
+    await asyncio.sleep(0.1)
+    r = await stranger.get("/pair/status")
+    assert (await r.json())["data"]["state"] == "approved"
