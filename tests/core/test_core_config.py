@@ -20,7 +20,7 @@ def write(path: Path, text: str) -> Path:
 
 @pytest.mark.parametrize(("toml", "parts"), [
     ('[log]\nlevel = "LOUD"\n', ["log.level", "'LOUD'", "'DEBUG'", "'ERROR'"]),
-    ("[web]\nport = 70000\n", ["web.port", "70000", "between 1 and 65535"]),
+    ("[web]\nport = 70000\n", ["web.port", "70000", "between 0 and 65535"]),
     ('[web]\nport = "eighty"\n', ["web.port", "'eighty'", "an integer"]),
     ("[supervisor]\nstop_timeout = 0.1\n", ["supervisor.stop_timeout", "0.1", "between 0.5"]),
     ("[web]\nmdns = 1\n", ["web.mdns", "1", "true or false"]),
@@ -92,11 +92,11 @@ def test_cli_config_beats_environment_which_beats_default(tmp_path: Path, monkey
 
 
 def test_cli_helper_exits_2_with_the_message(tmp_path: Path, capsys) -> None:
-    bad = write(tmp_path / "c.toml", "[web]\nport = 0\n")
+    bad = write(tmp_path / "c.toml", "[web]\nport = -1\n")
     with pytest.raises(SystemExit) as exc:
         load_config(argparse.Namespace(config=str(bad)))
     assert exc.value.code == 2
-    assert "web.port = 0 is invalid" in capsys.readouterr().err
+    assert "web.port = -1 is invalid" in capsys.readouterr().err
 
 
 def test_every_key_has_a_default_and_a_doc() -> None:
