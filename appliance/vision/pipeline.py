@@ -156,10 +156,11 @@ class Pipeline:
         t3 = time.perf_counter()
         room = self.room.update([_mood(f) for f in faces], t)
         end = time.perf_counter()
-        self.stage_ms["room"] = (end - t3) * 1e3
-        self.stage_ms["frame"] = (end - start) * 1e3
+        ms = self.stage_ms  # a new dict each frame (faces() builds it)
+        ms["room"] = (end - t3) * 1e3
+        ms["frame"] = (end - start) * 1e3
         self.frames += 1
-        return FrameResult(faces=faces, room=room, t=t, scale=scale, ms=dict(self.stage_ms))
+        return FrameResult(faces=faces, room=room, t=t, scale=scale, ms=ms)
 
     def still(self, frame: np.ndarray) -> FrameResult:
         """Read a single photo: fresh tracker, unsmoothed room (people = faces found)."""
@@ -173,6 +174,10 @@ class Pipeline:
 
 def prepare(frame: np.ndarray) -> tuple[np.ndarray, float]:
     """A usable RGB frame (FrameError if it cannot be) and the downscale factor applied."""
+    if (type(frame) is np.ndarray and frame.dtype == np.uint8 and frame.ndim == 3
+            and frame.shape[2] == 3 and frame.flags.c_contiguous
+            and min(frame.shape[:2]) >= 16 and max(frame.shape[:2]) <= MAX_SIDE):
+        return frame, 1.0  # a camera frame as it should be: nothing to convert
     rgb = to_rgb(frame, order="rgb", max_side=MAX_SIDE)
     scale = frame.shape[1] / rgb.shape[1] if rgb.shape[1] else 1.0
     return rgb, float(scale)
