@@ -292,7 +292,7 @@ class Soak:
 
         try:
             with proc.oneshot():
-                mem = proc.memory_full_info()
+                rss = proc.memory_info().rss
                 fds = proc.num_fds()
                 threads = proc.num_threads()
         except psutil.NoSuchProcess:
@@ -303,8 +303,7 @@ class Soak:
         with contextlib.suppress(Exception):  # a busy stand-in only costs this figure
             plays = int((await driver.sim_state()).get("plays", 0))
         return Sample(
-            t=round(t, 1), rss_mib=round(mem.rss / MIB, 2), uss_mib=round(mem.uss / MIB, 2),
-            fds=fds, threads=threads,
+            t=round(t, 1), rss_mib=round(rss / MIB, 2), fds=fds, threads=threads,
             tasks=sup.get("tasks"), bus_dropped=int((doc.get("bus") or {}).get("dropped", 0)),
             restarts=sum(int(s.get("crashes", 0)) for s in doc.get("services", [])),
             player=str((doc.get("player") or {}).get("state") or "-"), plays=plays,

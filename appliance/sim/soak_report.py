@@ -18,7 +18,6 @@ class Sample:
 
     t: float  # seconds since the soak began driving the box
     rss_mib: float
-    uss_mib: float  # private memory (RSS without shared library pages)
     fds: int
     threads: int
     tasks: int | None
@@ -66,8 +65,7 @@ class SoakResult:
             "rss_mib": {"start": round(rss_start, 1), "end": round(rss_end, 1),
                        "growth": round(rss_end - rss_start, 1),
                        "steady": round(rss_steady, 1),
-                       "peak": round(max(s.rss_mib for s in self.samples), 1),
-                       "steady_uss": round(statistics.median(s.uss_mib for s in steady), 1)},
+                       "peak": round(max(s.rss_mib for s in self.samples), 1)},
             "fds": _edges([s.fds for s in head], [s.fds for s in tail]),
             "threads": _edges([s.threads for s in head], [s.threads for s in tail]),
             "tasks": _edges([s.tasks for s in head if s.tasks is not None],
@@ -148,7 +146,6 @@ def summary(result: SoakResult) -> str:
         "  (start/end: lowest value in the first/last third after warm-up)",
         f"  RSS       start {rss['start']:.1f} MiB  end {rss['end']:.1f} MiB  growth "
         f"{rss['growth']:+.1f} MiB  steady {rss['steady']:.1f} MiB  peak {rss['peak']:.1f} MiB",
-        f"  private   steady {rss['steady_uss']:.1f} MiB (USS: RSS less shared library pages)",
         f"  fds       start {f['fds']['start']}  end {f['fds']['end']}",
         f"  threads   start {f['threads']['start']}  end {f['threads']['end']}",
         f"  tasks     start {f['tasks']['start']}  end {f['tasks']['end']}",

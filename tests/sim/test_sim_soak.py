@@ -14,7 +14,7 @@ from appliance.sim.soak_report import Sample, SoakResult, summary
 
 def _sample(t: float, *, rss: float = 120.0, fds: int = 20, tasks: int | None = 18,
             restarts: int = 0, plays: int = 0) -> Sample:
-    return Sample(t=t, rss_mib=rss, uss_mib=rss - 50, fds=fds, threads=12, tasks=tasks,
+    return Sample(t=t, rss_mib=rss, fds=fds, threads=12, tasks=tasks,
                   bus_dropped=0, restarts=restarts, player="playing", plays=plays, camera="face")
 
 
