@@ -87,6 +87,8 @@ def web(ctx: BoxContext) -> Service:
 
 
 def mdns(ctx: BoxContext) -> Service | None:
+    if not ctx.config.web.mdns:
+        return None  # not even imported: zeroconf costs ~3 MiB of memory
     from appliance.web.mdns import mdns_service_factory
 
     return mdns_service_factory(ctx)
