@@ -44,8 +44,10 @@ async def test_mood_change_queues_and_new_music_starts_at_the_track_boundary(tmp
         assert len(played[0]) == 1 and played[1] == []  # nothing cut the happy song
         happy, sad = by_id()[first.id], by_id()[history[1].track_id]
         assert sad.valence < happy.valence
-        states = [e for e in rig.events if isinstance(e, PlayerState)]
-        assert any(s.mood == "sad" and s.track_id == sad.id for s in states)
+        # music_mood is set before the play is recorded and the state published: wait for it
+        await rig.until(lambda: any(
+            isinstance(e, PlayerState) and e.mood == "sad" and e.track_id == sad.id
+            for e in rig.events), 10, "published state")
         plays = rig.store.read_sync(lambda db: [(r["track_id"], r["mood"]) for r in db.query(
             "SELECT * FROM plays ORDER BY id")])
         assert plays[:2] == [(happy.id, "happy"), (sad.id, "sad")]
