@@ -171,9 +171,8 @@ def measure(landmarks: np.ndarray) -> FaceFrame:
 
 def frame_cues(f: FaceFrame, baseline: Cues | None = None) -> Cues:
     """Expression cues from a measured face frame, minus `baseline` when given."""
-    if not isinstance(f.coords, Points):  # a hand-built frame: look the landmarks up one by one
-        return _frame_cues_slow(f) if baseline is None else _frame_cues_slow(f).minus(baseline)
-    x, y = f.coords.xs, f.coords.ys
+    c = f.coords if isinstance(f.coords, Points) else _as_points(f.coords)
+    x, y = c.xs, c.ys
     lip_line = (y[_LIP_UPPER] + y[_LIP_LOWER]) / 2
     corners = (y[_MOUTH_R] + y[_MOUTH_L]) / 2
     eye_open = ((y[_R_EYE_BOTTOM] - y[_R_EYE_TOP]) + (y[_L_EYE_BOTTOM] - y[_L_EYE_TOP])) / 2
@@ -192,27 +191,10 @@ def frame_cues(f: FaceFrame, baseline: Cues | None = None) -> Cues:
                 eye_open - b.eye_open, brow_raise - b.brow_raise, brow_gap - b.brow_gap)
 
 
-def _frame_cues_slow(f: FaceFrame) -> Cues:
-    def y(i: int) -> float:
-        return f.face(i)[1]
-
-    def x(i: int) -> float:
-        return f.face(i)[0]
-
-    lip_line = (y(LIP_UPPER_INNER) + y(LIP_LOWER_INNER)) / 2
-    corners = (y(MOUTH_R) + y(MOUTH_L)) / 2
-    eye_open = ((y(R_EYE_BOTTOM) - y(R_EYE_TOP)) + (y(L_EYE_BOTTOM) - y(L_EYE_TOP))) / 2
-    r_brow = sum(y(i) for i in R_BROW_MID) / len(R_BROW_MID)
-    l_brow = sum(y(i) for i in L_BROW_MID) / len(L_BROW_MID)
-    brow_raise = ((y(R_EYE_TOP) - r_brow) + (y(L_EYE_TOP) - l_brow)) / 2
-    return Cues(
-        mouth_corner_lift=lip_line - corners,
-        mouth_width=abs(x(MOUTH_L) - x(MOUTH_R)),
-        mouth_open=max(0.0, y(LIP_LOWER_INNER) - y(LIP_UPPER_INNER)),
-        eye_open=max(0.0, eye_open),
-        brow_raise=brow_raise,
-        brow_gap=abs(x(L_BROW_INNER) - x(R_BROW_INNER)),
-    )
+def _as_points(m: Mapping[int, tuple[float, float]]) -> Points:
+    """A hand-built landmark mapping as Points (KeyError if a used landmark is missing)."""
+    pts = [m[i] for i in USED]
+    return Points([p[0] for p in pts], [p[1] for p in pts])
 
 
 def frame_frontality(f: FaceFrame) -> float:
