@@ -120,10 +120,11 @@ def _human_seconds(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def parse_retry_after(value: str | None, now: float | None = None) -> float:
+def parse_retry_after(value: str | None, now: float | None = None,
+                      default: float = DEFAULT_RETRY_AFTER) -> float:
     """Seconds to wait from a Retry-After header (delta seconds or an HTTP date)."""
     if not value:
-        return DEFAULT_RETRY_AFTER
+        return default
     value = value.strip()
     try:
         return max(0.0, float(value))
@@ -132,7 +133,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float:
     try:
         when = parsedate_to_datetime(value).timestamp()
     except (TypeError, ValueError, IndexError):
-        return DEFAULT_RETRY_AFTER
+        return default
     return max(0.0, when - (time.time() if now is None else now))
 
 

@@ -9,7 +9,6 @@ held up; the caller asks again later.
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import math
 import re
@@ -21,6 +20,7 @@ from typing import Any, Protocol
 import aiohttp
 
 from appliance.core.config import FeaturesConfig
+from appliance.music.errors import parse_retry_after
 
 logger = logging.getLogger(__name__)
 
@@ -59,22 +59,6 @@ class FeatureProvider(Protocol):
     async def close(self) -> None:
         """Release the HTTP session."""
         ...
-
-
-def parse_retry_after(value: str | None, now: float | None = None, default: float = 60.0) -> float:
-    """Seconds to wait from a Retry-After header (seconds or an HTTP date)."""
-    if not value:
-        return default
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value).timestamp()
-    except (TypeError, ValueError, IndexError):
-        return default
-    return max(0.0, when - (time.time() if now is None else now))
 
 
 def valid_features(valence: Any, energy: Any, tempo: Any) -> str:
@@ -117,7 +101,7 @@ class _HttpProvider:
         return max(0.0, self._blocked_until - self._clock())
 
     def _note_429(self, resp: aiohttp.ClientResponse) -> None:
-        wait = parse_retry_after(resp.headers.get("Retry-After"))
+        wait = parse_retry_after(resp.headers.get("Retry-After"), default=60.0)
         self._blocked_until = self._clock() + wait
         self.rate_limited += 1
         logger.warning("%s rate limit reached; asking again in %.0f s", self.name, wait)

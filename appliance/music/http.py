@@ -43,6 +43,7 @@ from appliance.music.linking import (
 from appliance.music.speakers import SpeakerManager
 from appliance.music.spotify_api import Device, SpotifyApi
 from appliance.music.tokens import TokenManager, link_expires_at_of, needs_reminder_of
+from appliance.web.bodies import read_body, sent_json
 from appliance.web.guards import allow_unpaired, current_user, require_user
 from appliance.web.keys import DEPS, REQ_NEW_TOKEN
 from appliance.web.render import add_nav, render
@@ -112,22 +113,6 @@ def api_error(err: SpotifyError) -> ApiError:
         if isinstance(err, kind):
             return ApiError(status, code, err.message)
     return ApiError(502, "spotify_error", err.message)
-
-
-def _wants_json(request: web.Request) -> bool:
-    return request.content_type == "application/json" or "application/json" in request.headers.get(
-        "Accept", "")
-
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    if request.content_type == "application/json":
-        try:
-            data = await request.json()
-        except ValueError:
-            raise ApiError(400, "bad_json", "The request body is not valid JSON.") from None
-        return data if isinstance(data, dict) else {}
-    form = await request.post()
-    return {k: v for k, v in form.items() if isinstance(v, str)}
 
 
 def _is_loopback_host(request: web.Request) -> bool:
@@ -215,15 +200,15 @@ async def set_client_id(request: web.Request) -> web.Response:
     if not user.is_owner:
         raise ApiError(403, "owner_only", "Only the box's owner can set the Spotify app; ask them.")
     svc = _services(request)
-    body = await _body(request)
+    body = await read_body(request)
     try:
         value = await svc.linking.set_client_id(str(body.get("clientId") or body.get(
             "client_id") or ""))
     except LinkRefused as err:
-        if _wants_json(request):
+        if sent_json(request):
             raise api_error(err) from None
         return await _refused_page(request, svc, user.user_id, err.message)
-    if _wants_json(request):
+    if sent_json(request):
         return json_data({"clientId": value, "redirectUri": svc.redirect_uri()})
     raise web.HTTPSeeOther("/spotify")
 
@@ -235,10 +220,10 @@ async def connect(request: web.Request) -> web.Response:
     try:
         url = await svc.linking.start_link(user.user_id, user.session_id, svc.redirect_uri())
     except SpotifyError as err:
-        if _wants_json(request):
+        if sent_json(request):
             raise api_error(err) from None
         return await _refused_page(request, svc, user.user_id, err.message)
-    if _wants_json(request):
+    if sent_json(request):
         return json_data({"authUrl": url})
     raise web.HTTPSeeOther(url)
 
@@ -253,11 +238,11 @@ async def _finish(request: web.Request, params: Any) -> web.Response:
         conn = await svc.linking.complete_link(user.user_id, user.session_id, params)
     except SpotifyError as err:
         logger.info("spotify: link refused for %s (%s)", user.user_id, type(err).__name__)
-        if _wants_json(request):
+        if sent_json(request):
             raise api_error(err) from None
         return await _refused_page(request, svc, user.user_id, err.message,
                                    400 if isinstance(err, LinkRefused) else 502)
-    if _wants_json(request):
+    if sent_json(request):
         return json_data({"linked": True, "displayName": conn.display_name})
     raise web.HTTPSeeOther("/spotify?linked=1")
 
@@ -287,7 +272,7 @@ async def callback(request: web.Request) -> web.Response:
 async def paste(request: web.Request) -> web.Response:
     """Finish a link from the failed http://127.0.0.1 address pasted from a phone."""
     require_user(request)
-    body = await _body(request)
+    body = await read_body(request)
     return await _finish(request, str(body.get("url") or ""))
 
 
@@ -321,7 +306,7 @@ async def choose_speaker(request: web.Request) -> web.Response:
         return await _choose_speaker(request)
     except ApiError as err:
         user = current_user(request)
-        if _wants_json(request) or user is None:
+        if sent_json(request) or user is None:
             raise
         return await _refused_page(request, _services(request), user.user_id, err.message,
                                    err.status)
@@ -334,7 +319,7 @@ async def _choose_speaker(request: web.Request) -> web.Response:
     if not (user.is_owner or user.user_id == listener):
         raise ApiError(403, "not_allowed", "Only the owner or the active listener can choose "
                        "the speaker.")
-    body = await _body(request)
+    body = await read_body(request)
     device_id = str(body.get("id") or body.get("device_id") or "")
     try:
         volume = int(body.get("volume") if body.get("volume") not in (None, "") else 40)
@@ -353,7 +338,7 @@ async def _choose_speaker(request: web.Request) -> web.Response:
     if device.is_restricted:
         raise ApiError(409, "device_not_controllable", DeviceNotControllable().message)
     await svc.speakers.choose(device.id, device.name, volume)
-    if _wants_json(request):
+    if sent_json(request):
         return json_data({"chosen": await svc.speakers.chosen()})
     raise web.HTTPSeeOther("/spotify")
 

@@ -17,6 +17,7 @@ from appliance.core.bus import MOODS, ManualMood, PlayerState
 from appliance.music import history, listeners, moods
 from appliance.music.errors import SpotifyError
 from appliance.music.selector import MOOD_PLAYLISTS_SETTING, parse_mood_playlists, parse_playlist_id
+from appliance.web.bodies import read_body, sent_json
 from appliance.web.guards import current_user, require_user
 from appliance.web.keys import DEPS
 from appliance.web.render import add_nav, render
@@ -27,23 +28,6 @@ logger = logging.getLogger(__name__)
 
 def _player(request: web.Request) -> Any:
     return request.app[DEPS].services.get("player")
-
-
-def _wants_json(request: web.Request) -> bool:
-    return "application/json" in request.headers.get("Accept", "") or \
-        request.content_type == "application/json"
-
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    if request.content_type == "application/json":
-        try:
-            data = await request.json()
-        except ValueError:
-            raise ApiError(400, "bad_json", "The request body is not valid JSON.") from None
-        if not isinstance(data, dict):
-            raise ApiError(400, "bad_json", "The request body must be a JSON object.")
-        return data
-    return dict(await request.post())
 
 
 # Fixed texts for plain-form results (the address carries a code, never a message).
@@ -64,7 +48,7 @@ ERRORS = {
 
 
 def _done(request: web.Request, data: Any, notice: str) -> web.Response:
-    if _wants_json(request):
+    if sent_json(request):
         return json_data(data)
     raise web.HTTPSeeOther(f"/music?done={notice}")
 
@@ -75,7 +59,7 @@ def _form_errors(handler: Any) -> Any:
         try:
             return await handler(request)
         except ApiError as err:
-            if _wants_json(request) or err.code not in ERRORS:
+            if sent_json(request) or err.code not in ERRORS:
                 raise
             raise web.HTTPSeeOther(f"/music?error={err.code}") from None
     wrapped.__doc__ = handler.__doc__
@@ -113,7 +97,7 @@ async def post_targets(request: web.Request) -> web.Response:
     """Change some mood targets; `{"reset": true}` restores the defaults."""
     require_user(request)
     store = request.app[DEPS].store
-    body = await _body(request)
+    body = await read_body(request)
     if body.get("reset") in (True, "1", "true"):
         await store.set_setting(moods.SETTING, moods.dump_targets(moods.DEFAULT_TARGETS))
         return _done(request, {"targets": _targets_json(moods.DEFAULT_TARGETS)}, "targets")
@@ -131,7 +115,7 @@ async def post_playlists(request: web.Request) -> web.Response:
     """Pick playlists for moods: `{"sad": "<id, uri or link>", "happy": ""}` ('' clears)."""
     require_user(request)
     deps = request.app[DEPS]
-    body = await _body(request)
+    body = await read_body(request)
     current = parse_mood_playlists(deps.store.get_setting(MOOD_PLAYLISTS_SETTING))
     for mood in MOODS:
         if mood not in body:
@@ -156,7 +140,7 @@ async def post_listener(request: web.Request) -> web.Response:
     """Choose whose Spotify account plays (a household member with a linked account)."""
     require_user(request)
     deps = request.app[DEPS]
-    body = await _body(request)
+    body = await read_body(request)
     user_id = str(body.get("user_id") or body.get("userId") or "")
     player = _player(request)
     try:
@@ -173,7 +157,7 @@ async def post_mood(request: web.Request) -> web.Response:
     """Choose a mood by hand for `minutes` (`{"mood": null}` returns to automatic)."""
     require_user(request)
     deps = request.app[DEPS]
-    body = await _body(request)
+    body = await read_body(request)
     mood = body.get("mood") or None
     if mood is not None and mood not in MOODS:
         raise ApiError(400, "bad_mood", f"Unknown mood; choose one of {', '.join(MOODS)}.")

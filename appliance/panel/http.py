@@ -32,6 +32,7 @@ from aiohttp import web
 from appliance.panel.gestures import BUTTONS, Timings
 from appliance.panel.patterns import STATUS_PATTERNS
 from appliance.panel.service import PanelService
+from appliance.web.bodies import read_body
 from appliance.web.guards import allow_unpaired, is_paired
 from appliance.web.keys import DEPS
 from appliance.web.middleware import wants_json
@@ -132,18 +133,6 @@ def _names(raw: str) -> list[str]:
     return names
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
-    if not request.can_read_body:
-        return {}
-    try:
-        body = await request.json()
-    except ValueError:
-        raise ApiError(400, "bad_json", "The request body is not valid JSON.") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "bad_request", 'Send an object like {"action": "press"}.')
-    return body
-
-
 def _seconds(body: dict[str, Any], default: float) -> float:
     value = body.get("seconds", default)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or \
@@ -158,7 +147,7 @@ async def panel_button(request: web.Request) -> web.Response:
     _at_the_box(request)
     svc = _panel(request)
     names = _names(request.match_info["name"])
-    body = await _body(request)
+    body = await read_body(request)
     action = body.get("action", "press")
     if action not in ACTIONS:
         raise ApiError(400, "bad_action", f"\"action\" must be one of {', '.join(ACTIONS)}.")

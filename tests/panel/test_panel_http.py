@@ -169,7 +169,7 @@ async def test_virtual_play_press_pairs_a_waiting_browser(box):
     ("/api/panel/buttons/play", {"action": "smash"}, 400, "bad_action"),
     ("/api/panel/buttons/play", {"seconds": 3600}, 400, "bad_seconds"),
     ("/api/panel/buttons/play", {"seconds": "long"}, 400, "bad_seconds"),
-    ("/api/panel/buttons/play", [1], 400, "bad_request"),
+    ("/api/panel/buttons/play", [1], 400, "bad_json"),
 ])
 async def test_bad_requests_get_json_errors(box, path, body, status, code):
     *_, client = box
