@@ -102,7 +102,8 @@ class ReplaySource(FrameSource):
             self._still = read_image(path)
             self._images, self._fps = [path], self.image_fps
         else:
-            cap = cv2.VideoCapture(str(path))
+            # One decoding thread: frames are small, and each FFmpeg thread keeps its own buffers.
+            cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, 1])
             if not cap.isOpened():
                 cap.release()
                 raise CameraError(f"video {path} cannot be opened (unreadable or not a video)")
