@@ -54,8 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_location_options(p: argparse.ArgumentParser) -> None:
-    """`--sim` / `--state-dir` on every command, to look where `mooddj run --sim` keeps files."""
+    """`--config`, `--sim`, `--state-dir` on every command (after its name, as the README says)."""
     known = {opt for action in p._actions for opt in action.option_strings}
+    if "--config" not in known:  # SUPPRESS: `mooddj --config X cmd` is not overwritten by None
+        p.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS,
+                       help="config file (default: $MOODDJ_CONFIG or /etc/mooddj/config.toml)")
     if "--sim" not in known:
         p.add_argument("--sim", action="store_true",
                        help="the simulator's box (state in ~/.local/state/mooddj-sim)")

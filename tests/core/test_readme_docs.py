@@ -37,3 +37,17 @@ def test_every_mooddj_command_and_benchmark_is_documented():
     assert not missing, f"README lacks commands: {missing}"
     for bench in BENCHES:
         assert bench in README.split("mooddj bench", 1)[1]
+
+
+def test_every_command_takes_config_after_its_name_as_the_readme_says():
+    from appliance.cli import build_parser
+
+    assert "Every command takes `--config PATH`" in README
+    parser = build_parser()
+    extra = {"backup": ["/tmp/x.mooddj"], "restore": ["/tmp/x.mooddj"], "analyze": ["x.jpg"],
+             "features": ["stats"], "bench": ["vision"]}
+    for name in COMMANDS:
+        args = parser.parse_args([name, "--config", "/c.toml", *extra.get(name, [])])
+        assert args.config == "/c.toml", name
+        args = parser.parse_args(["--config", "/top.toml", name, *extra.get(name, [])])
+        assert args.config == "/top.toml", name
