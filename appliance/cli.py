@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from appliance import __version__
@@ -82,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
         return int(mod.run(args) or 0)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `mooddj ... | head` closed the pipe: stop quietly, like coreutils
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the flush at exit does not raise again
+        return 141
 
 
 if __name__ == "__main__":

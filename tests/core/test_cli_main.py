@@ -1,0 +1,33 @@
+"""`mooddj` entry point: a closed pipe (`mooddj ... | head`) ends quietly."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+SPEW = '''
+def configure(parser):
+    pass
+
+def run(args):
+    for i in range(200000):
+        print("line", i)
+    return 0
+'''
+
+
+def test_output_piped_into_head_ends_without_a_traceback(tmp_path: Path) -> None:
+    (tmp_path / "spew_cmd_mod.py").write_text(SPEW)
+    code = (f"import sys; sys.path.insert(0, {str(tmp_path)!r}); from appliance import cli; "
+            "cli.COMMANDS['spew'] = ('spew_cmd_mod', 'x'); sys.exit(cli.main(['spew']))")
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.read(20).startswith(b"line 0")
+    proc.stdout.close()  # what `head` does once it has its lines
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=30) == 141
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
