@@ -119,6 +119,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def sim_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """Config values simulator mode uses (the user's own flags still win over them)."""
+    from appliance.sim.launcher import DEFAULT_RECORDING
+
     state_dir = getattr(args, "state_dir", None)
     state = Path(state_dir).expanduser() if state_dir else SIM_STATE_DIR.expanduser()
     return {
@@ -128,7 +130,7 @@ def sim_overrides(args: argparse.Namespace) -> dict[str, Any]:
         # The browser runs on this machine: Spotify returns straight to the page's port.
         "spotify": {"redirect_port": 0},
         "panel": {"pin_factory": "mock"},
-        "camera": {"source": "replay"},
+        "camera": {"source": "replay", "replay_path": str(DEFAULT_RECORDING)},
     }
 
 
