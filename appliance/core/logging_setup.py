@@ -154,7 +154,7 @@ def setup_logging(level: str = "INFO", log_file: str | os.PathLike[str] | None =
     handlers: list[logging.Handler] = [stderr]
     if log_file:
         path = Path(log_file)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fh = logging.handlers.RotatingFileHandler(path, maxBytes=5_000_000, backupCount=2,
                                                   encoding="utf-8")
         fh.setFormatter(logging.Formatter(

@@ -63,7 +63,12 @@ def start(state_dir: Path, external: str | None = None) -> StandIns:
         except (OSError, ValueError) as err:
             raise SimError(f"stand-ins at {external} did not answer ({err}); start them with "
                            f"`python -m appliance.sim` or drop --stand-ins") from None
-    state_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as err:
+        why = "it is a file" if state_dir.is_file() else err.strerror
+        raise SimError(f"state dir {state_dir} cannot be used: {why}; "
+                       f"pass --state-dir with a writable folder") from None
     cmd = [sys.executable, "-m", "appliance.sim", "--state-file",
            str(state_dir / "stand-ins.state")]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, preexec_fn=_die_with_parent,
