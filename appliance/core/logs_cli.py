@@ -30,7 +30,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sim", action="store_true",
                         help="the simulator's log file (mooddj run --sim)")
     parser.add_argument("--state-dir", metavar="DIR",
-                        help="with --sim: the box started with `mooddj run --sim --state-dir DIR`")
+                        help="the box started with `mooddj run [--sim] --state-dir DIR` "
+                             "(its DIR/mooddj.log when there is one)")
     parser.add_argument("--file", metavar="PATH", help="show this log file")
 
 
@@ -86,8 +87,13 @@ def log_file_for(args: argparse.Namespace) -> Path | None:
         return Path(args.file).expanduser()
     from appliance.box import load_box_config
 
-    log_file = load_box_config(args).paths.log_file
-    return Path(log_file).expanduser() if log_file else None
+    config = load_box_config(args)
+    if config.paths.log_file:
+        return Path(config.paths.log_file).expanduser()
+    in_state = config.paths.state / "mooddj.log"  # `mooddj run --sim --state-dir DIR` writes it
+    if getattr(args, "state_dir", None) and in_state.exists():
+        return in_state
+    return None
 
 
 def run(args: argparse.Namespace) -> int:
