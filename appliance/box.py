@@ -281,13 +281,16 @@ def run_loop(main: Coroutine[Any, Any, int], grace: float = LOOP_CLOSE_GRACE) ->
 
 def run(args: argparse.Namespace) -> int:
     """`mooddj run`: run the box until SIGTERM or Ctrl-C."""
+    import errno
+
     from appliance.core.cliutil import fail
     from appliance.core.logging_setup import setup_logging
     from appliance.core.maint import BoxRunningError, acquire_box_lock
 
     stand_ins = None
     extra: dict[str, Any] = {}
-    problem = _models_problem(load_box_config(args))  # before anything is started
+    first = load_box_config(args)
+    problem = _models_problem(first) or _port_problem(first)  # before anything is started
     if problem:
         return fail(problem)
     if getattr(args, "sim", False):
@@ -309,8 +312,10 @@ def run(args: argparse.Namespace) -> int:
         except BoxRunningError as err:
             return fail(str(err))
         except OSError as err:
-            return fail(f"runtime dir {config.paths.runtime} cannot be used: {err.strerror}; "
-                        f"set paths.runtime_dir to a writable folder")
+            why = "a file is in the way" if err.errno == errno.ENOTDIR else err.strerror
+            flag = "pass a writable --state-dir or " if getattr(args, "state_dir", None) else ""
+            return fail(f"runtime dir {config.paths.runtime} cannot be used: {why}; "
+                        f"{flag}set paths.runtime_dir to a writable folder")
         try:
             return _run_box(args, config, stand_ins.info if stand_ins else None)
         finally:
@@ -374,6 +379,33 @@ def _models_problem(config: Config) -> str:
 
     problems = verify_all(config.paths.models)
     return problems[0] if problems else ""
+
+
+def _port_problem(config: Config) -> str:
+    """One line when the setup page's port is taken (or not ours to use), or ''."""
+    import errno
+    import socket
+
+    host, port = config.web.host or "0.0.0.0", config.web.port
+    if port == 0:
+        return ""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError:
+        return ""  # a bad web.host: the web service reports it with its own message
+    family, kind, proto, _name, addr = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as aiohttp binds it
+        try:
+            sock.bind(addr)
+        except OSError as err:
+            if err.errno == errno.EADDRINUSE:
+                return (f"port {port} on {host} is already in use (another mooddj, or another "
+                        f"server); stop it, or pick another port with --port N or web.port")
+            if err.errno == errno.EACCES:
+                return (f"no permission to listen on port {port}; run under the systemd unit "
+                        f"(CAP_NET_BIND_SERVICE), or use --port N / web.port above 1023")
+    return ""
 
 
 def _print_sim_banner(ctx: BoxContext) -> None:
