@@ -140,6 +140,9 @@ class Store:
         try:
             p.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as err:
+            if p.parent.is_file():
+                raise StoreError(f"state directory {p.parent} cannot be created: it is a file; "
+                                 f"move it away or choose another state dir") from None
             raise StoreError(f"state directory {p.parent} cannot be created: {err.strerror}; "
                              f"create it and make it writable by this user") from None
         if not os.access(p.parent, os.W_OK | os.X_OK):
