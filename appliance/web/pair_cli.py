@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from appliance.core.config import Config
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -33,6 +37,20 @@ def run(args: argparse.Namespace) -> int:
         store.close()
     left = round((until - time.time()) / 60)
     print(f"Pairing code: {format_code(code)}")
-    print(f"Open http://{config.web.hostname}.local on the new phone, choose "
+    print(f"Open {page_address(config)} in the new browser, choose "
           f"\"use a pairing code\" and type it. It works once, within {left} minutes.")
     return 0
+
+
+def page_address(config: Config) -> str:
+    """Where the setup page answers: <hostname>.local, or the loopback address the box serves."""
+    from appliance.core.status import read_status, status_path
+
+    host = config.web.host
+    if config.web.mdns or host in ("0.0.0.0", "", "::"):
+        return f"http://{config.web.hostname}.local"
+    doc = read_status(status_path(config.paths.runtime)) or {}
+    ports = [(s.get("snapshot") or {}).get("port") for s in doc.get("services", [])
+             if isinstance(s, dict) and s.get("name") == "web"]
+    port = ports[0] if ports and isinstance(ports[0], int) else config.web.port
+    return f"http://{host}" + ("" if port == 80 else f":{port}")
