@@ -217,9 +217,9 @@ def _live_lines(live: dict[str, Any], now: float) -> list[str]:
     if mood:
         lines.append(f"Room      {mood['mood']} (valence {mood['valence']:+.2f}, arousal "
                      f"{mood['arousal']:+.2f}, confidence {mood['confidence']:.2f}), "
-                     f"{people if people is not None else '?'} people")
+                     f"{_people(people)}")
     else:
-        lines.append(f"Room      no mood yet{f', {people} people' if people is not None else ''}")
+        lines.append(f"Room      no mood yet{f', {_people(people)}' if people is not None else ''}")
     if live.get("privacy"):
         lines.append("Privacy   on: the camera is off")
     player = live.get("player")
@@ -227,7 +227,7 @@ def _live_lines(live: dict[str, Any], now: float) -> list[str]:
         what = (f"{player['state']}: \"{_clean(player.get('track_name'))}\" by "
                 f"{_clean(player.get('artists'))}" if player.get("track_name")
                 else player["state"])
-        lines.append(f"Speaker   {_clean(player.get('speaker') or '-')}: {what}"
+        lines.append(f"Speaker   {_clean(player.get('speaker') or 'none chosen')}: {what}"
                      + (f" (mood {player['mood']}, volume {player['volume']})"
                         if player.get("mood") else ""))
     errors = live.get("errors", [])
@@ -240,6 +240,10 @@ def _live_lines(live: dict[str, Any], now: float) -> list[str]:
     lines.append(f"Loop      lag {lag if lag is not None else '?'} ms, bus drops "
                  f"{bus.get('dropped', 0)}")
     return lines
+
+
+def _people(n: Any) -> str:
+    return "? people" if n is None else f"{n} person" if n == 1 else f"{n} people"
 
 
 def _db_lines(db: dict[str, Any], live: dict[str, Any] | None, now: float) -> list[str]:

@@ -168,7 +168,7 @@ def test_render_of_a_live_snapshot_shows_every_section() -> None:
     assert "vision" in text and "fps 4.9" in text
     assert "player     failed" in text and "RuntimeError: boom" in text
     assert "last error: frame timeout" in text
-    assert "sad (valence -0.40" in text and "1 people" in text
+    assert "sad (valence -0.40" in text and "1 person" in text
     assert 'Den: playing: "Tune" by Act' in text
     assert "[service] player failed (see logs)" in text
     assert "bus drops 3" in text
