@@ -283,3 +283,11 @@ def test_picamera2_releases_the_camera_on_sigterm(tmp_path):
             child.wait()
     assert code == -signal.SIGTERM  # still dies of SIGTERM, as the sender expects
     assert marker.read_text().split() == ["stopped", "closed"]
+
+
+def test_replay_from_the_config_delivers_frames_at_the_camera_size_like_the_camera():
+    cam = CameraConfig(source="replay", width=320, height=240, replay_realtime=False,
+                       replay_path=str(media("no_face.mp4")))  # a 960x540 recording
+    with create_source(cam) as src:
+        frame = src.read()
+    assert frame.rgb.shape == (180, 320, 3)  # fitted inside 320x240, aspect kept

@@ -32,8 +32,9 @@ def _replay(cam: CameraConfig) -> FrameSource:
 
     if not cam.replay_path:
         raise CameraError("camera.source is replay but camera.replay_path is empty; set it")
+    # Frames come at most at the camera's configured size, as the Pi's camera delivers them.
     return ReplaySource(cam.replay_path, loop=cam.replay_loop, realtime=cam.replay_realtime,
-                        image_fps=cam.fps)
+                        image_fps=cam.fps, max_side=max(cam.width, cam.height))
 
 
 # camera.source -> factory building the (not yet opened) source from the camera config.

@@ -55,9 +55,10 @@ class ReplaySource(FrameSource):
     name = "replay"
 
     def __init__(self, path: str | Path, *, loop: bool = True, realtime: bool = True,
-                 image_fps: float = 15.0) -> None:
+                 image_fps: float = 15.0, max_side: int = MAX_SIDE) -> None:
         super().__init__()
         self.path = Path(path)
+        self.max_side = max_side  # like a camera: frames no larger than its configured size
         self.loop = loop
         self.realtime = realtime
         self.image_fps = image_fps
@@ -99,7 +100,7 @@ class ReplaySource(FrameSource):
                 raise CameraError(f"folder {path} holds no images (.jpg, .png, ...)")
             self._images, self._fps = images, self.image_fps
         elif is_image(path):
-            self._still = read_image(path)
+            self._still = read_image(path, self.max_side)
             self._images, self._fps = [path], self.image_fps
         else:
             # One decoding thread: frames are small, and each FFmpeg thread keeps its own buffers.
@@ -182,7 +183,7 @@ class ReplaySource(FrameSource):
             if not ok:
                 return None
             self._pos += 1
-            return to_rgb(bgr, order="bgr")
+            return to_rgb(bgr, order="bgr", max_side=self.max_side)
         if self._pos >= len(self._images):
             return None
         path = self._images[self._pos]
@@ -190,7 +191,7 @@ class ReplaySource(FrameSource):
         if self._still is not None:
             return self._still
         try:
-            return read_image(path)
+            return read_image(path, self.max_side)
         except CameraError:
             if len(self._images) == 1:
                 raise
