@@ -378,4 +378,9 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
     else:
         print(render(checks))
+        state_dir = getattr(args, "state_dir", None)
+        if state_dir and not getattr(args, "sim", False) and (
+                Path(state_dir).expanduser() / "stand-ins.state").exists():
+            print(f"note: {state_dir} holds a simulator box; `mooddj doctor --sim --state-dir "
+                  f"{state_dir}` checks it with the simulator's camera, pins and stand-ins")
     return 1 if failed else 0

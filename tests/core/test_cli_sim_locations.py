@@ -34,3 +34,12 @@ def test_sim_state_dir_that_is_a_file_is_one_clear_error(tmp_path: Path) -> None
     path.write_text("x")
     with pytest.raises(launcher.SimError, match="it is a file; pass --state-dir"):
         launcher.start(path)
+
+
+def test_doctor_on_a_sim_state_dir_without_sim_says_to_add_it(tmp_path: Path, capsys) -> None:
+    (tmp_path / "stand-ins.state").write_text("{}")
+    cfg = tmp_path / "empty.toml"
+    cfg.write_text("")
+    cli.main(["doctor", "--config", str(cfg), "--state-dir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert f"`mooddj doctor --sim --state-dir {tmp_path}`" in out.splitlines()[-1]
