@@ -154,11 +154,13 @@ async def post_listener(request: web.Request) -> web.Response:
 
 
 async def post_mood(request: web.Request) -> web.Response:
-    """Choose a mood by hand for `minutes` (`{"mood": null}` returns to automatic)."""
+    """Choose a mood by hand for `minutes` (`{"mood": null}` or `"auto"`: automatic again)."""
     require_user(request)
     deps = request.app[DEPS]
     body = await read_body(request)
     mood = body.get("mood") or None
+    if mood == "auto":  # the README's and the Mood button's name for "no manual mood"
+        mood = None
     if mood is not None and mood not in MOODS:
         raise ApiError(400, "bad_mood", f"Unknown mood; choose one of {', '.join(MOODS)}.")
     try:

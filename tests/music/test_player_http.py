@@ -107,6 +107,12 @@ async def test_page_mood_publishes_manual_mood_with_its_hold_time(page) -> None:
     assert 595 < ev.until - time.time() <= 600
     async with http.post(base + "/api/mood", json={"mood": "bored"}, headers=_json(csrf)) as r:
         assert r.status == 400
+    async with http.post(base + "/api/mood", json={"mood": "auto"}, headers=_json(csrf)) as r:
+        assert r.status == 200 and (await r.json())["data"]["mood"] is None
+    ev = sub.get_nowait()
+    while ev is not None and not isinstance(ev, ManualMood):
+        ev = sub.get_nowait()
+    assert isinstance(ev, ManualMood) and ev.mood is None and ev.until == 0.0
 
 
 async def test_listener_choice_and_mood_playlists(page) -> None:
