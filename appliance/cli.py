@@ -54,18 +54,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_location_options(p: argparse.ArgumentParser) -> None:
-    """`--config`, `--sim`, `--state-dir` on every command (after its name, as the README says)."""
+def _add_location_options(p: argparse.ArgumentParser, nested: bool = False) -> None:
+    """`--config`, `--sim`, `--state-dir` on every command (after its name, as the README says).
+
+    Sub-actions (`mooddj features stats ...`) take them too; there they default to SUPPRESS
+    so `mooddj features --sim stats` keeps the value given before the action's name.
+    """
     known = {opt for action in p._actions for opt in action.option_strings}
     if "--config" not in known:  # SUPPRESS: `mooddj --config X cmd` is not overwritten by None
         p.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS,
                        help="config file (default: $MOODDJ_CONFIG or /etc/mooddj/config.toml)")
     if "--sim" not in known:
         p.add_argument("--sim", action="store_true",
+                       default=argparse.SUPPRESS if nested else False,
                        help="the simulator's box (state in ~/.local/state/mooddj-sim)")
     if "--state-dir" not in known:
         p.add_argument("--state-dir", metavar="DIR",
+                       default=argparse.SUPPRESS if nested else None,
                        help="the box started with `mooddj run --state-dir DIR`")
+    for action in p._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                _add_location_options(sub, nested=True)
 
 
 def main(argv: list[str] | None = None) -> int:

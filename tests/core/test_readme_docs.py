@@ -51,3 +51,9 @@ def test_every_command_takes_config_after_its_name_as_the_readme_says():
         assert args.config == "/c.toml", name
         args = parser.parse_args(["--config", "/top.toml", name, *extra.get(name, [])])
         assert args.config == "/top.toml", name
+        # after a sub-action too: `mooddj features stats --sim --state-dir DIR`
+        args = parser.parse_args([name, *extra.get(name, []), "--config", "/end.toml",
+                                  "--state-dir", "/s", "--sim"])
+        assert (args.config, args.state_dir, args.sim) == ("/end.toml", "/s", True), name
+    args = parser.parse_args(["features", "--sim", "--state-dir", "/s", "stats"])
+    assert args.sim is True and args.state_dir == "/s"
