@@ -356,9 +356,11 @@ class Supervisor:
         now = self.clock()
         slot.recent = [t for t in slot.recent if now - t < self.config.crash_window] + [now]
         slot.crashes += 1
+        # the same failure again within the window: its traceback was logged the first time
+        repeated = reason == slot.last_error and len(slot.recent) > 1
         slot.last_error = reason
         logger.error("service %s %s (crash %d in %.0f s)", slot.name, reason, len(slot.recent),
-                     self.config.crash_window, exc_info=exc)
+                     self.config.crash_window, exc_info=None if repeated else exc)
         slot.stop_task = asyncio.create_task(self._call_stop(slot))
         _, pending = await asyncio.wait({slot.stop_task}, timeout=self.config.stop_timeout)
         if pending:
