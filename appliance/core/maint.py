@@ -58,8 +58,11 @@ def acquire_box_lock(runtime_dir: Path) -> BoxLock:
     except OSError as err:
         os.close(fd)
         if err.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-            raise BoxRunningError(f"another mooddj box is running (lock {path}); "
-                                  f"stop it first: sudo systemctl stop mooddj") from None
+            text = path.read_text(errors="replace").strip() if path.is_file() else ""
+            pid = f"pid {text}, " if text.isdigit() else ""
+            raise BoxRunningError(f"another mooddj box is running ({pid}lock {path}); stop it "
+                                  f"first (sudo systemctl stop mooddj, or Ctrl-C in its "
+                                  f"`mooddj run`)") from None
         raise
     os.ftruncate(fd, 0)
     os.write(fd, f"{os.getpid()}\n".encode())

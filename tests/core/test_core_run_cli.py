@@ -223,7 +223,8 @@ def test_second_box_on_the_same_runtime_dir_is_refused(tmp_path: Path, notify: N
     try:
         notify.wait_for("READY=1")
         assert cli.main(["run", "--config", str(cfg)]) == 1
-        assert "another mooddj box is running" in capsys.readouterr().err
+        err = capsys.readouterr().err
+        assert f"another mooddj box is running (pid {proc.pid}, lock" in err
     finally:
         code, err = finish(proc)
     assert code == 0, err
