@@ -7,7 +7,6 @@ import logging
 import time
 from typing import Any
 
-import segno
 from aiohttp import web
 from sqlite_utils import Database
 
@@ -66,6 +65,8 @@ def qr_data_uri(url: str) -> str:
     """An SVG QR code of `url` as a data: URI (no external request, no inline markup)."""
     if not url:
         return ""
+    import segno  # only while someone signs in: ~1 MiB the box need not keep
+
     return segno.make(url, error="m").svg_data_uri(scale=5, border=2, dark="#111111",
                                                    light="#ffffff")
 
