@@ -322,7 +322,8 @@ async def _choose_speaker(request: web.Request) -> web.Response:
     body = await read_body(request)
     device_id = str(body.get("id") or body.get("device_id") or "")
     try:
-        volume = int(body.get("volume") if body.get("volume") not in (None, "") else svc.config.player.default_volume)
+        raw = body.get("volume")
+        volume = int(raw if raw not in (None, "") else svc.config.player.default_volume)
     except (TypeError, ValueError):
         raise ApiError(400, "bad_volume", "Volume must be a whole number from 0 to 100.") from None
     if not 0 <= volume <= 100:
