@@ -42,6 +42,7 @@ logger = logging.getLogger(__name__)
 
 STATUS_FILE = "status.json"
 FORMAT_VERSION = 1
+TRIM_SECONDS = 30.0  # how often freed heap is handed back to the system
 
 _WATCHED: tuple[type[Event], ...] = (
     ErrorRaised, ErrorCleared, MoodReading, PresenceChanged, PlayerState, LinkState,
@@ -113,10 +114,16 @@ class StatusWriter(Service):
 
     async def run(self) -> None:
         """Write a snapshot, then again every interval."""
+        from appliance.core.memory import release_free_memory
+
+        last_trim = 0.0
         while True:
             self._drain()
             await self.write()
             self.beat()
+            if time.monotonic() - last_trim >= TRIM_SECONDS:  # the box's one periodic chore
+                last_trim = time.monotonic()
+                release_free_memory()
             await asyncio.sleep(self.interval)
 
     async def stop(self) -> None:
