@@ -46,6 +46,12 @@ def _premium_problem(request: web.Request, account: str) -> web.Response | None:
     return None
 
 
+def _premium_account(request: web.Request) -> tuple[str, web.Response | None]:
+    """The caller's account for a player command: 401 without a token, 403 without Premium."""
+    account, bad = _account(request)
+    return account, bad or _premium_problem(request, account)
+
+
 def _target(request: web.Request, *, activate: bool) -> tuple[SimSpeaker | None,
                                                                web.Response | None]:
     """The device a command acts on (named by device_id or the active one)."""
@@ -127,10 +133,7 @@ async def devices(request: web.Request) -> web.Response:
 
 async def transfer(request: web.Request) -> web.Response:
     """`PUT /me/player`: transfer to one device."""
-    account, bad = _account(request)
-    if bad:
-        return bad
-    bad = _premium_problem(request, account)
+    _, bad = _premium_account(request)
     if bad:
         return bad
     body = await _json_body(request)
@@ -160,10 +163,7 @@ def _track_ids(sim: Any, uris: list[Any]) -> list[str] | None:
 
 async def play(request: web.Request) -> web.Response:
     """`PUT /me/player/play`: start uris or a context, or resume."""
-    account, bad = _account(request)
-    if bad:
-        return bad
-    bad = _premium_problem(request, account)
+    account, bad = _premium_account(request)
     if bad:
         return bad
     sim = request.app[SIM_KEY]
@@ -205,10 +205,7 @@ async def previous_track(request: web.Request) -> web.Response:
 
 
 async def _command(request: web.Request, what: str) -> web.Response:
-    account, bad = _account(request)
-    if bad:
-        return bad
-    bad = _premium_problem(request, account)
+    _, bad = _premium_account(request)
     if bad:
         return bad
     _sp, bad = _target(request, activate=False)
@@ -227,10 +224,7 @@ async def _command(request: web.Request, what: str) -> web.Response:
 
 async def volume(request: web.Request) -> web.Response:
     """`PUT /me/player/volume`."""
-    account, bad = _account(request)
-    if bad:
-        return bad
-    bad = _premium_problem(request, account)
+    _, bad = _premium_account(request)
     if bad:
         return bad
     try:
@@ -252,10 +246,7 @@ async def volume(request: web.Request) -> web.Response:
 
 async def queue(request: web.Request) -> web.Response:
     """`POST /me/player/queue`."""
-    account, bad = _account(request)
-    if bad:
-        return bad
-    bad = _premium_problem(request, account)
+    _, bad = _premium_account(request)
     if bad:
         return bad
     sim = request.app[SIM_KEY]
