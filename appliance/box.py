@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from appliance import wiring
+
 if TYPE_CHECKING:
     from appliance.core.bus import Bus, Event
     from appliance.core.config import Config
@@ -66,34 +68,17 @@ class BoxContext:
         return self.supervisor.snapshot() if self.supervisor is not None else {}
 
 
-def _status_writer(ctx: BoxContext) -> Service:
-    from appliance.core.status import StatusWriter, status_path
-
-    return StatusWriter(status_path(ctx.config.paths.runtime), ctx.bus,
-                        interval=ctx.config.supervisor.status_interval,
-                        supervisor_snapshot=ctx.supervisor_snapshot, version=ctx.version)
-
-
-def _factory(name: str) -> Callable[[BoxContext], Service | None]:
-    def build(ctx: BoxContext) -> Service | None:
-        from appliance import wiring
-
-        return getattr(wiring, name)(ctx)  # type: ignore[no-any-return]
-
-    build.__name__ = f"wiring.{name}"
-    return build
-
-
 # name -> factory(context) -> Service | None (None: turned off by the config), in start order.
+# The factories live in appliance.wiring and import their packages only when called.
 SERVICE_FACTORIES: dict[str, Callable[[BoxContext], Service | None]] = {
-    "status": _status_writer,
-    "setup": _factory("setup_progress"),
-    "panel": _factory("panel"),
-    "vision": _factory("vision"),
-    "spotify": _factory("spotify"),
-    "player": _factory("player"),
-    "web": _factory("web"),
-    "mdns": _factory("mdns"),
+    "status": wiring.status,
+    "setup": wiring.setup_progress,
+    "panel": wiring.panel,
+    "vision": wiring.vision,
+    "spotify": wiring.spotify,
+    "player": wiring.player,
+    "web": wiring.web,
+    "mdns": wiring.mdns,
 }
 
 
@@ -123,6 +108,7 @@ def sim_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
     state_dir = getattr(args, "state_dir", None)
     state = Path(state_dir).expanduser() if state_dir else SIM_STATE_DIR.expanduser()
+    recording = getattr(args, "recording", None)
     return {
         "paths": {"state_dir": str(state), "runtime_dir": str(state / "run"),
                   "log_file": str(state / "mooddj.log")},
@@ -130,7 +116,8 @@ def sim_overrides(args: argparse.Namespace) -> dict[str, Any]:
         # The browser runs on this machine: Spotify returns straight to the page's port.
         "spotify": {"redirect_port": 0},
         "panel": {"pin_factory": "mock"},
-        "camera": {"source": "replay", "replay_path": str(DEFAULT_RECORDING)},
+        "camera": {"source": "replay", "replay_path": str(
+            Path(recording).expanduser().resolve() if recording else DEFAULT_RECORDING)},
     }
 
 
@@ -299,7 +286,7 @@ def run(args: argparse.Namespace) -> int:
         state = Path(sim_overrides(args)["paths"]["state_dir"])
         try:
             stand_ins = launcher.start(state, getattr(args, "stand_ins", None))
-            extra = launcher.overrides(stand_ins, getattr(args, "recording", None))
+            extra = stand_ins.info["config"]
         except launcher.SimError as err:
             if stand_ins is not None:
                 stand_ins.stop()
@@ -406,6 +393,18 @@ def _port_problem(config: Config) -> str:
                 return (f"no permission to listen on port {port}; run under the systemd unit "
                         f"(CAP_NET_BIND_SERVICE), or use --port N / web.port above 1023")
     return ""
+
+
+def _recording_problem(config: Config, args: argparse.Namespace) -> str:
+    """One line if the simulator's replay camera has nothing to replay, or ''."""
+    if not getattr(args, "sim", False) or config.camera.source != "replay":
+        return ""
+    path = Path(config.camera.replay_path)
+    if path.exists():
+        return ""
+    fix = ("pass --recording PATH" if getattr(args, "recording", None)
+           else "run scripts/fetch-test-media, or pass --recording PATH")
+    return f"recording {path} not found; {fix}"
 
 
 def _print_sim_banner(ctx: BoxContext) -> None:

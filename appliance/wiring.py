@@ -20,6 +20,15 @@ def route_setups(ctx: BoxContext) -> list[Any]:
     return ctx.services.setdefault("web_route_setups", [])
 
 
+def status(ctx: BoxContext) -> Service:
+    """The status snapshot `mooddj status` reads (runtime dir, every few seconds)."""
+    from appliance.core.status import StatusWriter, status_path
+
+    return StatusWriter(status_path(ctx.config.paths.runtime), ctx.bus,
+                        interval=ctx.config.supervisor.status_interval,
+                        supervisor_snapshot=ctx.supervisor_snapshot, version=ctx.version)
+
+
 def setup_progress(ctx: BoxContext) -> Service:
     from appliance.core.setup_progress import SetupProgressService
 

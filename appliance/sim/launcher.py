@@ -86,15 +86,3 @@ def start(state_dir: Path, external: str | None = None) -> StandIns:
                 return StandIns(json.loads(line), proc)
     proc.kill()
     raise SimError(f"the stand-ins did not start within {START_TIMEOUT:.0f} s")
-
-
-def overrides(stand_ins: StandIns, recording: str | None) -> dict[str, Any]:
-    """Config values pointing the box at the stand-ins and the replayed recording."""
-    path = Path(recording).expanduser() if recording else DEFAULT_RECORDING
-    if not path.exists():
-        raise SimError(f"recording {path} not found; run scripts/fetch-test-media "
-                       f"(or pass --recording PATH)")
-    cfg = dict(stand_ins.info["config"])
-    cfg["camera"] = {"source": "replay", "replay_path": str(path), "replay_loop": True,
-                     "replay_realtime": True}
-    return cfg

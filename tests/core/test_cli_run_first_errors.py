@@ -40,3 +40,14 @@ def test_state_dir_that_is_a_file_says_so(tmp_path: Path,
     err = capsys.readouterr().err.strip()
     assert code == 1 and "\n" not in err
     assert "a file is in the way; pass a writable --state-dir" in err
+
+
+def test_sim_with_a_missing_recording_is_one_line_before_the_stand_ins_start(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "nope.mp4"
+    code = cli.main(["run", "--sim", "--state-dir", str(tmp_path / "state"), "--port", "0",
+                     "--recording", str(missing)])
+    err = capsys.readouterr().err.strip()
+    assert code == 1
+    assert err == f"mooddj: recording {missing} not found; pass --recording PATH"
+    assert not (tmp_path / "state" / "stand-ins.state").exists()  # nothing was started
