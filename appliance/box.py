@@ -277,7 +277,8 @@ def run(args: argparse.Namespace) -> int:
     stand_ins = None
     extra: dict[str, Any] = {}
     first = load_box_config(args)
-    problem = _models_problem(first) or _port_problem(first)  # before anything is started
+    problem = (_models_problem(first) or _recording_problem(first, args)
+               or _port_problem(first))  # before anything is started
     if problem:
         return fail(problem)
     if getattr(args, "sim", False):
