@@ -250,3 +250,11 @@ async def test_a_state_dir_that_does_not_exist_yet_is_a_warning(tmp_path: Path) 
     assert checks["state dir"].status == "warn" and "first start" in checks["state dir"].hint
     assert checks["database"].status == "warn" and checks["key file"].status == "warn"
     assert not cfg.paths.state.exists()  # doctor never creates anything
+
+
+async def test_simulator_box_is_not_checked_against_the_real_hosts(healthy) -> None:
+    cfg, _ = healthy
+    checks = _by_name(await run_checks(cfg, plugins=[], sim=True))
+    assert not any(name.startswith("network ") for name in checks)
+    assert checks["network"].status == "pass"
+    assert "stand-ins on 127.0.0.1" in checks["network"].message
