@@ -292,7 +292,7 @@ class Soak:
 
         try:
             with proc.oneshot():
-                rss = proc.memory_info().rss
+                mem = proc.memory_info()
                 fds = proc.num_fds()
                 threads = proc.num_threads()
         except psutil.NoSuchProcess:
@@ -303,11 +303,11 @@ class Soak:
         with contextlib.suppress(Exception):  # a busy stand-in only costs this figure
             plays = int((await driver.sim_state()).get("plays", 0))
         return Sample(
-            t=round(t, 1), rss_mib=round(rss / MIB, 2), fds=fds, threads=threads,
+            t=round(t, 1), rss_mib=round(mem.rss / MIB, 2), fds=fds, threads=threads,
             tasks=sup.get("tasks"), bus_dropped=int((doc.get("bus") or {}).get("dropped", 0)),
             restarts=sum(int(s.get("crashes", 0)) for s in doc.get("services", [])),
             player=str((doc.get("player") or {}).get("state") or "-"), plays=plays,
-            camera=self.camera)
+            camera=self.camera, anon_mib=round(_anon_bytes(mem) / MIB, 2))
 
     async def _drive(self, driver: Any) -> None:
         from appliance.sim.driver import DriverError
@@ -352,3 +352,8 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child before e
 
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _anon_bytes(mem: Any) -> int:
+    """Anonymous resident memory: RSS less its file-backed and shared part (Linux: statm)."""
+    return max(0, int(mem.rss) - int(getattr(mem, "shared", 0)))

@@ -26,6 +26,9 @@ class Sample:
     player: str
     plays: int
     camera: str
+    # RSS split: anonymous (heap, models, buffers, relocated library data: the box's own)
+    # and file-backed (clean library code in the page cache, shared and reclaimable).
+    anon_mib: float | None = None
 
 
 @dataclass
@@ -61,11 +64,16 @@ class SoakResult:
         rss_start = min(s.rss_mib for s in head)
         rss_end = min(s.rss_mib for s in tail)
         rss_steady = statistics.median(s.rss_mib for s in steady)
+        anon = [s.anon_mib for s in steady if s.anon_mib is not None]
+        anon_steady = statistics.median(anon) if anon else None
         out: dict[str, Any] = {
             "rss_mib": {"start": round(rss_start, 1), "end": round(rss_end, 1),
                        "growth": round(rss_end - rss_start, 1),
                        "steady": round(rss_steady, 1),
-                       "peak": round(max(s.rss_mib for s in self.samples), 1)},
+                       "peak": round(max(s.rss_mib for s in self.samples), 1),
+                       "steady_anon": None if anon_steady is None else round(anon_steady, 1),
+                       "steady_file": None if anon_steady is None
+                       else round(rss_steady - anon_steady, 1)},
             "fds": _edges([s.fds for s in head], [s.fds for s in tail]),
             "threads": _edges([s.threads for s in head], [s.threads for s in tail]),
             "tasks": _edges([s.tasks for s in head if s.tasks is not None],
@@ -120,7 +128,7 @@ def _edges(head: list[int], tail: list[int]) -> dict[str, int | None]:
     return {"start": start, "end": end, "growth": end - start}
 
 
-HEADER = (f"{'time':>6} {'RSS MiB':>8} {'fds':>4} {'thr':>4} {'tasks':>5} {'drops':>5} "
+HEADER = (f"{'time':>6} {'RSS MiB':>8} {'anon':>6} {'fds':>4} {'thr':>4} {'tasks':>5} {'drops':>5} "
           f"{'restarts':>8}  {'camera':<6} {'player':<8} {'plays':>5}")
 
 
@@ -128,8 +136,10 @@ def row(s: Sample) -> str:
     """One line of the table over time."""
     minutes, seconds = divmod(int(s.t), 60)
     tasks = "-" if s.tasks is None else str(s.tasks)
-    return (f"{minutes:>3}:{seconds:02d} {s.rss_mib:>8.1f} {s.fds:>4} {s.threads:>4} {tasks:>5} "
-            f"{s.bus_dropped:>5} {s.restarts:>8}  {s.camera:<6} {s.player:<8} {s.plays:>5}")
+    anon = "-" if s.anon_mib is None else f"{s.anon_mib:.1f}"
+    return (f"{minutes:>3}:{seconds:02d} {s.rss_mib:>8.1f} {anon:>6} {s.fds:>4} {s.threads:>4} "
+            f"{tasks:>5} {s.bus_dropped:>5} {s.restarts:>8}  {s.camera:<6} {s.player:<8} "
+            f"{s.plays:>5}")
 
 
 def summary(result: SoakResult) -> str:
@@ -146,6 +156,10 @@ def summary(result: SoakResult) -> str:
         "  (start/end: lowest value in the first/last third after warm-up)",
         f"  RSS       start {rss['start']:.1f} MiB  end {rss['end']:.1f} MiB  growth "
         f"{rss['growth']:+.1f} MiB  steady {rss['steady']:.1f} MiB  peak {rss['peak']:.1f} MiB",
+        *([f"            steady = {rss['steady_anon']:.1f} MiB anonymous (heap, models, buffers) "
+           f"+ {rss['steady_file']:.1f} MiB file-backed (library code in the page cache; "
+           f"varies between runs with the kernel's page-cache folio sizes)"]
+          if rss.get("steady_anon") is not None else []),
         f"  fds       start {f['fds']['start']}  end {f['fds']['end']}",
         f"  threads   start {f['threads']['start']}  end {f['threads']['end']}",
         f"  tasks     start {f['tasks']['start']}  end {f['tasks']['end']}",

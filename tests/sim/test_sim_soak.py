@@ -82,6 +82,9 @@ def test_short_soak_run_reports_every_figure_and_the_box_exits_cleanly() -> None
     for name in ("rss_mib", "fds", "threads", "tasks"):
         assert figures[name]["start"] is not None and figures[name]["end"] is not None, name
     assert figures["rss_mib"]["steady"] > 0
+    # The split: the box's own (anonymous) memory and the library code it maps.
+    assert 0 < figures["rss_mib"]["steady_anon"] < figures["rss_mib"]["steady"]
+    assert figures["rss_mib"]["steady_file"] > 0
     assert figures["restarts"] == 0 and figures["bus_dropped"] == 0
     assert {t["name"] for t in figures["targets"]} >= {
         "RSS growth after warm-up", "steady-state RSS (box only)", "open file descriptors",
@@ -91,3 +94,13 @@ def test_short_soak_run_reports_every_figure_and_the_box_exits_cleanly() -> None
     assert all(s["tasks"] for s in report["samples"])  # the supervisor counts its tasks
     assert figures["camera_switches"] >= 1
     assert "time" in done.stderr and "RSS MiB" in done.stderr  # the table over time
+
+
+def test_summary_splits_steady_rss_into_anonymous_and_file_backed() -> None:
+    result = SoakResult(minutes=1, speed=20, warmup=0, exit_code=0)
+    result.samples = [_sample(t, rss=150.0) for t in range(0, 30, 5)]
+    for s in result.samples:
+        s.anon_mib = 90.0
+    rss = result.figures()["rss_mib"]
+    assert (rss["steady_anon"], rss["steady_file"]) == (90.0, 60.0)
+    assert "90.0 MiB anonymous" in summary(result) and "60.0 MiB file-backed" in summary(result)
