@@ -6,10 +6,10 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from appliance.vision.anchors import FULL_RANGE, SHORT_RANGE, AnchorOptions, ssd_anchors
+from appliance.vision.imageops import resize_area, resize_linear
 from appliance.vision.models import model_path
 from appliance.vision.roi import Letterbox
 from appliance.vision.runtime import Model
@@ -144,11 +144,11 @@ class FaceDetector:
         size = (lb.new_w, lb.new_h)
         if lb.new_w * 2 < w:
             # Shrinking more than 2x: bilinear to twice the size, then a 2x area average,
-            # so small faces do not alias away (a direct INTER_AREA costs 4x more).
-            twice = cv2.resize(frame, (lb.new_w * 2, lb.new_h * 2), interpolation=cv2.INTER_LINEAR)
-            resized = cv2.resize(twice, size, interpolation=cv2.INTER_AREA)
+            # so small faces do not alias away (a direct area average costs 2x more).
+            twice = resize_linear(frame, (lb.new_w * 2, lb.new_h * 2))
+            resized = resize_area(twice, size)
         else:
-            resized = cv2.resize(frame, size, interpolation=cv2.INTER_LINEAR)
+            resized = resize_linear(frame, size)
         self._canvas[lb.top:lb.top + lb.new_h, lb.left:lb.left + lb.new_w] = resized
         # [0, 255] -> [-1, 1]; the black padding becomes -1.
         self.model.fill_input(self.spec.input_name, self._canvas, 2.0 / 255.0, -1.0)

@@ -7,12 +7,12 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from appliance.vision import geometry
 from appliance.vision.fusion import EMOTIONS
 from appliance.vision.geometry import FACE_OVAL
+from appliance.vision.imageops import rgb_to_gray, warp_affine
 from appliance.vision.models import ModelError, model_path
 from appliance.vision.runtime import Model
 
@@ -65,15 +65,13 @@ def gray_crop(frame_rgb: np.ndarray, m: np.ndarray | Sequence[Sequence[float]], 
     """The frame sampled (bilinear) through crop matrix m into a size x size uint8 gray crop.
 
     Only the crop's bounding box of the frame is read: it is converted to gray and
-    warped on one channel (vectorised in OpenCV, unlike the 3-channel warp), or, for
-    a face much larger than the crop, the colour pixels are warped and then converted.
+    warped on one channel, or, for a face much larger than the crop, the colour
+    pixels are warped and then converted.
     """
     if out is None:
         out = np.empty((size, size), np.uint8)
-    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
     if frame_rgb.ndim == 2:
-        return cv2.warpAffine(frame_rgb, np.asarray(m, np.float64), (size, size), dst=out,
-                              flags=flags, borderMode=cv2.BORDER_REPLICATE)
+        return warp_affine(frame_rgb, m, (size, size), out=out)
     (a, b, tx), (c, d, ty) = m.tolist() if isinstance(m, np.ndarray) else m
     span = size - 1
     h, w = frame_rgb.shape[:2]
@@ -82,18 +80,14 @@ def gray_crop(frame_rgb: np.ndarray, m: np.ndarray | Sequence[Sequence[float]], 
         x1 = min(w, math.ceil(tx + max(0.0, a * span) + max(0.0, b * span)) + 2)
         y0 = max(0, math.floor(ty + min(0.0, c * span) + min(0.0, d * span)) - 1)
         y1 = min(h, math.ceil(ty + max(0.0, c * span) + max(0.0, d * span)) + 2)
-    except (ValueError, OverflowError):  # not a finite matrix: let OpenCV sample it as is
+    except (ValueError, OverflowError):  # not a finite matrix: sample it as is
         x0 = x1 = y0 = y1 = 0
     if x1 - x0 < 2 or y1 - y0 < 2 or (x1 - x0) * (y1 - y0) > GRAY_ROI_MAX_RATIO * size * size:
-        patch = cv2.warpAffine(frame_rgb, np.asarray(m, np.float64), (size, size), flags=flags,
-                               borderMode=cv2.BORDER_REPLICATE)
-        return cv2.cvtColor(patch, cv2.COLOR_RGB2GRAY, dst=out)
+        return rgb_to_gray(warp_affine(frame_rgb, m, (size, size)), out=out)
     # Pixels outside the box are never sampled, except past the frame's own edges, where
     # the box's edge is the frame's edge: BORDER_REPLICATE gives the same result.
-    gray = cv2.cvtColor(frame_rgb[y0:y1, x0:x1], cv2.COLOR_RGB2GRAY)
-    shifted = np.array([[a, b, tx - x0], [c, d, ty - y0]])
-    return cv2.warpAffine(gray, shifted, (size, size), dst=out, flags=flags,
-                          borderMode=cv2.BORDER_REPLICATE)
+    gray = rgb_to_gray(frame_rgb[y0:y1, x0:x1])
+    return warp_affine(gray, ((a, b, tx - x0), (c, d, ty - y0)), (size, size), out=out)
 
 
 def face_crop(frame_rgb: np.ndarray, landmarks: np.ndarray | geometry.FaceFrame,

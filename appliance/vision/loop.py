@@ -120,13 +120,8 @@ class VisionService(Service):
     def _make_pipeline(self) -> Any:
         if self.pipeline_factory is not None:
             return self.pipeline_factory()
-        import cv2
-
         from appliance.vision.pipeline import Pipeline
 
-        # The loop is one worker thread by design; OpenCV's own pool would only add threads
-        # (and their memory) competing with LiteRT's for the same two to four cores.
-        cv2.setNumThreads(1)
         return Pipeline(self.vision, self.models_dir, calibration_path=self.calibration_file)
 
     async def run(self) -> None:

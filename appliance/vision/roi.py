@@ -84,7 +84,7 @@ def crop_to_frame(roi: Roi, crop_size: int) -> np.ndarray:
 
 
 def warp_matrix(roi: Roi, crop_size: int) -> np.ndarray:
-    """cv2.warpAffine matrix (with WARP_INVERSE_MAP) sampling the ROI into a crop."""
+    """Affine matrix (crop pixel -> frame pixel, as imageops.warp_affine takes) of the ROI."""
     k = roi.size / crop_size
     c, s = math.cos(roi.rotation) * k, math.sin(roi.rotation) * k
     half = crop_size / 2.0

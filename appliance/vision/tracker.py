@@ -7,11 +7,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from appliance.vision.detector import VARIANTS, Detection, FaceDetector
 from appliance.vision.faces import Face
+from appliance.vision.imageops import to_three_channels
 from appliance.vision.landmarks import MODEL as MESH_MODEL
 from appliance.vision.landmarks import PRESENCE_THRESHOLD, FaceMesh
 from appliance.vision.roi import Roi, iou, roi_from_detection, roi_from_landmarks
@@ -45,11 +45,8 @@ def as_rgb_frame(frame: object) -> np.ndarray:
         else:
             raise ValueError(f"frame must be uint8 (or float/uint16 to convert), "
                              f"got {frame.dtype}")
-    if frame.ndim == 2 or frame.shape[2] == 1:
-        return cv2.cvtColor(np.ascontiguousarray(frame.reshape(frame.shape[:2])),
-                            cv2.COLOR_GRAY2RGB)
-    if frame.shape[2] == 4:
-        return cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGBA2RGB)
+    if frame.ndim == 2 or frame.shape[2] in (1, 4):
+        return to_three_channels(frame)
     if frame.shape[2] != 3:
         raise ValueError(f"frame must have 1, 3 or 4 channels, got {frame.shape[2]}")
     return frame if frame.flags.c_contiguous else np.ascontiguousarray(frame)
@@ -115,8 +112,8 @@ class FaceTracker:
         if presence < threshold:
             return False
         h, w = frame.shape[:2]
-        lo = cv2.reduce(landmarks, 0, cv2.REDUCE_MIN)[0]
-        hi = cv2.reduce(landmarks, 0, cv2.REDUCE_MAX)[0]
+        lo = landmarks.min(axis=0)
+        hi = landmarks.max(axis=0)
         track.face = Face(_clip_box(lo, hi, w, h), track.score, landmarks, presence,
                           track.track_id, track.roi)
         track.roi = roi_from_landmarks(landmarks, bounds=(lo, hi))

@@ -7,8 +7,9 @@ import threading
 import time
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
+
+from appliance.vision.imageops import resize_area, to_three_channels
 
 MAX_SIDE = 1920  # larger frames (photos) are downscaled, never rejected
 
@@ -51,17 +52,12 @@ def to_rgb(image: np.ndarray, *, order: str = "rgb", max_side: int = MAX_SIDE) -
         a = np.clip(a * (255.0 if float(np.nanmax(a)) <= 1.0 else 1.0), 0, 255).astype(np.uint8)
     elif a.dtype != np.uint8:
         raise FrameError(f"frame has pixel type {a.dtype}; expected 8-bit")
-    if a.ndim == 2:
-        a = cv2.cvtColor(a, cv2.COLOR_GRAY2RGB)
-    elif a.shape[2] == 4:
-        a = cv2.cvtColor(a, cv2.COLOR_BGRA2RGB if order == "bgr" else cv2.COLOR_RGBA2RGB)
-    elif order == "bgr":
-        a = cv2.cvtColor(a, cv2.COLOR_BGR2RGB)
+    if a.ndim == 2 or a.shape[2] == 4 or order == "bgr":
+        a = to_three_channels(a, order)
     h, w = a.shape[:2]
     if max(h, w) > max_side:
         s = max_side / max(h, w)
-        a = cv2.resize(a, (max(1, round(w * s)), max(1, round(h * s))),
-                       interpolation=cv2.INTER_AREA)
+        a = resize_area(a, (max(1, round(w * s)), max(1, round(h * s))))
     return np.ascontiguousarray(a)
 
 

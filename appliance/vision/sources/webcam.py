@@ -10,6 +10,10 @@ from appliance.vision.sources.base import CameraError, Frame, FrameSource, now, 
 
 logger = logging.getLogger(__name__)
 
+# Frames are read by one worker thread; OpenCV's own pool would only add threads (and
+# their memory) competing with LiteRT's for the same cores.
+cv2.setNumThreads(1)
+
 
 class WebcamSource(FrameSource):
     """OpenCV VideoCapture on a device index; one-frame buffer so frames are fresh."""

@@ -1,0 +1,163 @@
+"""The few image operations the mood loop needs, in numpy (OpenCV stays out of the box).
+
+Importing OpenCV costs the box 17 MiB of memory for 4.x wheels (33 MiB for 5.x, and
+more again when its libraries sit in large page-cache folios), for five functions on
+small crops. These follow OpenCV's conventions so the models see the same pixels:
+pixel centres at integer coordinates, affine matrices mapping output to input pixels
+(OpenCV's WARP_INVERSE_MAP), edges replicated (BORDER_REPLICATE), gray as ITU-R BT.601
+with OpenCV's fixed-point weights, area averaging for shrinking.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+# OpenCV's RGB -> gray: (R*4899 + G*9617 + B*1868 + 2^13) >> 14, i.e. 0.299, 0.587, 0.114.
+_GRAY_WEIGHTS = np.array([4899, 9617, 1868], np.uint32)
+
+
+def rgb_to_gray(rgb: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """HxWx3 RGB uint8 -> HxW gray uint8, bit-exact with cv2.COLOR_RGB2GRAY."""
+    acc = rgb.astype(np.uint32) @ _GRAY_WEIGHTS
+    acc += 1 << 13
+    acc >>= 14
+    if out is None:
+        return acc.astype(np.uint8)
+    np.copyto(out, acc, casting="unsafe")
+    return out
+
+
+def to_three_channels(a: np.ndarray, order: str = "rgb") -> np.ndarray:
+    """Gray (HxW or HxWx1), RGB(A) or BGR(A) uint8 -> a new contiguous HxWx3 RGB array."""
+    if a.ndim == 2 or a.shape[2] == 1:
+        g = a.reshape(a.shape[:2])
+        return np.repeat(g[:, :, None], 3, axis=2)
+    rgb = a[:, :, 2::-1] if order == "bgr" else a[:, :, :3]
+    return np.ascontiguousarray(rgb)
+
+
+def warp_affine(src: np.ndarray, m: np.ndarray | Sequence[Sequence[float]],
+                size: tuple[int, int], *, nearest: bool = False,
+                out: np.ndarray | None = None) -> np.ndarray:
+    """Sample src (HxW or HxWxC uint8) through m (2x3, output -> input) into size (w, h).
+
+    Bilinear, or nearest neighbour when shrinking makes bilinear pointless; pixels
+    past the edges repeat the edge (a face at the frame's border keeps its shape).
+    """
+    w, h = size
+    (a, b, c), (d, e, f) = np.asarray(m, np.float64).tolist()
+    if nearest:  # round to the nearest pixel: floor(x + 0.5), and x + 0.5 >= 0 after clip
+        c, f = c + 0.5, f + 0.5
+    height, width = src.shape[:2]
+    xs = np.arange(w, dtype=np.float32)
+    ys = np.arange(h, dtype=np.float32)[:, None]
+    sx = np.float32(a) * xs + (np.float32(b) * ys + np.float32(c))
+    sy = np.float32(d) * xs + (np.float32(e) * ys + np.float32(f))
+    # A degenerate matrix (NaN) samples the corner rather than failing the frame.
+    np.nan_to_num(sx, copy=False, nan=0.0)
+    np.nan_to_num(sy, copy=False, nan=0.0)
+    pixels = _pixels(src)
+    if nearest:
+        xi = np.clip(sx, 0, width - 1).astype(np.int32)
+        yi = np.clip(sy, 0, height - 1).astype(np.int32)
+        yi *= width
+        yi += xi
+        res = np.take(pixels, yi).view(np.uint8)
+    else:
+        x0 = np.floor(sx)
+        y0 = np.floor(sy)
+        fx = (sx - x0)[..., None]
+        fy = (sy - y0)[..., None]
+        xa = np.clip(x0, 0, width - 1).astype(np.int32)
+        xb = np.clip(x0 + 1, 0, width - 1).astype(np.int32)
+        ya = np.clip(y0, 0, height - 1).astype(np.int32) * width
+        yb = np.clip(y0 + 1, 0, height - 1).astype(np.int32) * width
+        channels = src.shape[2] if src.ndim == 3 else 1
+
+        def at(idx: np.ndarray) -> np.ndarray:
+            return np.take(pixels, idx).view(np.uint8).reshape(h, w, channels).astype(np.float32)
+
+        p00, p01, p10, p11 = at(ya + xa), at(ya + xb), at(yb + xa), at(yb + xb)
+        top = p00 + (p01 - p00) * fx
+        bottom = p10 + (p11 - p10) * fx
+        val = top + (bottom - top) * fy
+        val += 0.5
+        res = np.clip(val, 0, 255).astype(np.uint8)
+    res = res.reshape((h, w, *src.shape[2:]))
+    if out is None:
+        return res
+    out[...] = res
+    return out
+
+
+def _pixels(src: np.ndarray) -> np.ndarray:
+    """src as a flat array of whole pixels (one opaque item per pixel: one gather per pixel)."""
+    src = np.ascontiguousarray(src)
+    if src.ndim == 2 or src.shape[2] == 1:
+        return src.reshape(-1)
+    return src.reshape(-1, src.shape[2]).view(f"V{src.shape[2]}").reshape(-1)
+
+
+def resize_linear(src: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bilinear resize to size (w, h), as cv2.INTER_LINEAR (no smoothing when shrinking)."""
+    w, h = size
+    height, width = src.shape[:2]
+    ya, yb, fy = _linear_taps(height, h)
+    xa, xb, fx = _linear_taps(width, w)
+    top = src[ya].astype(np.float32)
+    rows = top + (src[yb].astype(np.float32) - top) * _expand(fy, src.ndim, axis=0)
+    left = rows[:, xa]
+    val = left + (rows[:, xb] - left) * _expand(fx, src.ndim, axis=1)
+    val += 0.5
+    return np.clip(val, 0, 255).astype(np.uint8)
+
+
+def resize_area(src: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Shrink to size (w, h) by averaging each output pixel's footprint (cv2.INTER_AREA).
+
+    Whole-number factors are block means; others integrate the pixels through
+    cumulative sums, with the footprint's partial pixels weighted by their share.
+    """
+    w, h = size
+    height, width = src.shape[:2]
+    if w > width or h > height:
+        return resize_linear(src, size)
+    acc = _area_axis(src.astype(np.float32), height, h, axis=0)
+    acc = _area_axis(acc, width, w, axis=1)
+    acc += 0.5
+    return np.clip(acc, 0, 255).astype(np.uint8)
+
+
+def _area_axis(a: np.ndarray, n: int, m: int, axis: int) -> np.ndarray:
+    if n == m:
+        return a
+    if n % m == 0:
+        k = n // m
+        shape = (*a.shape[:axis], m, k, *a.shape[axis + 1:])
+        return a.reshape(shape).mean(axis=axis + 1)
+    csum = np.cumsum(a, axis=axis, dtype=np.float64)
+    zero = np.zeros_like(np.take(csum, [0], axis=axis))
+    csum = np.concatenate([zero, csum], axis=axis)  # csum[i] = sum of pixels [0, i)
+    edges = np.arange(m + 1, dtype=np.float64) * (n / m)
+    lo = np.minimum(np.floor(edges).astype(np.intp), n - 1)
+    frac = _expand(edges - lo, a.ndim, axis)
+    before = np.take(csum, lo, axis=axis)
+    at = before + (np.take(csum, lo + 1, axis=axis) - before) * frac  # integral up to edge
+    return (np.diff(at, axis=axis) * (m / n)).astype(np.float32)
+
+
+def _linear_taps(n: int, m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Source indices and weights of an m-pixel bilinear resample of n pixels."""
+    pos = (np.arange(m, dtype=np.float32) + 0.5) * np.float32(n / m) - 0.5
+    pos = np.clip(pos, 0, n - 1)
+    lo = np.floor(pos).astype(np.intp)
+    hi = np.minimum(lo + 1, n - 1)
+    return lo, hi, (pos - lo).astype(np.float32)
+
+
+def _expand(v: np.ndarray, ndim: int, axis: int) -> np.ndarray:
+    shape = [1] * ndim
+    shape[axis] = v.shape[0]
+    return v.reshape(shape)
