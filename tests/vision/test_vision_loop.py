@@ -84,7 +84,7 @@ async def test_vision_service_publishes_mood_and_presence_and_keeps_loop_respons
         stop.set()
         await probe
         store.close()
-    assert replay._cap is None  # camera released on stop
+    assert not replay._video and not replay._decoder.running  # camera released on stop
     worst = max(lags) * 1000
     print(f"\nevent loop max lag while the vision loop ran: {worst:.1f} ms over {len(lags)} probes")
     assert worst < 1000  # sanity only; the figure is printed and benchmarked, not timed here
@@ -171,7 +171,7 @@ async def test_privacy_mode_stops_the_camera_and_is_persisted(tmp_path):
         assert ev.capturing
         bus.publish(PrivacyChanged(enabled=True))
         ev = await asyncio.wait_for(sub.get(), 10)
-        assert not ev.capturing and replay._cap is None
+        assert not ev.capturing and not replay._decoder.running
         for _ in range(50):
             if store.get_setting("privacy") == "1":
                 break
@@ -189,7 +189,7 @@ async def test_privacy_mode_stops_the_camera_and_is_persisted(tmp_path):
     task = asyncio.create_task(svc2.run())
     try:
         await asyncio.sleep(0.3)
-        assert svc2.privacy and not svc2.snapshot()["capturing"] and replay._cap is None
+        assert svc2.privacy and not svc2.snapshot()["capturing"] and not replay._decoder.running
         bus.publish(PrivacyChanged(enabled=False))
         for _ in range(100):
             if svc2.snapshot()["capturing"]:

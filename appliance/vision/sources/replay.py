@@ -7,7 +7,6 @@ import threading
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from appliance.vision.sources.base import (
@@ -19,6 +18,7 @@ from appliance.vision.sources.base import (
     SourceEnded,
     to_rgb,
 )
+from appliance.vision.sources.decoder import Decoder
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +27,8 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 def read_image(path: Path, max_side: int = MAX_SIDE) -> np.ndarray:
     """Decode an image file to RGB (alpha, gray and 16-bit handled; huge ones downscaled)."""
+    import cv2  # here, not in the box: ReplaySource decodes in its child process
+
     try:
         data = np.fromfile(str(path), dtype=np.uint8)
     except OSError as err:
@@ -48,6 +50,9 @@ def is_image(path: Path) -> bool:
 class ReplaySource(FrameSource):
     """Frames from a file or folder; real-time pacing (fresh frames only) or as fast as possible.
 
+    Files are decoded by a child process (sources.decoder), so OpenCV and FFmpeg stay
+    out of the box's own process, as they are on a Pi with the camera module.
+
     Frame times advance with the media's own clock and keep increasing across
     loops and `set_path` switches, so time-based smoothing sees a steady clock.
     """
@@ -64,7 +69,8 @@ class ReplaySource(FrameSource):
         self.image_fps = image_fps
         self._lock = threading.Lock()
         self._pending: Path | None = None
-        self._cap: cv2.VideoCapture | None = None
+        self._decoder = Decoder()
+        self._video = False  # the decoder has a video open for the current pass
         self._images: list[Path] = []
         self._fps = image_fps
         self._pos = 0  # index of the next frame in the current pass
@@ -100,34 +106,22 @@ class ReplaySource(FrameSource):
                 raise CameraError(f"folder {path} holds no images (.jpg, .png, ...)")
             self._images, self._fps = images, self.image_fps
         elif is_image(path):
-            self._still = read_image(path, self.max_side)
+            self._still = self._decoder.image(path, self.max_side)
             self._images, self._fps = [path], self.image_fps
         else:
-            # One decoding thread: frames are small, and each FFmpeg thread keeps its own buffers.
-            cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, 1])
-            if not cap.isOpened():
-                cap.release()
-                raise CameraError(f"video {path} cannot be opened (unreadable or not a video)")
-            ok, _ = cap.read()
-            if not ok:
-                cap.release()
-                raise CameraError(f"video {path} has no readable frames (truncated or empty)")
-            cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
-            fps = cap.get(cv2.CAP_PROP_FPS)
-            self._fps = fps if 1.0 <= fps <= 240.0 else 25.0
-            self._cap, self._images = cap, []
+            self._fps = self._decoder.open(path, self.max_side)
+            self._video, self._images = True, []
         self.path = path
         self._pos = 0
         self._wall_start = time.monotonic()
 
     def _release(self) -> None:
-        if self._cap is not None:
-            self._cap.release()
-            self._cap = None
+        self._video = False  # the decoder drops its video at the next open
 
     def close(self) -> None:
         self._stopping.set()
         self._release()
+        self._decoder.close()
         self._opened = False
 
     def _restart_pass(self) -> None:
@@ -152,7 +146,7 @@ class ReplaySource(FrameSource):
             if not self.loop:
                 raise SourceEnded(f"end of {self.path}")
             self._restart_pass()
-            if self._cap is not None:
+            if self._video:
                 self._open_path(self.path)
             rgb = self._next()
             if rgb is None:
@@ -168,9 +162,9 @@ class ReplaySource(FrameSource):
             self._sleep((self._pos - due) / self._fps)
             return
         skip = int(due) - self._pos
-        if self._cap is not None:
+        if self._video:
             for _ in range(skip):
-                if not self._cap.grab():
+                if not self._decoder.grab():
                     break
                 self._pos += 1
         elif len(self._images) > 1:
@@ -178,12 +172,12 @@ class ReplaySource(FrameSource):
 
     def _next(self) -> np.ndarray | None:
         """The next frame of the current pass, or None at its end."""
-        if self._cap is not None:
-            ok, bgr = self._cap.read()
-            if not ok:
+        if self._video:
+            rgb = self._decoder.read()
+            if rgb is None:
                 return None
             self._pos += 1
-            return to_rgb(bgr, order="bgr", max_side=self.max_side)
+            return rgb
         if self._pos >= len(self._images):
             return None
         path = self._images[self._pos]
@@ -191,7 +185,7 @@ class ReplaySource(FrameSource):
         if self._still is not None:
             return self._still
         try:
-            return read_image(path, self.max_side)
+            return self._decoder.image(path, self.max_side)
         except CameraError:
             if len(self._images) == 1:
                 raise
