@@ -7,9 +7,10 @@ state dir on a free port. A phone's setup is driven once over HTTP (pair, sign
 in, link Spotify, pick the speaker), then the simulated camera alternates
 between a face and an empty room, with a manual mood now and then, so the
 player starts, changes, fades, pauses and resumes many times. Every few seconds
-the box's own process (stand-ins excluded) is sampled with psutil (RSS, open
-files, threads) and its status snapshot is read (asyncio tasks, bus drops,
-service crashes). It ends with SIGTERM and prints a table and the verdicts.
+the box's own process is sampled with psutil (RSS, open files, threads; the
+stand-ins and the replay camera's decoder are shown apart) and its status
+snapshot is read (asyncio tasks, bus drops, service crashes). It ends with
+SIGTERM and prints a table and the verdicts.
 Exit code: 0 every target met, 1 a target missed, 3 the soak could not run.
 """
 
@@ -293,6 +294,7 @@ class Soak:
         try:
             with proc.oneshot():
                 mem = proc.memory_info()
+                children = _children_rss(proc)
                 fds = proc.num_fds()
                 threads = proc.num_threads()
         except psutil.NoSuchProcess:
@@ -307,7 +309,8 @@ class Soak:
             tasks=sup.get("tasks"), bus_dropped=int((doc.get("bus") or {}).get("dropped", 0)),
             restarts=sum(int(s.get("crashes", 0)) for s in doc.get("services", [])),
             player=str((doc.get("player") or {}).get("state") or "-"), plays=plays,
-            camera=self.camera, anon_mib=round(_anon_bytes(mem) / MIB, 2))
+            camera=self.camera, anon_mib=round(_anon_bytes(mem) / MIB, 2),
+            children_mib=round(children / MIB, 2))
 
     async def _drive(self, driver: Any) -> None:
         from appliance.sim.driver import DriverError
@@ -357,3 +360,14 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child before e
 def _anon_bytes(mem: Any) -> int:
     """Anonymous resident memory: RSS less its file-backed and shared part (Linux: statm)."""
     return max(0, int(mem.rss) - int(getattr(mem, "shared", 0)))
+
+
+def _children_rss(proc: Any) -> int:
+    """RSS of the box's child processes (the simulated camera's decoder)."""
+    import psutil
+
+    total = 0
+    for child in proc.children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            total += child.memory_info().rss
+    return total

@@ -29,6 +29,8 @@ class Sample:
     # RSS split: anonymous (heap, models, buffers, relocated library data: the box's own)
     # and file-backed (clean library code in the page cache, shared and reclaimable).
     anon_mib: float | None = None
+    # The box's child processes: the simulated camera's decoder (a Pi has none).
+    children_mib: float | None = None
 
 
 @dataclass
@@ -66,6 +68,7 @@ class SoakResult:
         rss_steady = statistics.median(s.rss_mib for s in steady)
         anon = [s.anon_mib for s in steady if s.anon_mib is not None]
         anon_steady = statistics.median(anon) if anon else None
+        kids = [s.children_mib for s in steady if s.children_mib is not None]
         out: dict[str, Any] = {
             "rss_mib": {"start": round(rss_start, 1), "end": round(rss_end, 1),
                        "growth": round(rss_end - rss_start, 1),
@@ -73,7 +76,8 @@ class SoakResult:
                        "peak": round(max(s.rss_mib for s in self.samples), 1),
                        "steady_anon": None if anon_steady is None else round(anon_steady, 1),
                        "steady_file": None if anon_steady is None
-                       else round(rss_steady - anon_steady, 1)},
+                       else round(rss_steady - anon_steady, 1),
+                       "children_steady": round(statistics.median(kids), 1) if kids else None},
             "fds": _edges([s.fds for s in head], [s.fds for s in tail]),
             "threads": _edges([s.threads for s in head], [s.threads for s in tail]),
             "tasks": _edges([s.tasks for s in head if s.tasks is not None],
@@ -160,6 +164,9 @@ def summary(result: SoakResult) -> str:
            f"+ {rss['steady_file']:.1f} MiB file-backed (library code in the page cache; "
            f"varies between runs with the kernel's page-cache folio sizes)"]
           if rss.get("steady_anon") is not None else []),
+        *([f"            not counted: the simulated camera's decoder process, "
+           f"{rss['children_steady']:.1f} MiB (a Pi's camera has none)"]
+          if rss.get("children_steady") else []),
         f"  fds       start {f['fds']['start']}  end {f['fds']['end']}",
         f"  threads   start {f['threads']['start']}  end {f['threads']['end']}",
         f"  tasks     start {f['tasks']['start']}  end {f['tasks']['end']}",

@@ -85,6 +85,7 @@ def test_short_soak_run_reports_every_figure_and_the_box_exits_cleanly() -> None
     # The split: the box's own (anonymous) memory and the library code it maps.
     assert 0 < figures["rss_mib"]["steady_anon"] < figures["rss_mib"]["steady"]
     assert figures["rss_mib"]["steady_file"] > 0
+    assert figures["rss_mib"]["children_steady"] > 0  # the replay decoder, shown apart
     assert figures["restarts"] == 0 and figures["bus_dropped"] == 0
     assert {t["name"] for t in figures["targets"]} >= {
         "RSS growth after warm-up", "steady-state RSS (box only)", "open file descriptors",
