@@ -227,29 +227,6 @@ def check_disk(cfg: Config) -> list[Check]:
     return [ok("disk space", text)]
 
 
-def check_gpio(cfg: Config) -> list[Check]:
-    """The configured gpiozero pin factory can be imported (and GPIO devices reached)."""
-    factory = cfg.panel.pin_factory
-    module = {"lgpio": "gpiozero.pins.lgpio", "mock": "gpiozero.pins.mock"}[factory]
-    try:
-        importlib.import_module(module)
-        if factory == "lgpio":
-            importlib.import_module("lgpio")
-    except Exception as err:
-        return [bad("gpio", f"pin factory {factory!r} cannot be loaded: {err}",
-                    "install it: sudo apt install python3-lgpio (the venv uses "
-                    "--system-site-packages); or set panel.pin_factory = \"mock\" off the Pi")]
-    if factory == "lgpio":
-        chips = sorted(Path("/dev").glob("gpiochip*"))
-        if not chips:
-            return [warn("gpio", "lgpio loads but no /dev/gpiochip* exists",
-                         "run on a Raspberry Pi, or set panel.pin_factory = \"mock\"")]
-        if not any(os.access(c, os.R_OK | os.W_OK) for c in chips):
-            return [warn("gpio", "no /dev/gpiochip* is accessible to this user",
-                         "add the user to the gpio group: sudo usermod -aG gpio mooddj")]
-    return [ok("gpio", f"pin factory {factory!r} available")]
-
-
 def check_box(cfg: Config) -> list[Check]:
     """Whether the box process is running (information for SSH maintenance)."""
     from appliance.core.maint import box_running
@@ -300,7 +277,8 @@ async def run_plugin(spec: str, cfg: Config) -> list[Check]:
 
 
 CORE_CHECKS: list[Callable[[Config], list[Check]]] = [
-    check_state_dir, check_key, check_database, check_disk, check_gpio, check_box,
+    # GPIO is the panel plug-in's check (board model, lgpio, the chip itself).
+    check_state_dir, check_key, check_database, check_disk, check_box,
 ]
 
 
