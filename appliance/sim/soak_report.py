@@ -161,10 +161,11 @@ def summary(result: SoakResult) -> str:
         f"  RSS       start {rss['start']:.1f} MiB  end {rss['end']:.1f} MiB  growth "
         f"{rss['growth']:+.1f} MiB  steady {rss['steady']:.1f} MiB  peak {rss['peak']:.1f} MiB",
         *([f"            steady = {rss['steady_anon']:.1f} MiB anonymous (heap, models, buffers) "
-           f"+ {rss['steady_file']:.1f} MiB file-backed (library code in the page cache; "
-           f"varies between runs with the kernel's page-cache folio sizes)"]
+           f"+ {rss['steady_file']:.1f} MiB file-backed",
+           "            (library code in the page cache: its resident size varies from run "
+           "to run)"]
           if rss.get("steady_anon") is not None else []),
-        *([f"            not counted: the simulated camera's decoder process, "
+        *([f"            apart: the replay camera's decoder process, "
            f"{rss['children_steady']:.1f} MiB (a Pi's camera has none)"]
           if rss.get("children_steady") else []),
         f"  fds       start {f['fds']['start']}  end {f['fds']['end']}",
