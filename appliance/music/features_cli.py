@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from appliance.core.cliutil import fail, load_config
 
@@ -26,6 +27,8 @@ def run(args: argparse.Namespace) -> int:
     from appliance.music import features_cache
 
     cfg = load_config(args)
+    if args.features_cmd == "stats":
+        return _stats(cfg.paths.database_path, args.json)
     try:
         store = Store.open(cfg.paths.database_path)
     except StoreError as err:
@@ -44,14 +47,33 @@ def run(args: argparse.Namespace) -> int:
             if len(report.skipped) > args.show_skipped:
                 print(f"  ... and {len(report.skipped) - args.show_skipped} more")
             return 0 if report.imported or not report.skipped else 1
-        facts = store.read_sync(features_cache.stats)
-        if args.json:
-            print(json.dumps(facts, indent=2))
-        else:
-            print(f"tracks with features: {facts['usable']} usable of {facts['total']} "
-                  f"({facts['damaged']} damaged rows ignored)")
-            for source, n in facts["by_source"].items():
-                print(f"  {source}: {n}")
-        return 0
+        return fail(f"unknown action {args.features_cmd!r}", 2)
     finally:
         store.close()
+
+
+def _stats(path: Path, as_json: bool) -> int:
+    """`features stats`: read-only, so a mistyped --state-dir never creates a database."""
+    import sqlite3
+
+    from appliance.core.store import StoreError, open_readonly
+    from appliance.music import features_cache
+
+    try:
+        db = open_readonly(path)
+    except StoreError as err:
+        return fail(str(err))
+    try:
+        facts = features_cache.stats(db)
+    except sqlite3.DatabaseError as err:
+        return fail(f"database {path} cannot be read: {err}; run `mooddj doctor`")
+    finally:
+        db.conn.close()
+    if as_json:
+        print(json.dumps(facts, indent=2))
+    else:
+        print(f"tracks with features: {facts['usable']} usable of {facts['total']} "
+              f"({facts['damaged']} damaged rows ignored)")
+        for source, n in facts["by_source"].items():
+            print(f"  {source}: {n}")
+    return 0

@@ -102,3 +102,17 @@ def test_cli_import_and_stats(tmp_path, capsys) -> None:
     assert "2 usable of 2" in capsys.readouterr().out
     missing = parser.parse_args(["--config", str(conf), "import", str(tmp_path / "nope.csv")])
     assert run(missing) == 1
+
+
+def test_cli_stats_never_creates_a_database(tmp_path, capsys) -> None:
+    import argparse
+
+    state = tmp_path / "typo"
+    conf = tmp_path / "c.toml"
+    conf.write_text(f'[paths]\nstate_dir = "{state}"\n', encoding="utf-8")
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--config")
+    configure(parser)
+    assert run(parser.parse_args(["--config", str(conf), "stats"])) == 1
+    assert "does not exist yet" in capsys.readouterr().err
+    assert not (state / "mooddj.db").exists()
