@@ -186,8 +186,12 @@ class SimStack:
     async def _identity_fail(self, request: web.Request) -> web.Response:
         status = int(request.query.get("status", "500"))
         count = int(request.query.get("count", "5"))
-        self.identity.fail_next(status, count)
-        return web.json_response({"failing": count, "status": status})
+        endpoint = request.query.get("endpoint", "token")
+        if endpoint not in ("device", "token", "jwks", "api"):
+            return web.json_response({"error": "endpoint is device, token, jwks or api"},
+                                     status=400)
+        self.identity.fail_next(status, count, endpoint=endpoint)
+        return web.json_response({"failing": count, "status": status, "endpoint": endpoint})
 
     async def _identity_approve(self, request: web.Request) -> web.Response:
         code = request.query.get("code", "")

@@ -26,6 +26,7 @@ import pytest
 import requests
 from e2e_client import (
     MEDIA,
+    ApiFailure,
     BoxClient,
     BoxProcess,
     StandIns,
@@ -140,6 +141,14 @@ def test_identity_500s_sign_in_completes_after_recovery(rig: Rig) -> None:
     invite = rig.owner.post("/api/pair/codes")["code"]
     guest = BoxClient(box.base, rig.stand_ins.control)
     guest.pair_with_code(invite)
+
+    # The provider fails to start a sign-in: the phone gets a clear error, not a hang.
+    requests.post(f"{rig.stand_ins.control}/sim/identity/fail",
+                  params={"status": 500, "count": 1, "endpoint": "device"}, timeout=5)
+    with pytest.raises(ApiFailure) as refused:
+        guest.start_sign_in("google")
+    assert refused.value.status in (502, 503), refused.value
+    assert refused.value.error.get("message"), refused.value.error
 
     failing = requests.post(f"{rig.stand_ins.control}/sim/identity/fail",
                             params={"status": 500, "count": 3}, timeout=5)
