@@ -30,7 +30,7 @@ BOOT_CONFIG=${MOODDJ_BOOT_CONFIG:-/boot/firmware/config.txt}
 SYS_PY=${MOODDJ_SYSTEM_PYTHON:-/usr/bin/python3}
 SERVICE_USER=mooddj
 APT_PACKAGES=(python3 python3-venv python3-pip python3-picamera2 python3-lgpio
-  python3-numpy git rsync sqlite3 ca-certificates)
+  python3-numpy gcc libc6-dev git rsync sqlite3 ca-certificates)
 
 dry_run=0 git_url="" firmware=1 start=1
 while [ $# -gt 0 ]; do
@@ -150,6 +150,8 @@ fi
 # Editable, so the package finds models/ and web/ next to it in /opt/mooddj.
 act "$VENV/bin/pip" install --disable-pip-version-check --upgrade-strategy only-if-needed \
   --constraint "$VENV/constraints.txt" --editable "${PREFIX}[pi]"
+# The mood loop's image kernel (appliance/vision/native/warp.c), built for this Pi.
+act "$VENV/bin/python" -m appliance.vision.native
 
 # 5. Models -------------------------------------------------------------------
 say "models (checked against their SHA-256)"

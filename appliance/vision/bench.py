@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.core.cliutil import fail, load_config
+from appliance.vision import native
 
 DEFAULT_MEDIA = Path(__file__).resolve().parents[2] / "tests" / "media"
 
@@ -163,6 +164,7 @@ def pipeline_bench(pipe: Any, path: Path, frames: int,
         "overhead_ms_per_frame": _stats(outside),
         "detector_runs": runs, "detector_run_ratio": round(runs / frames, 3),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "image_ops": "compiled kernel" if native.load() is not None else "numpy fallback",
     }
 
 
@@ -308,7 +310,7 @@ def report(out: dict[str, Any]) -> str:
                  f"{out['overhead_ratio_paired']} (outside the models: median "
                  f"{out['overhead_ms_per_frame']['median']:.3f} ms)")
     lines.append(f"  detector runs {out['detector_runs']} ({100 * out['detector_run_ratio']:.1f}% "
-                 f"of frames); peak RSS {out['peak_rss_mb']} MB")
+                 f"of frames); peak RSS {out['peak_rss_mb']} MB; image ops: {out['image_ops']}")
     if "repeat" in out:
         rep = out["repeat"]
         n = len(rep["runs"]["overhead_ratio"])

@@ -27,6 +27,17 @@ def check_runtime() -> list[Any]:
                    "install ai-edge-litert into the venv (tflite-runtime where it has no wheel)")]
 
 
+def check_image_kernel() -> list[Any]:
+    """Is the compiled image kernel built and loadable (else numpy stands in, slower)?"""
+    from appliance.vision import native
+
+    if native.load() is not None:
+        return [_check("vision.image_kernel", "pass", f"compiled ({native.LIBRARY.name})")]
+    return [_check("vision.image_kernel", "warn",
+                   "not built: the mood loop uses numpy for its crops (slower, same result)",
+                   f"build it: {native.BUILD_COMMAND} (needs gcc: sudo apt install gcc)")]
+
+
 def check_models(models_dir: Path, detector: str, load: bool = True) -> list[Any]:
     """Every model file present with the manifest's SHA-256, and the ones in use loadable."""
     from appliance.vision.models import FETCH_COMMAND, MODEL_NAMES, ModelError, model_path
@@ -89,6 +100,7 @@ def checks(config: Any) -> list[Any]:
     """All vision checks for doctor: runtime, model files and camera configuration."""
     out = check_runtime()
     runtime_ok = out[0].status == "pass"
+    out += check_image_kernel()
     out += check_models(config.paths.models, config.vision.detector, load=runtime_ok)
     out += check_camera(config.camera)
     return out

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import numpy as np
 from appliance.vision import geometry
 from appliance.vision.fusion import EMOTIONS
 from appliance.vision.geometry import FACE_OVAL
-from appliance.vision.imageops import rgb_to_gray, warp_affine
+from appliance.vision.imageops import warp_affine, warp_affine_gray, warp_affine_into
 from appliance.vision.models import ModelError, model_path
 from appliance.vision.runtime import Model
 
@@ -23,10 +22,6 @@ CROP_MARGIN = 0.10  # like fer's 10-pixel offsets around a ~100-pixel face box
 INPUT_NAME = "x"
 OUTPUT_NAME = "Identity"
 
-
-# Above this many ROI pixels per crop pixel, warping the colour frame and converting the
-# small crop to gray is cheaper than converting the ROI to gray first (a large face).
-GRAY_ROI_MAX_RATIO = 10
 
 
 def crop_matrix(f: geometry.FaceFrame, size: int = CROP_SIZE,
@@ -64,30 +59,14 @@ def gray_crop(frame_rgb: np.ndarray, m: np.ndarray | Sequence[Sequence[float]], 
               out: np.ndarray | None = None) -> np.ndarray:
     """The frame sampled (bilinear) through crop matrix m into a size x size uint8 gray crop.
 
-    Only the crop's bounding box of the frame is read: it is converted to gray and
-    warped on one channel, or, for a face much larger than the crop, the colour
-    pixels are warped and then converted.
+    The colour pixels are warped, then the small crop is converted: only the
+    size x size samples are ever converted, whatever the face's size.
     """
     if out is None:
         out = np.empty((size, size), np.uint8)
     if frame_rgb.ndim == 2:
         return warp_affine(frame_rgb, m, (size, size), out=out)
-    (a, b, tx), (c, d, ty) = m.tolist() if isinstance(m, np.ndarray) else m
-    span = size - 1
-    h, w = frame_rgb.shape[:2]
-    try:
-        x0 = max(0, math.floor(tx + min(0.0, a * span) + min(0.0, b * span)) - 1)
-        x1 = min(w, math.ceil(tx + max(0.0, a * span) + max(0.0, b * span)) + 2)
-        y0 = max(0, math.floor(ty + min(0.0, c * span) + min(0.0, d * span)) - 1)
-        y1 = min(h, math.ceil(ty + max(0.0, c * span) + max(0.0, d * span)) + 2)
-    except (ValueError, OverflowError):  # not a finite matrix: sample it as is
-        x0 = x1 = y0 = y1 = 0
-    if x1 - x0 < 2 or y1 - y0 < 2 or (x1 - x0) * (y1 - y0) > GRAY_ROI_MAX_RATIO * size * size:
-        return rgb_to_gray(warp_affine(frame_rgb, m, (size, size)), out=out)
-    # Pixels outside the box are never sampled, except past the frame's own edges, where
-    # the box's edge is the frame's edge: BORDER_REPLICATE gives the same result.
-    gray = rgb_to_gray(frame_rgb[y0:y1, x0:x1])
-    return warp_affine(gray, ((a, b, tx - x0), (c, d, ty - y0)), (size, size), out=out)
+    return warp_affine_gray(frame_rgb, m, (size, size), out=out)
 
 
 def face_crop(frame_rgb: np.ndarray, landmarks: np.ndarray | geometry.FaceFrame,
@@ -125,8 +104,13 @@ class EmotionClassifier:
 
     def read(self, frame_rgb: np.ndarray, face: geometry.FaceFrame) -> list[float]:
         """7 emotion probabilities (EMOTIONS order) of the measured face in this frame."""
-        gray = gray_crop(frame_rgb, _crop_affine(face, self.size), self.size, self._gray)
-        self.model.fill_input(INPUT_NAME, gray, 2.0 / 255.0, -1.0)
+        m = _crop_affine(face, self.size)
+        if frame_rgb.ndim == 2:
+            self.model.fill_input(INPUT_NAME, gray_crop(frame_rgb, m, self.size, self._gray),
+                                  2.0 / 255.0, -1.0)
+        else:  # sampled, made gray and scaled to [-1, 1] straight into the model's input
+            self.model.write_input(INPUT_NAME, lambda dst: warp_affine_into(
+                dst, frame_rgb, m, scale=2.0 / 255.0, offset=-1.0, gray=True))
         self.model.invoke()
         return self._probabilities()
 

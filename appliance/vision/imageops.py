@@ -10,9 +10,12 @@ with OpenCV's fixed-point weights, area averaging for shrinking.
 
 from __future__ import annotations
 
+import ctypes
 from collections.abc import Sequence
 
 import numpy as np
+
+from appliance.vision import native
 
 # OpenCV's RGB -> gray: (R*4899 + G*9617 + B*1868 + 2^13) >> 14, i.e. 0.299, 0.587, 0.114.
 _GRAY_WEIGHTS = np.array([4899, 9617, 1868], np.uint32)
@@ -47,14 +50,20 @@ def warp_affine(src: np.ndarray, m: np.ndarray | Sequence[Sequence[float]],
     past the edges repeat the edge (a face at the frame's border keeps its shape).
     """
     w, h = size
-    (a, b, c), (d, e, f) = np.asarray(m, np.float64).tolist()
+    coeffs = np.ascontiguousarray(m, np.float64).reshape(6)
+    kernel = native.load()
+    if kernel is not None and src.dtype == np.uint8 and h > 0 and w > 0:
+        return _warp_native(kernel, src, coeffs, w, h, nearest, False, out)
+    (a, b, c), (d, e, f) = coeffs.reshape(2, 3).tolist()
     if nearest:  # round to the nearest pixel: floor(x + 0.5), and x + 0.5 >= 0 after clip
         c, f = c + 0.5, f + 0.5
     height, width = src.shape[:2]
     xs = np.arange(w, dtype=np.float32)
     ys = np.arange(h, dtype=np.float32)[:, None]
-    sx = np.float32(a) * xs + (np.float32(b) * ys + np.float32(c))
-    sy = np.float32(d) * xs + (np.float32(e) * ys + np.float32(f))
+    with np.errstate(over="ignore", invalid="ignore"):  # huge or NaN: clipped below
+        coeff = np.array([a, b, c, d, e, f]).clip(-1e30, 1e30).astype(np.float32)
+        sx = coeff[0] * xs + (coeff[1] * ys + coeff[2])
+        sy = coeff[3] * xs + (coeff[4] * ys + coeff[5])
     # A degenerate matrix (NaN) samples the corner rather than failing the frame.
     np.nan_to_num(sx, copy=False, nan=0.0)
     np.nan_to_num(sy, copy=False, nan=0.0)
@@ -92,6 +101,84 @@ def warp_affine(src: np.ndarray, m: np.ndarray | Sequence[Sequence[float]],
     return out
 
 
+def warp_affine_gray(src: np.ndarray, m: np.ndarray | Sequence[Sequence[float]],
+                     size: tuple[int, int], out: np.ndarray | None = None) -> np.ndarray:
+    """warp_affine (bilinear) of an RGB image, then rgb_to_gray, in one pass where built."""
+    w, h = size
+    kernel = native.load()
+    if kernel is not None and _is_rgb_u8(src) and h > 0 and w > 0:
+        coeffs = np.ascontiguousarray(m, np.float64).reshape(6)
+        return _warp_native(kernel, src, coeffs, w, h, False, True, out)
+    return rgb_to_gray(warp_affine(src, m, size), out=out)
+
+
+def warp_affine_into(dst: np.ndarray, src: np.ndarray,
+                     m: np.ndarray | Sequence[Sequence[float]], *, scale: float,
+                     offset: float = 0.0, nearest: bool = False, gray: bool = False) -> None:
+    """Sample src into float32 dst (a model's input, H x W x C) as value * scale + offset.
+
+    The same samples as warp_affine (or warp_affine_gray with `gray`), written straight
+    into the tensor: no uint8 crop in between.
+    """
+    h, w = dst.shape[-3], dst.shape[-2]
+    kernel = native.load()
+    channels = 1 if gray else (src.shape[2] if src.ndim == 3 else 1)
+    if kernel is not None and src.dtype == np.uint8 and dst.dtype == np.float32 \
+            and dst.flags.c_contiguous and dst.size == h * w * channels \
+            and (not gray or _is_rgb_u8(src)):
+        coeffs = np.ascontiguousarray(m, np.float64).reshape(6)
+        src = _packed(src)
+        flags = int(nearest) | (2 if gray else 0)
+        status = kernel.mooddj_warp_affine_f32(
+            src.ctypes.data, src.shape[0], src.shape[1], src.strides[0], _channels(src),
+            dst.ctypes.data, h, w, coeffs.ctypes.data, flags, scale, offset)
+        if status != 0:
+            raise ValueError(f"cannot warp an image of shape {src.shape} into {dst.shape}")
+        return
+    sample = warp_affine_gray(src, m, (w, h)) if gray else \
+        warp_affine(src, m, (w, h), nearest=nearest)
+    view = dst.reshape(sample.shape)
+    np.multiply(sample, np.float32(scale), out=view)
+    if offset:
+        view += np.float32(offset)
+
+
+def _is_rgb_u8(src: np.ndarray) -> bool:
+    return src.dtype == np.uint8 and src.ndim == 3 and src.shape[2] == 3
+
+
+def _channels(src: np.ndarray) -> int:
+    return src.shape[2] if src.ndim == 3 else 1
+
+
+def _packed(src: np.ndarray) -> np.ndarray:
+    """src with packed pixels and channels (rows may stay a slice of a larger frame)."""
+    channels = _channels(src)
+    if src.ndim not in (2, 3) or channels > 4:
+        raise ValueError(f"cannot warp an image of shape {src.shape}")
+    if src.strides[1] != channels or (src.ndim == 3 and src.strides[2] != 1) \
+            or src.strides[0] < 0:
+        return np.ascontiguousarray(src)
+    return src
+
+
+def _warp_native(kernel: ctypes.CDLL, src: np.ndarray, coeffs: np.ndarray, w: int, h: int,
+                 nearest: bool, gray: bool, out: np.ndarray | None) -> np.ndarray:
+    src = _packed(src)
+    shape = (h, w) if gray else (h, w, *src.shape[2:])
+    res = out if out is not None and out.shape == shape and out.dtype == np.uint8 \
+        and out.flags.c_contiguous else np.empty(shape, np.uint8)
+    status = kernel.mooddj_warp_affine_u8(
+        src.ctypes.data, src.shape[0], src.shape[1], src.strides[0], _channels(src),
+        res.ctypes.data, h, w, coeffs.ctypes.data, int(nearest) | (2 if gray else 0))
+    if status != 0:
+        raise ValueError(f"cannot warp an image of shape {src.shape} into {shape}")
+    if out is not None and res is not out:
+        out[...] = res
+        return out
+    return res
+
+
 def _pixels(src: np.ndarray) -> np.ndarray:
     """src as a flat array of whole pixels (one opaque item per pixel: one gather per pixel)."""
     src = np.ascontiguousarray(src)
@@ -104,6 +191,10 @@ def resize_linear(src: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Bilinear resize to size (w, h), as cv2.INTER_LINEAR (no smoothing when shrinking)."""
     w, h = size
     height, width = src.shape[:2]
+    if native.load() is not None and src.dtype == np.uint8:
+        # Output pixel centre x maps to (x + 0.5) * width / w - 0.5: one affine sampling.
+        sx, sy = width / w, height / h
+        return warp_affine(src, ((sx, 0.0, 0.5 * sx - 0.5), (0.0, sy, 0.5 * sy - 0.5)), size)
     ya, yb, fy = _linear_taps(height, h)
     xa, xb, fx = _linear_taps(width, w)
     top = src[ya].astype(np.float32)
@@ -124,6 +215,15 @@ def resize_area(src: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     height, width = src.shape[:2]
     if w > width or h > height:
         return resize_linear(src, size)
+    if height == 2 * h and width == 2 * w and src.dtype == np.uint8:
+        # Halving (the detector's second step): four 8-bit sums in 16 bits, rounded.
+        acc = src[0::2, 0::2].astype(np.uint16)
+        acc += src[1::2, 0::2]
+        acc += src[0::2, 1::2]
+        acc += src[1::2, 1::2]
+        acc += 2
+        acc >>= 2
+        return acc.astype(np.uint8)
     acc = _area_axis(src.astype(np.float32), height, h, axis=0)
     acc = _area_axis(acc, width, w, axis=1)
     acc += 0.5

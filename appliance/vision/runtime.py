@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +117,14 @@ class Model:
             # The interpreter refuses to run while a view of its memory is alive.
             del view
             dst = None
+
+    def write_input(self, name: str, write: Callable[[np.ndarray], None]) -> None:
+        """Let `write` fill the named input tensor in place (float32, its own shape)."""
+        view = self._it.tensor(self._in[name]["index"])()
+        try:
+            write(view)
+        finally:
+            del view  # the interpreter refuses to run while a view of its memory is alive
 
     def invoke(self) -> None:
         """Run the model once on the inputs already set, recording the time taken."""

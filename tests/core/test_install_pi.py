@@ -61,6 +61,7 @@ def test_dry_run_lists_the_key_actions(shims, tmp_path: Path) -> None:
         "constraints.txt containing numpy==",
         f"pip install --disable-pip-version-check --upgrade-strategy only-if-needed "
         f"--constraint {prefix}/.venv/constraints.txt --editable {prefix}[pi]",
+        f"would: {prefix}/.venv/bin/python -m appliance.vision.native",
         f"would: {prefix}/.venv/bin/python {prefix}/scripts/fetch-models",
         f"would: write {env['MOODDJ_CONF_DIR']}/config.toml",
         f"would: append {REPO}/firmware-config/config.txt to {env['MOODDJ_BOOT_CONFIG']}",
@@ -72,7 +73,7 @@ def test_dry_run_lists_the_key_actions(shims, tmp_path: Path) -> None:
         assert line in out, f"missing: {line}\n{out}"
     # Order matters: packages before the venv, the venv before pip, the unit before enabling.
     idx = [out.index(s) for s in ("apt-get install", "-m venv", "pip install",
-                                  "fetch-models", "enable --now")]
+                                  "-m appliance.vision.native", "fetch-models", "enable --now")]
     assert idx == sorted(idx)
 
 
