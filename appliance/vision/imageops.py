@@ -37,8 +37,13 @@ def to_three_channels(a: np.ndarray, order: str = "rgb") -> np.ndarray:
     if a.ndim == 2 or a.shape[2] == 1:
         g = a.reshape(a.shape[:2])
         return np.repeat(g[:, :, None], 3, axis=2)
-    rgb = a[:, :, 2::-1] if order == "bgr" else a[:, :, :3]
-    return np.ascontiguousarray(rgb)
+    if order != "bgr":
+        return np.ascontiguousarray(a[:, :, :3])
+    # One plane at a time: a copy through a reversed 3-long axis is 4x slower.
+    out = np.empty((*a.shape[:2], 3), np.uint8)
+    for k in range(3):
+        out[:, :, k] = a[:, :, 2 - k]
+    return out
 
 
 def warp_affine(src: np.ndarray, m: np.ndarray | Sequence[Sequence[float]],
