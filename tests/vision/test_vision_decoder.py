@@ -118,3 +118,29 @@ def test_the_decoder_exits_with_its_parent():
         time.sleep(0.1)
     else:
         pytest.fail("the decoder outlived its parent")
+
+
+def test_close_ends_a_read_stuck_on_a_hung_decoder():
+    import threading
+
+    dec = Decoder()
+    dec.open(media("single_face.mp4"), 640)
+    pid = dec._proc.pid
+    os.kill(pid, signal.SIGSTOP)  # a decoder that never answers
+    errors: list[Exception] = []
+
+    def read() -> None:
+        try:
+            dec.read()
+        except CameraError as err:
+            errors.append(err)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    time.sleep(0.3)
+    started = time.monotonic()
+    dec.close()
+    reader.join(timeout=10)
+    assert not reader.is_alive() and time.monotonic() - started < 8
+    assert errors and "decoder process stopped" in str(errors[0])
+    assert not dec.running

@@ -64,7 +64,12 @@ class Decoder:
         return frame
 
     def close(self) -> None:
-        """Stop the child (it exits as its stdin closes)."""
+        """Stop the child (it exits as its stdin closes), even while a read waits on it."""
+        proc = self._proc
+        if proc is not None:
+            # Not under the lock: a read stuck on a hung decoder holds it. Ending the child
+            # ends that read (it sees the pipe close and raises CameraError).
+            _end(proc)
         with self._lock:
             self._stop()
 
@@ -109,14 +114,22 @@ class Decoder:
         proc, self._proc = self._proc, None
         if proc is None:
             return
-        for stream in (proc.stdin, proc.stdout):
-            if stream is not None:
-                stream.close()
-        try:
-            proc.wait(timeout=2)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=2)
+        _end(proc)
+        if proc.stdout is not None:
+            with contextlib.suppress(OSError, ValueError):
+                proc.stdout.close()
+
+
+def _end(proc: subprocess.Popen[bytes]) -> None:
+    """Close the child's stdin (it exits), killing it if it has not within 2 s."""
+    if proc.stdin is not None:
+        with contextlib.suppress(OSError, ValueError):
+            proc.stdin.close()
+    try:
+        proc.wait(timeout=2)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=2)
 
 
 def _read_into(stream: BinaryIO, view: memoryview) -> None:
