@@ -1,8 +1,9 @@
-"""The few image operations the mood loop needs, in numpy (OpenCV stays out of the box).
+"""The few image operations the mood loop needs, without OpenCV in the box.
 
 Importing OpenCV costs the box 17 MiB of memory for 4.x wheels (33 MiB for 5.x, and
 more again when its libraries sit in large page-cache folios), for five functions on
-small crops. These follow OpenCV's conventions so the models see the same pixels:
+small crops. The sampling runs in a small C kernel (native/warp.c) where it is built,
+else in numpy. Both follow OpenCV's conventions so the models see the same pixels:
 pixel centres at integer coordinates, affine matrices mapping output to input pixels
 (OpenCV's WARP_INVERSE_MAP), edges replicated (BORDER_REPLICATE), gray as ITU-R BT.601
 with OpenCV's fixed-point weights, area averaging for shrinking.
@@ -22,7 +23,7 @@ _GRAY_WEIGHTS = np.array([4899, 9617, 1868], np.uint32)
 
 
 def rgb_to_gray(rgb: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """HxWx3 RGB uint8 -> HxW gray uint8, bit-exact with cv2.COLOR_RGB2GRAY."""
+    """HxWx3 RGB uint8 -> HxW gray uint8, as cv2.COLOR_RGB2GRAY (within one level)."""
     acc = rgb.astype(np.uint32) @ _GRAY_WEIGHTS
     acc += 1 << 13
     acc >>= 14
