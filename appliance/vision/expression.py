@@ -88,7 +88,6 @@ class EmotionClassifier:
         self.model = model
         shape = model.input_shape(INPUT_NAME)
         self.size = int(shape[1])
-        self._gray = np.zeros((self.size, self.size), np.uint8)  # reused crop buffer
 
     @classmethod
     def load(cls, models_dir: Path, num_threads: int = 1) -> EmotionClassifier:
@@ -105,12 +104,9 @@ class EmotionClassifier:
     def read(self, frame_rgb: np.ndarray, face: geometry.FaceFrame) -> list[float]:
         """7 emotion probabilities (EMOTIONS order) of the measured face in this frame."""
         m = _crop_affine(face, self.size)
-        if frame_rgb.ndim == 2:
-            self.model.fill_input(INPUT_NAME, gray_crop(frame_rgb, m, self.size, self._gray),
-                                  2.0 / 255.0, -1.0)
-        else:  # sampled, made gray and scaled to [-1, 1] straight into the model's input
-            self.model.write_input(INPUT_NAME, lambda dst: warp_affine_into(
-                dst, frame_rgb, m, scale=2.0 / 255.0, offset=-1.0, gray=True))
+        # Sampled, made gray (unless it is) and scaled to [-1, 1] straight into the input.
+        self.model.write_input(INPUT_NAME, lambda dst: warp_affine_into(
+            dst, frame_rgb, m, scale=2.0 / 255.0, offset=-1.0, gray=frame_rgb.ndim == 3))
         self.model.invoke()
         return self._probabilities()
 

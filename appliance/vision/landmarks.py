@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from appliance.vision.imageops import warp_affine, warp_affine_into
+from appliance.vision.imageops import warp_affine_into
 from appliance.vision.models import model_path
 from appliance.vision.roi import Roi, warp_matrix
 from appliance.vision.runtime import Model
@@ -30,7 +30,6 @@ class FaceMesh:
         self.model = model
         if model.input_shape(INPUT) != (1, CROP, CROP, 3):
             raise ValueError(f"{model.path.name} input is not 1x{CROP}x{CROP}x3")
-        self._crop = np.zeros((CROP, CROP, 3), np.uint8)
         self._empty = np.zeros((NUM_LANDMARKS, 3), np.float32)
 
     @classmethod
@@ -54,14 +53,6 @@ class FaceMesh:
         m[0, 2] -= x0
         m[1, 2] -= y0
         return frame[y0:y1, x0:x1], m
-
-    def crop(self, frame: np.ndarray, roi: Roi) -> np.ndarray | None:
-        """The ROI sampled into a 192x192 RGB uint8 crop (reused buffer), None if off-frame."""
-        part = self._sampling(frame, roi)
-        if part is None:
-            return None
-        return warp_affine(part[0], part[1], (CROP, CROP),
-                           nearest=roi.size >= NEAREST_MIN_SIZE, out=self._crop)
 
     def run(self, frame: np.ndarray, roi: Roi) -> tuple[np.ndarray, float]:
         """Landmarks (468x3 float32: x, y frame pixels, z in pixel units) and presence."""

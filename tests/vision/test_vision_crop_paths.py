@@ -86,3 +86,12 @@ def test_landmarks_that_are_not_numbers_are_not_a_face():
     lm[geometry.L_EYE_OUTER] = np.nan
     with pytest.raises(ValueError):
         geometry.measure(lm)
+
+
+def test_a_gray_frame_reads_like_its_colour_version():
+    clf = EmotionClassifier.load(models_dir())
+    frame = _textured()
+    f = geometry.measure(synthetic_face(scale=70, angle_deg=5))
+    gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+    # Gray-then-sample against sample-then-gray: rounding only, on a noisy texture.
+    assert np.allclose(clf.read(gray, f), clf.read(frame, f), atol=0.05)
