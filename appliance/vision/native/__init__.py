@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -46,7 +47,7 @@ def build(force: bool = False) -> Path:
     if cc is None:
         raise BuildError("no C compiler found; install one (apt install gcc) to build the "
                          "image kernel, or run with the slower numpy fallback")
-    tmp = LIBRARY.with_suffix(".so.tmp")
+    tmp = LIBRARY.with_name(f"{LIBRARY.name}.{os.getpid()}.tmp")  # two builds never collide
     cmd = [cc, "-O3", "-shared", "-fPIC", "-std=c99", "-Wall", "-o", str(tmp), str(SOURCE)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
     if done.returncode != 0:
