@@ -115,6 +115,8 @@ def warp_affine_gray(src: np.ndarray, m: np.ndarray | Sequence[Sequence[float]],
     if kernel is not None and _is_rgb_u8(src) and h > 0 and w > 0:
         coeffs = np.ascontiguousarray(m, np.float64).reshape(6)
         return _warp_native(kernel, src, coeffs, w, h, False, True, out)
+    if src.ndim == 2:  # already gray
+        return warp_affine(src, m, size, out=out)
     return rgb_to_gray(warp_affine(src, m, size), out=out)
 
 

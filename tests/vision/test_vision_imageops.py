@@ -94,6 +94,9 @@ def test_gray_and_float_outputs_are_the_same_samples(impl):
     dst = np.zeros((1, 64, 64, 1), np.float32)
     imageops.warp_affine_into(dst, src, m, scale=2 / 255, offset=-1.0, gray=True)
     assert np.allclose(dst[0, :, :, 0], gray * (2 / 255) - 1.0, atol=1e-6)
+    plain = imageops.warp_affine(gray, _matrix(1.0, 0.0, 0.0, 0.0), (64, 64))
+    assert np.array_equal(imageops.warp_affine_gray(gray, _matrix(1.0, 0.0, 0.0, 0.0), (64, 64)),
+                          plain)  # a gray image stays as it is
     rgb = np.zeros((1, 48, 48, 3), np.float32)
     imageops.warp_affine_into(rgb, src, m, scale=1 / 255, nearest=True)
     assert np.allclose(rgb[0], imageops.warp_affine(src, m, (48, 48), nearest=True) / 255,
