@@ -146,3 +146,29 @@ def test_doctor_reports_the_kernel_and_the_fallback(monkeypatch):
     monkeypatch.setattr(native, "load", lambda: None)
     [check] = check_image_kernel()
     assert check.status == "warn" and "python -m appliance.vision.native" in check.hint
+
+
+def test_compiled_and_numpy_agree_on_random_geometry(monkeypatch):
+    if native.load() is None:
+        pytest.skip("image kernel not built (python -m appliance.vision.native)")
+    rng = np.random.default_rng(5)
+    cases = []
+    for _ in range(300):
+        h, w = int(rng.integers(1, 40)), int(rng.integers(1, 40))
+        ch = int(rng.choice([1, 3]))
+        src = rng.integers(0, 256, (h, w, ch) if ch == 3 else (h, w), dtype=np.uint8)
+        scale = float(10 ** rng.uniform(-3, 1.5)) * float(rng.choice([-1, 1]))
+        angle = float(rng.uniform(-math.pi, math.pi))
+        tx, ty = (float(v) for v in rng.uniform(-2 * max(h, w), 3 * max(h, w), 2))
+        m = _matrix(scale, angle, tx, ty)
+        out = (int(rng.integers(1, 50)), int(rng.integers(1, 50)))
+        cases.append((src, m, out, bool(rng.integers(0, 2))))
+    compiled = [imageops.warp_affine(s, m, o, nearest=n) for s, m, o, n in cases]
+    monkeypatch.setattr(native, "load", lambda: None)
+    for (src, m, out, nearest), got in zip(cases, compiled, strict=True):
+        ref = imageops.warp_affine(src, m, out, nearest=nearest)
+        assert got.shape == ref.shape
+        if nearest:  # ties at exactly half a pixel may round either way
+            assert (_diff(got, ref) > 0).mean() < 0.05, (src.shape, m, out)
+        else:
+            assert _diff(got, ref).max() <= 1, (src.shape, m, out)
