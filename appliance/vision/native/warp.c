@@ -13,6 +13,8 @@
 #include <stdint.h>
 
 #define WBITS 10
+/* The row loop is specialised per call site only if it is inlined there. */
+#define ALWAYS_INLINE __attribute__((always_inline))
 #define WONE (1 << WBITS)
 
 enum { NEAREST = 1, GRAY = 2 };
@@ -56,17 +58,18 @@ static void span(double a, double b, double lim, int dw, int *lo, int *hi) {
     }
 }
 
-static inline void store(void *out, int x, int och, const int *v, int as_float, float scale,
-                         float offset) {
-    for (int k = 0; k < och; k++) {
-        if (as_float)
-            ((float *)out)[(size_t)x * och + k] = v[k] * scale + offset;
-        else
-            ((uint8_t *)out)[(size_t)x * och + k] = (uint8_t)v[k];
-    }
-}
+/* Write one pixel's values (typed pointers: the compiler keeps the stores cheap). */
+#define STORE(x)                                                                \
+    do {                                                                        \
+        for (int k = 0; k < och; k++) {                                         \
+            if (as_float)                                                       \
+                of[(size_t)(x) * och + k] = v[k] * scale + offset;              \
+            else                                                                \
+                o8[(size_t)(x) * och + k] = (uint8_t)v[k];                      \
+        }                                                                       \
+    } while (0)
 
-static inline void blend(const uint8_t *r0, const uint8_t *r1, int x0, int x1, int wx, int wy,
+static inline ALWAYS_INLINE void blend(const uint8_t *r0, const uint8_t *r1, int x0, int x1, int wx, int wy,
                          int ch, int gray, int *v) {
     const uint8_t *p00 = r0 + (ptrdiff_t)x0 * ch, *p01 = r0 + (ptrdiff_t)x1 * ch;
     const uint8_t *p10 = r1 + (ptrdiff_t)x0 * ch, *p11 = r1 + (ptrdiff_t)x1 * ch;
@@ -79,7 +82,7 @@ static inline void blend(const uint8_t *r0, const uint8_t *r1, int x0, int x1, i
 }
 
 /* Any pixel, however far off the image or broken its coordinates: clamped first. */
-static inline void sample_any(const uint8_t *src, int sh, int sw, ptrdiff_t stride, int ch,
+static inline ALWAYS_INLINE void sample_any(const uint8_t *src, int sh, int sw, ptrdiff_t stride, int ch,
                               double ux, double uy, int nearest, int gray, int *v) {
     const double xmax = sw - 1, ymax = sh - 1;
     /* Past the edge by over a pixel, every tap is the edge pixel anyway; from -1 up,
@@ -104,11 +107,13 @@ static inline void sample_any(const uint8_t *src, int sh, int sw, ptrdiff_t stri
 
 /* One output row. `ch`, `gray`, `nearest` and `as_float` are constants at each call site,
    so the compiler specialises the loop for them. */
-static inline void warp_row(const uint8_t *src, int sh, int sw, ptrdiff_t stride, int ch,
+static inline ALWAYS_INLINE void warp_row(const uint8_t *src, int sh, int sw, ptrdiff_t stride, int ch,
                             void *out, int dw, const double *m, int y, int nearest, int gray,
                             int as_float, float scale, float offset) {
     const int och = gray ? 1 : ch;
     const double rx = m[1] * y + m[2], ry = m[4] * y + m[5];
+    uint8_t *o8 = (uint8_t *)out;
+    float *of = (float *)out;
     int lo, hi, lo2, hi2, v[4];
     /* Columns whose every tap lies inside src (x0 + 1 <= sw - 1, y0 + 1 <= sh - 1). */
     span(m[0], rx, sw - 1, dw, &lo, &hi);
@@ -118,7 +123,7 @@ static inline void warp_row(const uint8_t *src, int sh, int sw, ptrdiff_t stride
     if (hi < lo) hi = lo;
     for (int x = 0; x < lo; x++) {
         sample_any(src, sh, sw, stride, ch, m[0] * x + rx, m[3] * x + ry, nearest, gray, v);
-        store(out, x, och, v, as_float, scale, offset);
+        STORE(x);
     }
     if (lo < hi) {
         const double one = (double)(1LL << FBITS);
@@ -137,12 +142,12 @@ static inline void warp_row(const uint8_t *src, int sh, int sw, ptrdiff_t stride
                 const uint8_t *r0 = src + y0 * stride;
                 blend(r0, r0 + stride, x0, x0 + 1, wx, wy, ch, gray, v);
             }
-            store(out, x, och, v, as_float, scale, offset);
+            STORE(x);
         }
     }
     for (int x = hi; x < dw; x++) {
         sample_any(src, sh, sw, stride, ch, m[0] * x + rx, m[3] * x + ry, nearest, gray, v);
-        store(out, x, och, v, as_float, scale, offset);
+        STORE(x);
     }
 }
 
