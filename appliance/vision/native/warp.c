@@ -3,8 +3,9 @@
  * Output pixel (x, y) samples src at (m0*x + m1*y + m2, m3*x + m4*y + m5): pixel centres
  * at integer coordinates, edges replicated, bilinear with weights in 1/1024ths (within
  * one level of floating point), or nearest neighbour (round half up). src rows are
- * `stride` bytes apart and pixels `ch` bytes apart. Coordinates are clamped before any
- * conversion, so NaN, infinite or huge matrices read only inside src.
+ * `stride` bytes apart and pixels `ch` bytes apart. Where a row's taps all lie inside src
+ * it steps in fixed point; elsewhere coordinates are clamped before any conversion, so
+ * NaN, infinite or huge matrices read only inside src.
  *
  * Output: uint8 with src's channels, uint8 gray (BT.601 in OpenCV's fixed point, from
  * RGB), or float32 value * scale + offset (a model's input tensor, written in place).
@@ -13,9 +14,9 @@
 #include <stdint.h>
 
 #define WBITS 10
+#define WONE (1 << WBITS)
 /* The row loop is specialised per call site only if it is inlined there. */
 #define ALWAYS_INLINE __attribute__((always_inline))
-#define WONE (1 << WBITS)
 
 enum { NEAREST = 1, GRAY = 2 };
 
