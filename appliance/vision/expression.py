@@ -11,7 +11,7 @@ import numpy as np
 from appliance.vision import geometry
 from appliance.vision.fusion import EMOTIONS
 from appliance.vision.geometry import FACE_OVAL
-from appliance.vision.imageops import warp_affine, warp_affine_gray, warp_affine_into
+from appliance.vision.imageops import warp_affine_gray, warp_affine_into
 from appliance.vision.models import ModelError, model_path
 from appliance.vision.runtime import Model
 
@@ -62,10 +62,6 @@ def gray_crop(frame_rgb: np.ndarray, m: np.ndarray | Sequence[Sequence[float]], 
     The colour pixels are warped, then the small crop is converted: only the
     size x size samples are ever converted, whatever the face's size.
     """
-    if out is None:
-        out = np.empty((size, size), np.uint8)
-    if frame_rgb.ndim == 2:
-        return warp_affine(frame_rgb, m, (size, size), out=out)
     return warp_affine_gray(frame_rgb, m, (size, size), out=out)
 
 

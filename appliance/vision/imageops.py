@@ -56,11 +56,10 @@ def warp_affine(src: np.ndarray, m: np.ndarray | Sequence[Sequence[float]],
     past the edges repeat the edge (a face at the frame's border keeps its shape).
     """
     w, h = size
-    coeffs = np.ascontiguousarray(m, np.float64).reshape(6)
     kernel = native.load()
     if kernel is not None and src.dtype == np.uint8 and h > 0 and w > 0:
-        return _warp_native(kernel, src, coeffs, w, h, nearest, False, out)
-    (a, b, c), (d, e, f) = coeffs.reshape(2, 3).tolist()
+        return _warp_native(kernel, src, m, w, h, nearest, False, out)
+    (a, b, c), (d, e, f) = np.asarray(m, np.float64).reshape(2, 3).tolist()
     if nearest:  # round to the nearest pixel: floor(x + 0.5), and x + 0.5 >= 0 after clip
         c, f = c + 0.5, f + 0.5
     height, width = src.shape[:2]
@@ -89,7 +88,7 @@ def warp_affine(src: np.ndarray, m: np.ndarray | Sequence[Sequence[float]],
         xb = np.clip(x0 + 1, 0, width - 1).astype(np.int32)
         ya = np.clip(y0, 0, height - 1).astype(np.int32) * width
         yb = np.clip(y0 + 1, 0, height - 1).astype(np.int32) * width
-        channels = src.shape[2] if src.ndim == 3 else 1
+        channels = _channels(src)
 
         def at(idx: np.ndarray) -> np.ndarray:
             return np.take(pixels, idx).view(np.uint8).reshape(h, w, channels).astype(np.float32)
@@ -113,8 +112,7 @@ def warp_affine_gray(src: np.ndarray, m: np.ndarray | Sequence[Sequence[float]],
     w, h = size
     kernel = native.load()
     if kernel is not None and _is_rgb_u8(src) and h > 0 and w > 0:
-        coeffs = np.ascontiguousarray(m, np.float64).reshape(6)
-        return _warp_native(kernel, src, coeffs, w, h, False, True, out)
+        return _warp_native(kernel, src, m, w, h, False, True, out)
     if src.ndim == 2:  # already gray
         return warp_affine(src, m, size, out=out)
     return rgb_to_gray(warp_affine(src, m, size), out=out)
@@ -130,18 +128,11 @@ def warp_affine_into(dst: np.ndarray, src: np.ndarray,
     """
     h, w = dst.shape[-3], dst.shape[-2]
     kernel = native.load()
-    channels = 1 if gray else (src.shape[2] if src.ndim == 3 else 1)
+    channels = 1 if gray else _channels(src)
     if kernel is not None and src.dtype == np.uint8 and dst.dtype == np.float32 \
             and dst.flags.c_contiguous and dst.size == h * w * channels \
             and (not gray or _is_rgb_u8(src)):
-        coeffs = np.ascontiguousarray(m, np.float64).reshape(6)
-        src = _packed(src)
-        flags = int(nearest) | (2 if gray else 0)
-        status = kernel.mooddj_warp_affine_f32(
-            src.ctypes.data, src.shape[0], src.shape[1], src.strides[0], _channels(src),
-            dst.ctypes.data, h, w, coeffs.ctypes.data, flags, scale, offset)
-        if status != 0:
-            raise ValueError(f"cannot warp an image of shape {src.shape} into {dst.shape}")
+        _run_kernel(kernel, src, m, dst, nearest, gray, (scale, offset))
         return
     sample = warp_affine_gray(src, m, (w, h)) if gray else \
         warp_affine(src, m, (w, h), nearest=nearest)
@@ -170,21 +161,36 @@ def _packed(src: np.ndarray) -> np.ndarray:
     return src
 
 
-def _warp_native(kernel: ctypes.CDLL, src: np.ndarray, coeffs: np.ndarray, w: int, h: int,
-                 nearest: bool, gray: bool, out: np.ndarray | None) -> np.ndarray:
-    src = _packed(src)
+def _warp_native(kernel: ctypes.CDLL, src: np.ndarray, m: np.ndarray | Sequence[Sequence[float]],
+                 w: int, h: int, nearest: bool, gray: bool,
+                 out: np.ndarray | None) -> np.ndarray:
     shape = (h, w) if gray else (h, w, *src.shape[2:])
     res = out if out is not None and out.shape == shape and out.dtype == np.uint8 \
         and out.flags.c_contiguous else np.empty(shape, np.uint8)
-    status = kernel.mooddj_warp_affine_u8(
-        src.ctypes.data, src.shape[0], src.shape[1], src.strides[0], _channels(src),
-        res.ctypes.data, h, w, coeffs.ctypes.data, int(nearest) | (2 if gray else 0))
-    if status != 0:
-        raise ValueError(f"cannot warp an image of shape {src.shape} into {shape}")
+    _run_kernel(kernel, src, m, res, nearest, gray, None)
     if out is not None and res is not out:
         out[...] = res
         return out
     return res
+
+
+_NEAREST, _GRAY = 1, 2  # warp.c's flags
+
+
+def _run_kernel(kernel: ctypes.CDLL, src: np.ndarray, m: np.ndarray | Sequence[Sequence[float]],
+                dst: np.ndarray, nearest: bool, gray: bool,
+                float_out: tuple[float, float] | None) -> None:
+    """One call of warp.c into packed dst: uint8, or float32 value * scale + offset."""
+    src = _packed(src)
+    coeffs = np.ascontiguousarray(m, np.float64).reshape(6)
+    h, w = dst.shape if dst.ndim == 2 else dst.shape[-3:-1]
+    args = (src.ctypes.data, src.shape[0], src.shape[1], src.strides[0], _channels(src),
+            dst.ctypes.data, h, w, coeffs.ctypes.data,
+            (_NEAREST if nearest else 0) | (_GRAY if gray else 0))
+    status = kernel.mooddj_warp_affine_u8(*args) if float_out is None else \
+        kernel.mooddj_warp_affine_f32(*args, *float_out)
+    if status != 0:
+        raise ValueError(f"cannot warp an image of shape {src.shape} into {dst.shape}")
 
 
 def _pixels(src: np.ndarray) -> np.ndarray:
