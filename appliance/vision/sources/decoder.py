@@ -27,8 +27,6 @@ from appliance.vision.sources.base import CameraError
 
 logger = logging.getLogger(__name__)
 
-START_TIMEOUT = 30.0
-
 
 class Decoder:
     """Client of one decoder child, started at the first request and again after a crash."""
@@ -175,8 +173,10 @@ def serve(stdin: BinaryIO, stdout: BinaryIO) -> None:
                 send({"ok": False, "error": "no video is open"})
             elif op == "read":
                 ok, bgr = cap.read()
-                send({"ok": False, "end": True}) if not ok else send(
-                    {"ok": True}, to_rgb(bgr, order="bgr", max_side=max_side))
+                if ok:
+                    send({"ok": True}, to_rgb(bgr, order="bgr", max_side=max_side))
+                else:
+                    send({"ok": False, "end": True})
             elif op == "grab":
                 send({"ok": True} if cap.grab() else {"ok": False, "end": True})
             elif op == "image":
