@@ -373,7 +373,7 @@ class PlayerService(PlayerActions, Service):
 
 
 def create_player(config: Config, bus: Bus, store: Any, spotify: Any) -> PlayerService:
-    """The player wired to the Spotify services (`appliance.music.http.SpotifyServices`)."""
+    """The player wired to the Spotify services (`appliance.music.spotify.SpotifyServices`)."""
     from appliance.music.features import make_provider
     from appliance.music.selector import Selector
 

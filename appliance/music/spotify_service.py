@@ -17,7 +17,7 @@ from appliance.music import connections
 from appliance.music.errors import SpeakerMissing, SpotifyError
 
 if TYPE_CHECKING:
-    from appliance.music.http import SpotifyServices
+    from appliance.music.spotify import SpotifyServices
 
 logger = logging.getLogger(__name__)
 

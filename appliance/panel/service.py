@@ -362,28 +362,3 @@ class PanelService(Service):
 def _privacy_setting(db: Any) -> str:
     rows = list(db.query("SELECT value FROM settings WHERE key = 'privacy'"))
     return str(rows[0]["value"]) if rows else ""
-
-
-def panel_service_factory(ctx: Any) -> PanelService:
-    """SERVICE_FACTORIES entry: the panel from a BoxContext.
-
-    The factory-reset gesture runs `appliance.core.factory_reset.factory_reset`
-    on the box's store, key file and Sealer. The virtual panel's routes are
-    added to `ctx.services["web_route_setups"]` (they register themselves only
-    with mock pins).
-    """
-    from appliance.core.factory_reset import factory_reset
-    from appliance.panel import http
-
-    config = ctx.config
-
-    async def reset() -> None:
-        await factory_reset(ctx.store, config.paths.key_path, ctx.sealer)
-        # Sessions, pairings, tokens and the player's state live in memory too.
-        if ctx.supervisor is not None:
-            ctx.supervisor.request_restart_all("factory reset")
-
-    svc = PanelService(config.panel, ctx.bus, store=ctx.store, on_factory_reset=reset)
-    ctx.services["panel"] = svc
-    ctx.services.setdefault("web_route_setups", []).append(http.add_routes)
-    return svc

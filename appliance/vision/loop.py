@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import threading
 import time
@@ -82,7 +81,6 @@ class VisionService(Service):
         self.frames = 0
         self.bad_frames = 0
         self._intervals: deque[float] = deque(maxlen=30)
-        self._replay_path = ""
         self._last_tick: float | None = None
 
     @classmethod
@@ -108,14 +106,6 @@ class VisionService(Service):
             raise
         self.bus.publish(ErrorCleared(key="vision.models"))
         self.detail = "privacy mode: camera off" if self.privacy else "starting"
-
-    def set_replay_path(self, path: str | Path) -> None:
-        """Switch a replay camera to another recording (simulator, end-to-end tests)."""
-        self._replay_path = str(path)
-        src = self.source
-        set_path = getattr(src, "set_path", None)
-        if callable(set_path):
-            set_path(path)
 
     def _make_pipeline(self) -> Any:
         if self.pipeline_factory is not None:
@@ -271,8 +261,6 @@ class VisionService(Service):
 
     def _open(self) -> None:
         camera = self.camera
-        if self._replay_path and camera.source == "replay":
-            camera = dataclasses.replace(camera, replay_path=self._replay_path)
         src = self.source_factory(camera)
         self.source = src
         try:

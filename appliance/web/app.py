@@ -8,15 +8,15 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from appliance.identity.device_flow import DeviceFlows
+from appliance.identity.pairing import PairingManager
 from appliance.identity.providers import build_providers
-from appliance.web import live, routes_auth, routes_pages, routes_pair, routes_user, ws
-from appliance.web.deps import NavItem, WebDeps
-from appliance.web.keys import (
+from appliance.web.kit import live, ws
+from appliance.web.kit.deps import NavItem, WebDeps
+from appliance.web.kit.keys import (
     DEPS,
     ERRORS,
     FLOWS,
     HOSTS,
-    LIVE,
     NAV,
     PAIRING,
     PROVIDERS,
@@ -24,11 +24,14 @@ from appliance.web.keys import (
     TEMPLATES,
     UNPAIRED_PREFIXES,
 )
-from appliance.web.middleware import MIDDLEWARES, on_response_prepare
-from appliance.web.pairing import PairingManager
-from appliance.web.render import make_environment
-from appliance.web.security import HostAllowList
-from appliance.web.sessions import SessionStore
+from appliance.web.kit.middleware import MIDDLEWARES, on_response_prepare
+from appliance.web.kit.render import make_environment
+from appliance.web.kit.security import HostAllowList
+from appliance.web.kit.sessions import SessionStore
+from appliance.web.routes import auth as routes_auth
+from appliance.web.routes import pages as routes_pages
+from appliance.web.routes import pair as routes_pair
+from appliance.web.routes import user as routes_user
 
 logger = logging.getLogger(__name__)
 
@@ -53,10 +56,10 @@ def create_app(deps: WebDeps) -> web.Application:
     app[TEMPLATES] = make_environment(cfg.paths.web)
     app[HOSTS] = HostAllowList(cfg.web, deps.extra_hosts)
     app[ERRORS] = live.ErrorBoard(deps.bus)
-    app[LIVE] = ws.LiveHub(deps.bus)
-    app[PROVIDERS] = deps.services.get("providers") or build_providers(cfg.identity)
-    own_flows = "flows" not in deps.services
-    app[FLOWS] = deps.services["flows"] if not own_flows else DeviceFlows(app[PROVIDERS])
+    app[ws.LIVE] = ws.LiveHub(deps.bus)
+    app[PROVIDERS] = deps.providers or build_providers(cfg.identity)
+    own_flows = deps.flows is None
+    app[FLOWS] = deps.flows if deps.flows is not None else DeviceFlows(app[PROVIDERS])
     if own_flows:
         app.on_cleanup.append(_close_flows)
     app.on_response_prepare.append(on_response_prepare)
@@ -79,7 +82,7 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     await app[PAIRING].start()
     app[ERRORS].start()
     yield
-    await app[LIVE].close()
+    await app[ws.LIVE].close()
     app[ERRORS].close()
     await app[PAIRING].close()
 

@@ -19,9 +19,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-import socket
 from collections.abc import Callable, Iterable
-from typing import Any
 
 from zeroconf import IPVersion, ServiceInfo
 from zeroconf.asyncio import AsyncZeroconf
@@ -30,7 +28,7 @@ from appliance import __version__
 from appliance.core.bus import Bus, ErrorCleared, ErrorRaised
 from appliance.core.config import WebConfig
 from appliance.core.service import Service
-from appliance.web.security import local_addresses
+from appliance.web.kit.security import local_addresses
 
 logger = logging.getLogger(__name__)
 
@@ -134,18 +132,3 @@ class MdnsService(Service):
     def snapshot(self) -> dict[str, object]:
         """What is advertised."""
         return {"hostname": f"{self.cfg.hostname}.local", "advertising": self._zc is not None}
-
-
-def system_hostname() -> str:
-    """This machine's own hostname (avahi advertises it as <name>.local)."""
-    return socket.gethostname()
-
-
-def mdns_service_factory(ctx: Any) -> MdnsService | None:
-    """SERVICE_FACTORIES entry (after "web"): None when web.mdns is off."""
-    if not ctx.config.web.mdns:
-        return None
-    web_service = ctx.services.get("web")
-    port: Callable[[], int] | int | None = (
-        (lambda: web_service.port) if web_service is not None else None)
-    return MdnsService(ctx.config.web, ctx.bus, port)

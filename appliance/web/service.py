@@ -5,19 +5,29 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
-from typing import Any
 
 from aiohttp import web
 
 from appliance.core.service import Service
-from appliance.web.deps import WebDeps
-from appliance.web.keys import LIVE
+from appliance.web.kit.deps import WebDeps
+from appliance.web.kit.ws import LIVE
 
 logger = logging.getLogger(__name__)
 
 
 class WebServiceError(Exception):
     """The setup page cannot listen; the message says what to do."""
+
+
+def listen_problem(err: OSError, host: str, port: int) -> str:
+    """One line saying why the page cannot listen on host:port and what to do."""
+    if err.errno == errno.EADDRINUSE:
+        return (f"port {port} on {host or '0.0.0.0'} is already in use (another mooddj, or "
+                f"another server); stop it, or pick another port with --port N or web.port")
+    if err.errno == errno.EACCES:
+        return (f"no permission to listen on port {port}; run under the systemd unit "
+                f"(CAP_NET_BIND_SERVICE), or use --port N / web.port above 1023")
+    return (f"cannot listen on {host}:{port}: {err.strerror}; check web.host and web.port")
 
 
 class WebService(Service):
@@ -53,16 +63,7 @@ class WebService(Service):
         except OSError as err:
             await self._runner.cleanup()
             self._runner = None
-            if err.errno == errno.EACCES:
-                raise WebServiceError(
-                    f"no permission to listen on port {self.wanted_port}; run under the "
-                    f"systemd unit (CAP_NET_BIND_SERVICE) or set web.port above 1023") from None
-            if err.errno == errno.EADDRINUSE:
-                raise WebServiceError(
-                    f"port {self.wanted_port} on {self.host} is already in use; stop the "
-                    f"other server or set web.port") from None
-            raise WebServiceError(f"cannot listen on {self.host}:{self.wanted_port}: "
-                                  f"{err.strerror}; check web.host and web.port") from None
+            raise WebServiceError(listen_problem(err, self.host, self.wanted_port)) from None
         self.port = self._runner.addresses[0][1]
         self.detail = f"listening on {self.host}:{self.port}"
         logger.info("setup page listening on %s:%d", self.host, self.port)
@@ -82,23 +83,3 @@ class WebService(Service):
         """Port and number of live WebSocket clients."""
         clients = len(self.app[LIVE].clients) if self.app is not None else 0
         return {"port": self.port, "live_clients": clients}
-
-
-def web_service_factory(ctx: Any) -> WebService:
-    """SERVICE_FACTORIES entry: the setup page from a BoxContext.
-
-    Shares `ctx.services` (so "flows", "providers", "spotify", ... put there by
-    other factories are visible), takes other packages' route setups from
-    `ctx.services["web_route_setups"]` (a list anyone may append to before the
-    service starts) and shows the supervisor's snapshot on the about page.
-    """
-    from appliance.identity.providers import build_providers
-
-    services = ctx.services
-    services.setdefault("providers", build_providers(ctx.config.identity))
-    # No "flows" here: without one, each app makes its own DeviceFlows and closes it.
-    services.setdefault("supervisor", ctx)  # BoxContext.supervisor_snapshot()
-    deps = WebDeps(config=ctx.config, bus=ctx.bus, store=ctx.store, sealer=ctx.sealer,
-                   services=services,
-                   route_setups=services.setdefault("web_route_setups", []))
-    return WebService(deps)

@@ -12,10 +12,10 @@ import pytest
 from appliance.core.bus import Bus, MoodReading, PrivacyChanged, ServiceState, SetupProgress
 from appliance.core.config import Config, from_dict
 from appliance.core.store import Store
-from appliance.panel import http as panel_http
+from appliance.web.routes import panel as panel_http
 from appliance.panel.pins import make_factory
 from appliance.panel.service import PanelService
-from appliance.web.deps import WebDeps
+from appliance.web.kit.deps import WebDeps
 from appliance.web.service import WebService
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
@@ -40,7 +40,7 @@ async def panel_box(tmp_path):
     runner = asyncio.create_task(panel.run())
     bus.publish(ServiceState(name="web", state="running"))
     bus.publish(SetupProgress(step="done"))
-    web = WebService(WebDeps(config=config, bus=bus, store=store, services={"panel": panel},
+    web = WebService(WebDeps(config=config, bus=bus, store=store, panel=panel,
                              route_setups=[panel_http.add_routes]), port=0)
     await web.start()
     yield web, panel, bus

@@ -13,8 +13,8 @@ from appliance.core.config import Config, from_dict
 from appliance.core.store import Store
 from appliance.identity.device_flow import DeviceFlows
 from appliance.identity.providers import build_providers
-from appliance.sim.identity_server import IdentitySim
-from appliance.web.deps import WebDeps
+from appliance.standins.identity import IdentitySim
+from appliance.web.kit.deps import WebDeps
 from appliance.web.service import WebService
 
 pytestmark = pytest.mark.browser
@@ -39,7 +39,7 @@ async def running_box(tmp_path):
     providers = build_providers(config.identity)
     flows = DeviceFlows(providers, min_interval=0.1, slow_down_step=0.2)
     svc = WebService(WebDeps(config=config, bus=bus, store=store,
-                             services={"providers": providers, "flows": flows}), port=0)
+                             providers=providers, flows=flows), port=0)
     await svc.start()
     yield svc, bus, sim
     await svc.stop()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance import cli
+from appliance.cli import main as cli
 
 
 def _config(tmp_path: Path, extra: str = "") -> str:

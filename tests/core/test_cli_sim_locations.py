@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from appliance import cli
-from appliance.box import load_box_config
-from appliance.sim import launcher
+from appliance.cli import main as cli
+from appliance.cli.locations import load_box_config
+from appliance.simmode import launcher
 
 
 def test_logs_with_state_dir_but_no_sim_shows_the_sim_log_in_it(tmp_path: Path,

@@ -8,8 +8,8 @@ import threading
 import time
 from pathlib import Path
 
-from appliance import cli
-from appliance.core.logs_cli import follow, tail_lines
+from appliance.cli import main as cli
+from appliance.cli.logs import follow, tail_lines
 
 
 def test_tail_returns_the_last_n_lines_of_a_big_file(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance import cli
+from appliance.cli import main as cli
 from appliance.core.crypto import Sealer
 from appliance.core.status import read_status, status_path
 from appliance.core.store import Store
@@ -264,7 +264,8 @@ def test_top_level_config_option_is_not_lost_by_the_run_subcommand(tmp_path: Pat
 
 
 def test_service_table_builds_enabled_services_in_order(tmp_path: Path) -> None:
-    from appliance.box import SERVICE_FACTORIES, BoxContext, build_services, open_context
+    from appliance.app.context import BoxContext, open_context
+    from appliance.app.services import SERVICE_FACTORIES, build_services
     from appliance.core import config as config_mod
     from appliance.core.service import Service
 
@@ -278,6 +279,8 @@ def test_service_table_builds_enabled_services_in_order(tmp_path: Path) -> None:
             "extra": lambda c: type("Extra", (Service,), {"name": "extra"})(),
         })
         assert [s.name for s in made] == [*SERVICES, "extra"]  # mdns off, "off" off
-        assert {*SERVICES, "extra"} <= set(ctx.services) and "off" not in ctx.services
+        parts = ctx.parts  # the parts other services use are typed fields of the context
+        assert parts.panel is made[2] and parts.vision is made[3] and parts.web is made[-2]
+        assert parts.spotify is not None and parts.player is made[5]
     finally:
         ctx.store.close()

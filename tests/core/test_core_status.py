@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance import cli
+from appliance.cli import main as cli
 from appliance.core.bus import (
     Bus,
     CameraState,
@@ -24,7 +24,8 @@ from appliance.core.bus import (
 from appliance.core.config import SupervisorConfig
 from appliance.core.crypto import Sealer
 from appliance.core.status import StatusWriter, read_status, status_path, write_atomic
-from appliance.core.status_cli import db_facts, render
+from appliance.maintenance.facts import db_facts
+from appliance.cli.status import render
 from appliance.core.store import Store
 from appliance.core.supervisor import Supervisor
 

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from appliance import cli
-from appliance.core.backup import BackupError, make_backup
+from appliance.cli import main as cli
+from appliance.maintenance.backup import BackupError, make_backup
 from appliance.core.crypto import Sealer, key_fingerprint
-from appliance.core.maint import acquire_box_lock
-from appliance.core.restore import restore_backup
+from appliance.maintenance.lock import acquire_box_lock
+from appliance.maintenance.restore import restore_backup
 from appliance.core.secrets_store import load_sealer
 from appliance.core.store import Store
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from appliance.core import doctor, doctor_net
+from appliance.maintenance import doctor, doctor_net
 from appliance.core.config import Config, from_dict
-from appliance.core.doctor import Check, run_checks, run_plugin
+from appliance.maintenance.doctor import Check, run_checks, run_plugin
 from appliance.core.secrets_store import load_sealer
 from appliance.core.store import Store
 
@@ -191,7 +191,7 @@ def plugins(tmp_path: Path, monkeypatch) -> str:
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
     (pkg / "good.py").write_text(textwrap.dedent("""
-        from appliance.core.doctor import Check
+        from appliance.maintenance.doctor import Check
         async def checks(config):
             return [Check("camera", "warn", "no camera", "plug it in")]
         def sync_checks(config):

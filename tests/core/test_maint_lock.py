@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.core.maint import BoxRunningError, acquire_box_lock, box_running
+from appliance.maintenance.lock import BoxRunningError, acquire_box_lock, box_running
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -32,7 +32,7 @@ def test_lock_is_exclusive_and_reports_the_pid(tmp_path: Path) -> None:
 
 def test_a_sigkilled_box_does_not_leave_the_lock_held(tmp_path: Path) -> None:
     code = ("import sys, time\nfrom pathlib import Path\n"
-            "from appliance.core.maint import acquire_box_lock\n"
+            "from appliance.maintenance.lock import acquire_box_lock\n"
             "lock = acquire_box_lock(Path(sys.argv[1]))\nprint('locked', flush=True)\n"
             "time.sleep(60)\n")
     proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], cwd=REPO,
@@ -68,8 +68,8 @@ def test_a_fresh_status_snapshot_of_a_live_process_counts_as_running(tmp_path: P
 def test_files_a_root_command_leaves_behind_go_back_to_the_state_dir_owner(
         tmp_path: Path) -> None:
     from appliance.core.config import Config, from_dict
-    from appliance.core.doctor import check_key
-    from appliance.core.maint import fix_state_ownership
+    from appliance.maintenance.doctor import check_key
+    from appliance.maintenance.files import fix_state_ownership
 
     state = tmp_path / "state"
     state.mkdir(mode=0o700)

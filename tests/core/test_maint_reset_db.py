@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from appliance import cli
+from appliance.cli import main as cli
 from appliance.core.crypto import Sealer, key_fingerprint
-from appliance.core.factory_reset import factory_reset
-from appliance.core.maint import acquire_box_lock, confirm
+from appliance.maintenance.reset import factory_reset
+from appliance.maintenance.lock import acquire_box_lock
+from appliance.cli.locations import confirm
 from appliance.core.secrets_store import load_sealer
 from appliance.core.store import Store
 
@@ -119,7 +120,7 @@ def test_cli_factory_reset_refuses_without_yes_and_without_a_terminal(box, capsy
 def test_factory_reset_works_when_the_key_is_lost(box) -> None:
     _conf, _db, key_path, store, _sealer = box
     key_path.unlink()
-    from appliance.core.factory_reset import factory_reset_sync
+    from appliance.maintenance.reset import factory_reset_sync
     factory_reset_sync(store, key_path)
     assert key_path.exists()
     assert load_sealer(store, key_path).version == key_fingerprint(key_path.read_bytes())

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from appliance import cli
+from appliance.cli import main as cli
 from appliance.core.crypto import KEY_BYTES, KeyFileError, Sealer, SealError, key_fingerprint
-from appliance.core.maint import acquire_box_lock
+from appliance.maintenance.lock import acquire_box_lock
 from appliance.core.secrets_store import (
     finish_pending_rotation,
     install_pending_key,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from appliance.bench import BENCHES
-from appliance.cli import COMMANDS
+from appliance.cli.bench import BENCHES
+from appliance.cli.main import COMMANDS
 from appliance.core.config import reference
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,7 +40,7 @@ def test_every_mooddj_command_and_benchmark_is_documented():
 
 
 def test_every_command_takes_config_after_its_name_as_the_readme_says():
-    from appliance.cli import build_parser
+    from appliance.cli.main import build_parser
 
     assert "Every command takes `--config PATH`" in README
     parser = build_parser()

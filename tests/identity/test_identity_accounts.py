@@ -22,7 +22,7 @@ from appliance.identity.accounts import (
 from appliance.identity.device_flow import DeviceFlows
 from appliance.identity.models import VerifiedIdentity
 from appliance.identity.providers import build_providers
-from appliance.sim.identity_server import IdentitySim
+from appliance.standins.identity import IdentitySim
 
 ALICE_G = VerifiedIdentity("google", "109876543210987654321", "alice@example.com", "Alice")
 ALICE_GH = VerifiedIdentity("github", "583231", "alice@users.example", "alice")

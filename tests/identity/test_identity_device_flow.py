@@ -18,7 +18,7 @@ from appliance.identity.device_flow import (
     UnknownProvider,
 )
 from appliance.identity.providers import build_providers
-from appliance.sim.identity_server import IdentitySim
+from appliance.standins.identity import IdentitySim
 
 PROVIDERS = ("google", "microsoft", "github")
 BIND = "browser-session-hash-1"

@@ -19,7 +19,7 @@ from appliance.identity.id_tokens import (
     verify_id_token,
 )
 from appliance.identity.providers import build_providers
-from appliance.sim.identity_server import CONSUMERS_TENANT_ID, DEFAULT_TENANT_ID, IdentitySim
+from appliance.standins.identity import CONSUMERS_TENANT_ID, DEFAULT_TENANT_ID, IdentitySim
 
 BIND = "b"
 DONE = ("approved", "denied", "expired", "error")

@@ -7,7 +7,7 @@ import pytest
 
 from appliance.core.config import IdentityConfig, from_dict
 from appliance.identity.providers import PROVIDERS, build_providers
-from appliance.sim.identity_server import IdentitySim
+from appliance.standins.identity import IdentitySim
 
 
 def test_real_endpoints_are_the_defaults():

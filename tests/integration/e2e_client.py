@@ -2,7 +2,7 @@
 
 `BoxProcess` is one `mooddj run --sim` subprocess (its own process group, stdout and
 stderr in files kept under artifacts/integration/, NOTIFY_SOCKET bound to a real
-AF_UNIX datagram socket); `StandIns` is a separately started `python -m appliance.sim`;
+AF_UNIX datagram socket); `StandIns` is a separately started `python -m appliance.standins`;
 `BoxClient` is one browser: a cookie jar, the CSRF token on every POST and the
 setup steps a person does (claim, sign in, link Spotify, pick the speaker).
 """
@@ -197,14 +197,14 @@ def _kill_group(proc: subprocess.Popen[Any], grace: float = 10.0) -> None:
 
 
 class StandIns:
-    """`python -m appliance.sim` started by the test (survives box restarts)."""
+    """`python -m appliance.standins` started by the test (survives box restarts)."""
 
     def __init__(self, state_file: Path, artifacts: Path, *, identity_interval: float = 0.5
                  ) -> None:
         artifacts.mkdir(parents=True, exist_ok=True)
         self._err = (artifacts / "stand-ins.stderr.txt").open("w")
         self.proc = subprocess.Popen(
-            [str(PYTHON), "-m", "appliance.sim", "--state-file", str(state_file),
+            [str(PYTHON), "-m", "appliance.standins", "--state-file", str(state_file),
              "--identity-interval", str(identity_interval)],
             stdout=subprocess.PIPE, stderr=self._err, text=True, cwd=str(REPO),
             start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})

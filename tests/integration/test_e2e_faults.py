@@ -3,7 +3,7 @@
 The first three tests share one box that is set up once (claimed with a one-time
 code from `mooddj pair`, signed in, Spotify linked, Living Room chosen) and run in
 file order against it. Its stand-ins are started separately by the test
-(`python -m appliance.sim`), so the box can be killed and restarted while they keep
+(`python -m appliance.standins`), so the box can be killed and restarted while they keep
 running, as the real Spotify would. Timings come from e2e_client.FAST_CONFIG; the
 identity stand-in asks for a 0.5 s polling interval.
 

@@ -25,7 +25,7 @@ import pytest
 from e2e_client import BoxClient, BoxProcess, wait_for
 
 from appliance.music.moods import DEFAULT_TARGETS
-from appliance.sim.catalog import by_id, catalog
+from appliance.standins.catalog import by_id, catalog
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 

@@ -11,9 +11,9 @@ from appliance.core.bus import Bus, Event
 from appliance.core.config import Config, from_dict
 from appliance.core.crypto import Sealer
 from appliance.core.store import Store
-from appliance.music.http import SpotifyServices, create_services
-from appliance.sim.spotify_link import ensure_user, link_via_sim
-from appliance.sim.spotify_server import SpotifySim
+from appliance.music.spotify import SpotifyServices, create_services
+from appliance.simmode.spotify_link import ensure_user, link_via_sim
+from appliance.standins.spotify_server import SpotifySim
 
 
 @dataclass

@@ -10,8 +10,8 @@ import pytest
 from appliance.core.store import Store
 from appliance.music import features_cache
 from appliance.music.features import TrackFeatures
-from appliance.music.features_cli import configure, run
-from appliance.sim.catalog import catalog
+from appliance.cli.features import configure, run
+from appliance.standins.catalog import catalog
 
 IDS = [t.id for t in catalog()[:6]]
 

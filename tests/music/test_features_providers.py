@@ -12,8 +12,8 @@ from appliance.music.features import (
     make_provider,
     parse_retry_after,
 )
-from appliance.sim.catalog import catalog, track_id
-from appliance.sim.features_server import FeaturesSim
+from appliance.standins.catalog import catalog, track_id
+from appliance.standins.features import FeaturesSim
 
 
 async def test_reccobeats_batches_at_most_40_ids_and_maps_by_href() -> None:

@@ -15,12 +15,12 @@ from yarl import URL
 from appliance.core.bus import Bus, ListenerChanged, ManualMood, MoodReading
 from appliance.core.config import Config, from_dict
 from appliance.core.store import Store
-from appliance.music.http_player import add_routes
+from appliance.web.routes.music import add_routes
 from appliance.music.player import PlayerService
 from appliance.music.selector import Selector
-from appliance.web.deps import WebDeps
+from appliance.web.kit.deps import WebDeps
 from appliance.web.service import WebService
-from appliance.web.sessions import COOKIE_NAME, SessionStore
+from appliance.web.kit.sessions import COOKIE_NAME, SessionStore
 
 TRACKS = make_tracks(10)
 PID = "37i9dQZF1DXdPec7aLTmlC"
@@ -49,7 +49,7 @@ async def page(tmp_path: Path):
     selector = Selector(api, store, None, config.player)
     player = PlayerService(api=api, speakers=_Speakers(), selector=selector, store=store,
                            bus=bus, config=config.player, dwell_seconds=1.0)
-    deps = WebDeps(config=config, bus=bus, store=store, services={"player": player},
+    deps = WebDeps(config=config, bus=bus, store=store, player=player,
                    route_setups=[add_routes])
     web_svc = WebService(deps, port=0)
     await web_svc.start()

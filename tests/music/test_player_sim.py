@@ -7,8 +7,8 @@ import asyncio
 from pathlib import Path
 
 from appliance.core.bus import ButtonGesture, ErrorCleared, ErrorRaised, PlayerState
-from appliance.music.bench import PlayerRig, player_rig
-from appliance.sim.catalog import by_id
+from appliance.bench.player import PlayerRig, player_rig
+from appliance.standins.catalog import by_id
 
 
 def _uris(rig: PlayerRig, method: str, suffix: str) -> list[str]:

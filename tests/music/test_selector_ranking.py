@@ -21,8 +21,8 @@ from appliance.music.selector import (
     rank_scores,
 )
 from appliance.music.spotify_models import Track
-from appliance.sim.catalog import catalog
-from appliance.sim.features_server import FeaturesSim
+from appliance.standins.catalog import catalog
+from appliance.standins.features import FeaturesSim
 
 TRACKS = make_tracks(40)
 USER = "mmp_a"
@@ -178,7 +178,7 @@ def test_playlist_ids_from_ids_uris_and_links() -> None:
 async def test_features_beyond_the_first_batch_come_in_the_background_and_misses_rest(
         tmp_path, monkeypatch) -> None:
     from appliance.music import selector as selector_mod
-    from appliance.sim.catalog import track_id
+    from appliance.standins.catalog import track_id
 
     monkeypatch.setattr(selector_mod, "INLINE_FEATURES", 40)
     store = Store.open(tmp_path / "m.db")

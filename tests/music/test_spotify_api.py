@@ -19,9 +19,9 @@ from appliance.music.errors import (
     SpotifyUnavailable,
 )
 from appliance.music.spotify_api import parse_retry_after
-from appliance.sim.catalog import catalog
-from appliance.sim.spotify_link import ensure_user
-from appliance.sim.spotify_webapi import REMOVED
+from appliance.standins.catalog import catalog
+from appliance.simmode.spotify_link import ensure_user
+from appliance.standins.spotify_webapi import REMOVED
 
 TRACKS = catalog()
 

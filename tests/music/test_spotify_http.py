@@ -10,9 +10,9 @@ from spotify_kit import spotify_env
 from yarl import URL
 
 from appliance.music import connections
-from appliance.music.http import add_routes
-from appliance.web.deps import WebDeps
-from appliance.web.keys import SESSIONS
+from appliance.web.routes.spotify import add_routes
+from appliance.web.kit.deps import WebDeps
+from appliance.web.kit.keys import SESSIONS
 from appliance.web.service import WebService
 
 
@@ -53,7 +53,7 @@ class Phone:
 async def box(tmp_path):
     async with spotify_env(tmp_path) as env:
         deps = WebDeps(config=env.config, bus=env.bus, store=env.store, sealer=env.sealer,
-                       services={"spotify": env.svc, "speakers": env.svc.speakers},
+                       spotify=env.svc,
                        route_setups=[add_routes])
         web = WebService(deps, host="127.0.0.1", port=0)
         await web.start()

@@ -178,7 +178,7 @@ async def test_link_survives_restart_midway(env, tmp_path):
     back = await env.sim.approve(url)
     # a fresh LinkManager over the same database (the box restarted) finishes the link
     from appliance.core.store import Store
-    from appliance.music.http import create_services
+    from appliance.music.spotify import create_services
     env.store.close()
     store2 = Store.open(tmp_path / "mooddj.db")
     try:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from appliance.sim.catalog import catalog
-from appliance.sim.spotify_player import SimPlayer, SimSpeaker
-from appliance.sim.spotify_server import SpotifySim
+from appliance.standins.catalog import catalog
+from appliance.standins.spotify_player import SimPlayer, SimSpeaker
+from appliance.standins.spotify_server import SpotifySim
 
 TRACKS = catalog()
 

@@ -9,7 +9,7 @@ from spotify_kit import spotify_env
 
 from appliance.core.bus import ErrorCleared, ErrorRaised, LinkState
 from appliance.music.errors import DeviceNotControllable, SpeakerMissing
-from appliance.sim.catalog import catalog
+from appliance.standins.catalog import catalog
 
 TRACKS = catalog()
 

@@ -8,12 +8,13 @@ import time
 import pytest
 from panel_kit import FAST, eventually
 
-from appliance.box import open_context
+from appliance.app.context import open_context
+from appliance.app.services import panel as panel_service_factory
 from appliance.core.bus import ButtonGesture, SetupProgress
 from appliance.core.config import Config, from_dict
 from appliance.core.crypto import SealError
-from appliance.panel import http as panel_http
-from appliance.panel.service import PanelService, panel_service_factory
+from appliance.web.routes import panel as panel_http
+from appliance.panel.service import PanelService
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -31,8 +32,8 @@ async def test_box_factory_wires_the_real_factory_reset(tmp_path):
     sealed = ctx.sealer.seal("token", user_id="mmp_1", platform="spotify", field="t")
     svc = panel_service_factory(ctx)
     try:
-        assert isinstance(svc, PanelService) and ctx.services["panel"] is svc
-        assert panel_http.add_routes in ctx.services["web_route_setups"]
+        assert isinstance(svc, PanelService) and ctx.parts.panel is svc
+        assert panel_http.add_routes in ctx.parts.routes
         await svc.start()
         sub = ctx.bus.subscribe(ButtonGesture, SetupProgress)
         for name in ("play", "next"):

@@ -11,11 +11,11 @@ from panel_kit import FAST, eventually
 from appliance.core.bus import Bus, ButtonGesture, PrivacyChanged, ServiceState, SetupProgress
 from appliance.core.config import Config, from_dict
 from appliance.core.store import Store
-from appliance.panel import http as panel_http
+from appliance.web.routes import panel as panel_http
 from appliance.panel.pins import make_factory
 from appliance.panel.service import PanelService
 from appliance.web.app import create_app
-from appliance.web.deps import WebDeps
+from appliance.web.kit.deps import WebDeps
 from appliance.web.service import WebService
 
 pytestmark = pytest.mark.timeout(60)
@@ -63,7 +63,7 @@ async def box(tmp_path):
     runner = asyncio.create_task(panel.run())
     bus.publish(ServiceState(name="web", state="running"))
     bus.publish(SetupProgress(step="done"))
-    web = WebService(WebDeps(config=config, bus=bus, store=store, services={"panel": panel},
+    web = WebService(WebDeps(config=config, bus=bus, store=store, panel=panel,
                              route_setups=[panel_http.add_routes]), port=0)
     await web.start()
     client = Client(web.base_url)

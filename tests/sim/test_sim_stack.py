@@ -18,8 +18,8 @@ import aiohttp
 import pytest
 
 from appliance.core.config import REPO_ROOT
-from appliance.sim.spotify_player import SimSpeaker
-from appliance.sim.stack import SIM_SPOTIFY_CLIENT_ID, SimStack
+from appliance.standins.spotify_player import SimSpeaker
+from appliance.standins.stack import SIM_SPOTIFY_CLIENT_ID, SimStack
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -34,7 +34,7 @@ async def _get_json(url: str) -> dict:
 
 def test_stand_ins_process_prints_its_addresses_and_serves_them(tmp_path: Path) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "appliance.sim", "--speed", "7", "--state-file",
+        [sys.executable, "-m", "appliance.standins", "--speed", "7", "--state-file",
          str(tmp_path / "sim.state")], stdout=subprocess.PIPE, text=True, cwd=str(REPO_ROOT))
     try:
         assert proc.stdout is not None
@@ -55,7 +55,7 @@ def test_stand_ins_process_prints_its_addresses_and_serves_them(tmp_path: Path) 
 
 
 def test_stand_ins_refuse_a_speed_of_zero() -> None:
-    done = subprocess.run([sys.executable, "-m", "appliance.sim", "--speed", "0"],
+    done = subprocess.run([sys.executable, "-m", "appliance.standins", "--speed", "0"],
                           capture_output=True, text=True, cwd=str(REPO_ROOT), timeout=30)
     assert done.returncode == 2 and "--speed must be above 0" in done.stderr
 

@@ -8,7 +8,7 @@ import cv2
 import pytest
 from vision_helpers import media, models_dir
 
-from appliance.cli import main
+from appliance.cli.main import main
 from appliance.core import config as config_mod
 from appliance.vision.fusion import EMOTIONS
 from appliance.vision.pipeline import Pipeline

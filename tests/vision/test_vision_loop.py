@@ -73,7 +73,7 @@ async def test_vision_service_publishes_mood_and_presence_and_keeps_loop_respons
         assert snap["capturing"] and snap["frames"] > 0 and snap["people"] == 1
 
         # The recording switches to an empty room: the person leaves.
-        svc.set_replay_path(media("no_face.mp4"))
+        svc.source.set_path(media("no_face.mp4"))
         seen = await _collect(sub, lambda s: any(isinstance(e, PresenceChanged) for e in s), 15.0)
         left = [e for e in seen if isinstance(e, PresenceChanged)]
         assert left and left[0].people == 0 and left[0].previous == 1

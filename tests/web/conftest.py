@@ -15,8 +15,8 @@ from appliance.core.config import Config, from_dict
 from appliance.core.store import Store
 from appliance.identity.device_flow import DeviceFlows
 from appliance.identity.providers import build_providers
-from appliance.sim.identity_server import IdentitySim
-from appliance.web.deps import WebDeps
+from appliance.standins.identity import IdentitySim
+from appliance.web.kit.deps import WebDeps
 from appliance.web.service import WebService
 
 
@@ -151,7 +151,7 @@ async def box(tmp_path, idsim):
     providers = build_providers(config.identity)
     flows = DeviceFlows(providers, min_interval=0.01, slow_down_step=0.05)
     deps = WebDeps(config=config, bus=bus, store=store,
-                   services={"providers": providers, "flows": flows})
+                   providers=providers, flows=flows)
     svc = WebService(deps, port=0)
     await svc.start()
     yield Box(svc.base_url, svc.port, bus, store, idsim, svc, config)

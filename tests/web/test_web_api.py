@@ -15,11 +15,11 @@ from appliance.core.bus import (
     PlayerState,
     PrivacyChanged,
 )
-from appliance.web.deps import WebDeps
-from appliance.web.guards import allow_unpaired, require_user
-from appliance.web.keys import DEPS
-from appliance.web.render import add_nav, render
-from appliance.web.responses import ApiError, json_data
+from appliance.web.kit.deps import WebDeps
+from appliance.web.kit.guards import allow_unpaired, require_user
+from appliance.web.kit.keys import DEPS
+from appliance.web.kit.render import add_nav, render
+from appliance.web.kit.responses import ApiError, json_data
 from appliance.web.service import WebService
 
 
@@ -175,7 +175,7 @@ async def test_other_packages_add_routes_nav_and_open_paths(tmp_path, idsim, box
         allow_unpaired(app, "/panel")
 
     deps = WebDeps(config=box.config, bus=box.bus, store=box.store,
-                   services={"flows": box.service.deps.services["flows"]},
+                   flows=box.service.deps.flows,
                    route_setups=[add_routes])
     svc = WebService(deps, port=0)
     await svc.start()
@@ -206,7 +206,7 @@ async def test_about_page_shows_supervisor_services(box, browser):
             return {"services": [{"name": "vision", "state": "running", "crashes": 1,
                                   "detail": "5.0 fps"}]}
 
-    box.service.deps.services["supervisor"] = Sup()
+    box.service.deps.supervisor_snapshot = Sup().snapshot
     b = browser()
     await b.pair_with_button()
     page = await (await b.get("/about", html=True)).text()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 
-from appliance.cli import main as cli_main
+from appliance.cli.main import main as cli_main
 from appliance.core.bus import Bus
 from appliance.core.config import WebConfig
 from appliance.web.mdns import MdnsService, advertised_addresses, build_service_info
@@ -55,19 +55,16 @@ async def test_mooddj_pair_prints_a_code_the_box_accepts(box, browser, tmp_path,
 
 
 async def test_factories_build_from_a_box_context(box):
-    from types import SimpleNamespace
+    from appliance.app.context import BoxContext
+    from appliance.app.services import mdns as mdns_service_factory
+    from appliance.app.services import web as web_service_factory
 
-    from appliance.web.mdns import mdns_service_factory
-    from appliance.web.service import web_service_factory
-
-    ctx = SimpleNamespace(config=box.config, bus=box.bus, store=box.store, sealer=None,
-                          services={})
-    ctx.services.setdefault("web_route_setups", []).append(lambda app: None)
+    ctx = BoxContext(config=box.config, bus=box.bus, store=box.store, sealer=None)
+    ctx.parts.routes.append(lambda app: None)
     web_svc = web_service_factory(ctx)
     assert web_svc.name == "web" and len(web_svc.deps.route_setups) == 1
-    assert web_svc.deps.services is ctx.services and "providers" in ctx.services
+    assert ctx.parts.web is web_svc and ctx.parts.providers is web_svc.deps.providers
     assert mdns_service_factory(ctx) is None  # web.mdns = false in the test config
     ctx.config = type(box.config)(web=type(box.config.web)(mdns=True))
-    ctx.services["web"] = web_svc
     web_svc.port = 8123
     assert mdns_service_factory(ctx).port() == 8123

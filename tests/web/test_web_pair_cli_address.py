@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance import cli
+from appliance.cli import main as cli
 
 
 def _write_status(runtime: Path, port: int) -> None:

@@ -6,7 +6,7 @@ import asyncio
 import time
 
 from appliance.core.bus import ButtonGesture, PairingWindow
-from appliance.web.pairing import CODE_ALPHABET, code_hash, new_code, store_code
+from appliance.identity.pairing import CODE_ALPHABET, code_hash, new_code, store_code
 
 
 async def test_unpaired_browser_reaches_only_the_pair_page(box, browser):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import aiohttp
 
 from appliance.core.config import WebConfig
-from appliance.web.security import HostAllowList, origin_matches
+from appliance.web.kit.security import HostAllowList, origin_matches
 
 
 async def test_foreign_host_is_refused(box, browser):

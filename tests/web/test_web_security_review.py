@@ -18,12 +18,12 @@ import pytest
 from appliance.core.bus import Bus
 from appliance.core.config import Config, from_dict
 from appliance.core.store import Store
-from appliance.panel import http as panel_http
+from appliance.web.routes import panel as panel_http
 from appliance.panel.pins import make_factory
 from appliance.panel.service import PanelService
-from appliance.web.deps import WebDeps
-from appliance.web.pairing import new_code, store_code
-from appliance.web.ratelimit import SlidingLimiter
+from appliance.web.kit.deps import WebDeps
+from appliance.identity.pairing import new_code, store_code
+from appliance.identity.ratelimit import SlidingLimiter
 from appliance.web.service import WebService
 
 pytestmark = pytest.mark.timeout(60)
@@ -134,7 +134,7 @@ async def test_virtual_panel_refuses_unpaired_strangers_on_the_lan(tmp_path):
     panel = PanelService(config.panel, bus, store=store, factory=make_factory("mock"))
     await panel.start()
     runner = asyncio.create_task(panel.run())
-    web = WebService(WebDeps(config=config, bus=bus, store=store, services={"panel": panel},
+    web = WebService(WebDeps(config=config, bus=bus, store=store, panel=panel,
                              route_setups=[panel_http.add_routes]), host=lan, port=0)
     await web.start()
     base = f"http://{lan}:{web.port}"
@@ -268,18 +268,20 @@ OPEN_TO_UNPAIRED = ("/pair", "/static/", "/api/csrf", "/platforms/spotify/callba
 async def test_an_unpaired_browser_reaches_nothing_but_the_open_paths(tmp_path, idsim):
     """Every route registered by any package answers an unpaired browser with the pair
     page (303) or a JSON 403 `not_paired`, whatever the method, except the open paths."""
-    from appliance.music import http as spotify_http
-    from appliance.music import http_player
-    from appliance.sim import box_routes
+    from appliance.web.routes import spotify as spotify_http
+    from appliance.web.routes import music as http_player
+    from appliance.web.routes import sim as box_routes
 
     config = from_dict(Config, {
         "paths": {"state_dir": str(tmp_path), "runtime_dir": str(tmp_path / "run")},
         "web": {"host": "127.0.0.1", "mdns": False}, "identity": idsim.identity_config()})
     store = Store.open(config.paths.database_path)
     bus = Bus(asyncio.get_running_loop())
-    sim_cam = box_routes.SimCamera(tmp_path / "none.mp4")
+    from appliance.simmode.camera import SimCamera
+
+    sim_cam = SimCamera(tmp_path / "none.mp4")
     web = WebService(WebDeps(config=config, bus=bus, store=store,
-                             services={"sim_camera": sim_cam},
+                             sim_camera=sim_cam,
                              route_setups=[spotify_http.add_routes, http_player.add_routes,
                                            box_routes.add_routes]), port=0)
     await web.start()

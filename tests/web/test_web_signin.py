@@ -141,7 +141,7 @@ async def test_unconfigured_provider_says_how_to_configure(box, browser, tmp_pat
     from conftest import Browser
 
     from appliance.core.config import Config, from_dict
-    from appliance.web.deps import WebDeps
+    from appliance.web.kit.deps import WebDeps
     from appliance.web.service import WebService
 
     ident = box.sim.identity_config()

@@ -1,1 +1,0 @@
-"""Loopback stand-ins speaking the providers' real wire formats (identity, Spotify, features)."""

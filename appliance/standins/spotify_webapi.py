@@ -1,0 +1,373 @@
+"""The stand-in's Web API: profile, player, devices, library, playlists, search.
+
+Player endpoints need Premium (403 PREMIUM_REQUIRED otherwise), refuse
+restricted devices, and answer like Spotify: 404 NO_ACTIVE_DEVICE, 404 "Device
+not found", 403 "Restriction violated" (reason UNKNOWN), 403
+VOLUME_CONTROL_DISALLOW. Endpoints Spotify removed for new apps answer 403/404.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from typing import Any
+
+from aiohttp import web
+
+from appliance.standins.spotify_accounts import bearer_account
+from appliance.standins.spotify_json import SIM_KEY, error, paging, track_json
+from appliance.standins.spotify_player import SimSpeaker
+
+REMOVED = (  # (pattern, status) of endpoints gone for new apps
+    (re.compile(r"^/v1/audio-features(/.*)?$"), 403),
+    (re.compile(r"^/v1/audio-analysis/.*$"), 403),
+    (re.compile(r"^/v1/recommendations(/.*)?$"), 403),
+    (re.compile(r"^/v1/artists/[^/]+/related-artists$"), 403),
+    (re.compile(r"^/v1/artists/[^/]+/top-tracks$"), 403),
+    (re.compile(r"^/v1/browse/.*$"), 403),
+    (re.compile(r"^/v1/(tracks|albums|artists)$"), 403),
+)
+
+NO_ACTIVE = ("Player command failed: No active device found", "NO_ACTIVE_DEVICE")
+
+
+def _account(request: web.Request) -> tuple[str, web.Response | None]:
+    account, problem = bearer_account(request)
+    if account is None:
+        return "", error(401, problem)
+    return account, None
+
+
+def _premium_problem(request: web.Request, account: str) -> web.Response | None:
+    sim = request.app[SIM_KEY]
+    if not sim.accounts[account].get("premium", True):
+        return error(403, "Player command failed: Premium required", "PREMIUM_REQUIRED")
+    return None
+
+
+def _premium_account(request: web.Request) -> tuple[str, web.Response | None]:
+    """The caller's account for a player command: 401 without a token, 403 without Premium."""
+    account, bad = _account(request)
+    return account, bad or _premium_problem(request, account)
+
+
+def _target(request: web.Request, *, activate: bool) -> tuple[SimSpeaker | None,
+                                                               web.Response | None]:
+    """The device a command acts on (named by device_id or the active one)."""
+    sim = request.app[SIM_KEY]
+    player = sim.player
+    device_id = request.query.get("device_id")
+    if device_id:
+        sp = next((s for s in player.visible() if s.id == device_id), None)
+        if sp is None:
+            return None, error(404, "Device not found")
+        if sp.is_restricted:
+            return None, error(403, "Player command failed: Device not controllable",
+                               "DEVICE_NOT_CONTROLLABLE")
+        if activate:
+            player.transfer(sp, play=False)
+        elif player.active_id != sp.id:
+            return None, error(404, *NO_ACTIVE)
+        player.touch(sp)
+        return sp, None
+    sp = player.active()
+    if sp is None:
+        return None, error(404, *NO_ACTIVE)
+    player.touch(sp)
+    return sp, None
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    raw = await request.read()
+    if not raw:
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+async def me(request: web.Request) -> web.Response:
+    """`GET /me`: the profile (no product, email or country)."""
+    account, bad = _account(request)
+    if bad:
+        return bad
+    acc = request.app[SIM_KEY].accounts[account]
+    # No product / email / country: removed from /me for new apps.
+    return web.json_response({"id": account, "display_name": acc["display_name"],
+                              "type": "user", "uri": f"spotify:user:{account}",
+                              "href": f"{request.app[SIM_KEY].api_url}users/{account}",
+                              "images": [], "followers": {"href": None, "total": 0}})
+
+
+async def player_state(request: web.Request) -> web.Response:
+    """`GET /me/player`: 204 when nothing is active."""
+    _acct, bad = _account(request)
+    if bad:
+        return bad
+    sim = request.app[SIM_KEY]
+    p = sim.player
+    sp = p.active()
+    if sp is None or p.current is None:
+        return web.Response(status=204)
+    ctx = ({"type": "playlist", "uri": p.context_uri, "href": None}
+           if p.context_uri else None)
+    return web.json_response({
+        "device": sp.to_json(True), "repeat_state": "off", "shuffle_state": False,
+        "context": ctx, "timestamp": int(time.time() * 1000), "progress_ms": p.progress_ms(),
+        "is_playing": p.is_playing, "item": track_json(p.current, sim.api_url),
+        "currently_playing_type": "track",
+        "actions": {"disallows": {"resuming": p.is_playing, "pausing": not p.is_playing}}})
+
+
+async def devices(request: web.Request) -> web.Response:
+    """`GET /me/player/devices`."""
+    _acct, bad = _account(request)
+    if bad:
+        return bad
+    p = request.app[SIM_KEY].player
+    return web.json_response({"devices": [s.to_json(s.id == p.active_id) for s in p.visible()]})
+
+
+async def transfer(request: web.Request) -> web.Response:
+    """`PUT /me/player`: transfer to one device."""
+    _, bad = _premium_account(request)
+    if bad:
+        return bad
+    body = await _json_body(request)
+    ids = body.get("device_ids")
+    if not isinstance(ids, list) or len(ids) != 1:
+        return error(400, "Exactly one device id must be given")
+    p = request.app[SIM_KEY].player
+    sp = next((s for s in p.visible() if s.id == ids[0]), None)
+    if sp is None:
+        return error(404, "Device not found")
+    if sp.is_restricted:
+        return error(403, "Player command failed: Device not controllable",
+                     "DEVICE_NOT_CONTROLLABLE")
+    p.transfer(sp, play=bool(body.get("play")))
+    return web.Response(status=204)
+
+
+def _track_ids(sim: Any, uris: list[Any]) -> list[str] | None:
+    out = []
+    for uri in uris:
+        tid = str(uri).rsplit(":", 1)[-1]
+        if not str(uri).startswith("spotify:track:") or tid not in sim.player.tracks:
+            return None
+        out.append(tid)
+    return out
+
+
+async def play(request: web.Request) -> web.Response:
+    """`PUT /me/player/play`: start uris or a context, or resume."""
+    account, bad = _premium_account(request)
+    if bad:
+        return bad
+    sim = request.app[SIM_KEY]
+    body = await _json_body(request)
+    _sp, bad = _target(request, activate=True)
+    if bad:
+        return bad
+    p = sim.player
+    position = int(body.get("position_ms") or 0)
+    offset = body.get("offset") if isinstance(body.get("offset"), dict) else {}
+    if body.get("uris") is not None:
+        ids = _track_ids(sim, body["uris"]) if isinstance(body["uris"], list) else None
+        if not ids:
+            return error(400, "Invalid track uri")
+        p.play(ids, None, int(offset.get("position") or 0), position)
+    elif body.get("context_uri"):
+        ids = sim.context_tracks(account, str(body["context_uri"]))
+        if not ids:
+            return error(404, "Context not found")
+        p.play(ids, str(body["context_uri"]), int(offset.get("position") or 0), position)
+    elif not p.resume():
+        return error(403, "Player command failed: Restriction violated", "UNKNOWN")
+    return web.Response(status=204)
+
+
+async def pause(request: web.Request) -> web.Response:
+    """`PUT /me/player/pause`."""
+    return await _command(request, "pause")
+
+
+async def next_track(request: web.Request) -> web.Response:
+    """`POST /me/player/next`."""
+    return await _command(request, "next")
+
+
+async def previous_track(request: web.Request) -> web.Response:
+    """`POST /me/player/previous`."""
+    return await _command(request, "previous")
+
+
+async def _command(request: web.Request, what: str) -> web.Response:
+    _, bad = _premium_account(request)
+    if bad:
+        return bad
+    _sp, bad = _target(request, activate=False)
+    if bad:
+        return bad
+    p = request.app[SIM_KEY].player
+    if what == "pause":
+        if not p.pause():
+            return error(403, "Player command failed: Restriction violated", "UNKNOWN")
+    elif what == "next":
+        p.next()
+    else:
+        p.previous()
+    return web.Response(status=204)
+
+
+async def volume(request: web.Request) -> web.Response:
+    """`PUT /me/player/volume`."""
+    _, bad = _premium_account(request)
+    if bad:
+        return bad
+    try:
+        value = int(request.query.get("volume_percent", ""))
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 100:
+        return error(400, "Invalid volume percent")
+    sp, bad = _target(request, activate=False)
+    if bad:
+        return bad
+    assert sp is not None
+    if not sp.supports_volume:
+        return error(403, "Player command failed: Cannot control device volume",
+                     "VOLUME_CONTROL_DISALLOW")
+    request.app[SIM_KEY].player.set_volume(sp, value)
+    return web.Response(status=204)
+
+
+async def queue(request: web.Request) -> web.Response:
+    """`POST /me/player/queue`."""
+    _, bad = _premium_account(request)
+    if bad:
+        return bad
+    sim = request.app[SIM_KEY]
+    ids = _track_ids(sim, [request.query.get("uri", "")])
+    if not ids:
+        return error(400, "Invalid base62 id")
+    _sp, bad = _target(request, activate=False)
+    if bad:
+        return bad
+    sim.player.add_to_queue(ids[0])
+    return web.Response(status=204)
+
+
+async def saved_tracks(request: web.Request) -> web.Response:
+    """`GET /me/tracks`."""
+    account, bad = _account(request)
+    if bad:
+        return bad
+    sim = request.app[SIM_KEY]
+    items = [{"added_at": "2026-01-01T00:00:00Z", "track": track_json(sim.player.tracks[t],
+                                                                      sim.api_url)}
+             for t in sim.accounts[account]["saved"]]
+    page = paging(request, items, f"{sim.api_url}me/tracks")
+    return page if isinstance(page, web.Response) else web.json_response(page)
+
+
+async def playlists(request: web.Request) -> web.Response:
+    """`GET /me/playlists`."""
+    account, bad = _account(request)
+    if bad:
+        return bad
+    sim = request.app[SIM_KEY]
+    items = []
+    for pl in sim.accounts[account]["playlists"]:
+        counts = {"href": f"{sim.api_url}playlists/{pl['id']}/items", "total": len(pl["tracks"])}
+        items.append({"id": pl["id"], "name": pl["name"], "type": "playlist",
+                      "uri": f"spotify:playlist:{pl['id']}", "description": "",
+                      "public": False, "collaborative": False, "snapshot_id": "sim",
+                      "owner": {"id": account, "display_name": sim.accounts[account][
+                          "display_name"]}, "images": [], "tracks": counts, "items": counts})
+    page = paging(request, items, f"{sim.api_url}me/playlists")
+    return page if isinstance(page, web.Response) else web.json_response(page)
+
+
+async def playlist_items(request: web.Request) -> web.Response:
+    """`GET /playlists/{id}/tracks` and `/items`."""
+    _acct, bad = _account(request)
+    if bad:
+        return bad
+    sim = request.app[SIM_KEY]
+    pid = request.match_info["pid"]
+    pl = sim.playlist(pid)
+    if pl is None:
+        return error(404, "Resource not found")
+    items = []
+    for t in pl["tracks"]:
+        tj = track_json(sim.player.tracks[t], sim.api_url)
+        items.append({"added_at": "2026-01-01T00:00:00Z", "is_local": False, "track": tj,
+                      "item": tj})
+    page = paging(request, items, f"{sim.api_url}playlists/{pid}/items", max_limit=100,
+                  default_limit=100)
+    return page if isinstance(page, web.Response) else web.json_response(page)
+
+
+async def search(request: web.Request) -> web.Response:
+    """`GET /search?type=track`."""
+    _acct, bad = _account(request)
+    if bad:
+        return bad
+    sim = request.app[SIM_KEY]
+    q = request.query.get("q", "").strip()
+    if not q:
+        return error(400, "No search query")
+    if "track" not in request.query.get("type", "").split(","):
+        return error(400, "Bad search type field")
+    words = [w.lower() for w in re.findall(r"\w+", q)]
+    hits = [track_json(t, sim.api_url) for t in sim.player.tracks.values()
+            if any(w in f"{t.name} {t.artists} {t.album}".lower() for w in words)]
+    page = paging(request, hits, f"{sim.api_url}search", max_limit=50, default_limit=20)
+    if isinstance(page, web.Response):
+        return page
+    return web.json_response({"tracks": page})
+
+
+async def track(request: web.Request) -> web.Response:
+    """`GET /tracks/{id}`."""
+    _acct, bad = _account(request)
+    if bad:
+        return bad
+    sim = request.app[SIM_KEY]
+    t = sim.player.tracks.get(request.match_info["tid"])
+    if t is None:
+        return error(404, "Resource not found")
+    return web.json_response(track_json(t, sim.api_url))
+
+
+def removed_status(path: str) -> int | None:
+    """403/404 for endpoints Spotify removed for new apps, else None."""
+    for pattern, status in REMOVED:
+        if pattern.match(path):
+            return status
+    return None
+
+
+def add_routes(app: web.Application) -> None:
+    """Register the Web API routes."""
+    r = app.router
+    r.add_get("/v1/me", me)
+    r.add_get("/v1/me/", me)  # spotipy asks for "me/"
+    r.add_get("/v1/me/player", player_state)
+    r.add_put("/v1/me/player", transfer)
+    r.add_get("/v1/me/player/devices", devices)
+    r.add_put("/v1/me/player/play", play)
+    r.add_put("/v1/me/player/pause", pause)
+    r.add_post("/v1/me/player/next", next_track)
+    r.add_post("/v1/me/player/previous", previous_track)
+    r.add_put("/v1/me/player/volume", volume)
+    r.add_post("/v1/me/player/queue", queue)
+    r.add_get("/v1/me/tracks", saved_tracks)
+    r.add_get("/v1/me/playlists", playlists)
+    r.add_get("/v1/playlists/{pid}/tracks", playlist_items)
+    r.add_get("/v1/playlists/{pid}/items", playlist_items)
+    r.add_get("/v1/search", search)
+    r.add_get("/v1/tracks/{tid}", track)
