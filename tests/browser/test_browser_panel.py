@@ -12,10 +12,10 @@ import pytest
 from appliance.core.bus import Bus, MoodReading, PrivacyChanged, ServiceState, SetupProgress
 from appliance.core.config import Config, from_dict
 from appliance.core.store import Store
-from appliance.web.routes import panel as panel_http
 from appliance.panel.pins import make_factory
 from appliance.panel.service import PanelService
 from appliance.web.kit.deps import WebDeps
+from appliance.web.routes import panel as panel_http
 from appliance.web.service import WebService
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]

@@ -21,7 +21,8 @@ def run(args):
 
 def test_output_piped_into_head_ends_without_a_traceback(tmp_path: Path) -> None:
     (tmp_path / "spew_cmd_mod.py").write_text(SPEW)
-    code = (f"import sys; sys.path.insert(0, {str(tmp_path)!r}); from appliance.cli import main as cli; "
+    code = (f"import sys; sys.path.insert(0, {str(tmp_path)!r}); "
+            "from appliance.cli import main as cli; "
             "cli.COMMANDS['spew'] = ('spew_cmd_mod', 'x'); sys.exit(cli.main(['spew']))")
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)

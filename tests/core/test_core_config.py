@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from appliance.core import config as config_mod
 from appliance.cli.locations import load_config
+from appliance.core import config as config_mod
 from appliance.core.config import Config, ConfigError, load, reference
 
 

@@ -130,15 +130,15 @@ def test_journal_lines_have_priority_and_no_timestamp(capsys, clean_root) -> Non
 
 def test_plain_stderr_lines_have_timestamps(capsys, clean_root) -> None:
     setup_logging("INFO", journal=False)
-    logging.getLogger("appliance.app.runner").info("starting")
+    logging.getLogger("appliance.app").info("starting")
     err = capsys.readouterr().err
-    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d INFO appliance.app.runner: starting\n", err)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d INFO appliance.app: starting\n", err)
 
 
 def test_setup_logging_twice_does_not_duplicate_lines(capsys, clean_root) -> None:
     setup_logging("INFO", journal=False)
     setup_logging("INFO", journal=False)
-    logging.getLogger("appliance.app.runner").info("once")
+    logging.getLogger("appliance.app").info("once")
     assert capsys.readouterr().err.count("once") == 1
 
 

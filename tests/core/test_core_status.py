@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from appliance.cli import main as cli
+from appliance.cli.status import render
 from appliance.core.bus import (
     Bus,
     CameraState,
@@ -24,10 +25,9 @@ from appliance.core.bus import (
 from appliance.core.config import SupervisorConfig
 from appliance.core.crypto import Sealer
 from appliance.core.status import StatusWriter, read_status, status_path, write_atomic
-from appliance.maintenance.facts import db_facts
-from appliance.cli.status import render
 from appliance.core.store import Store
 from appliance.core.supervisor import Supervisor
+from appliance.maintenance.facts import db_facts
 
 
 async def until(pred, timeout: float = 5.0) -> None:

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 
 from appliance.cli import main as cli
-from appliance.maintenance.backup import BackupError, make_backup
 from appliance.core.crypto import Sealer, key_fingerprint
-from appliance.maintenance.lock import acquire_box_lock
-from appliance.maintenance.restore import restore_backup
 from appliance.core.secrets_store import load_sealer
 from appliance.core.store import Store
+from appliance.maintenance.backup import BackupError, make_backup
+from appliance.maintenance.lock import acquire_box_lock
+from appliance.maintenance.restore import restore_backup
 
 
 def _box(root: Path) -> tuple[Path, Path, Path]:

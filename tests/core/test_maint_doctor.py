@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from appliance.maintenance import doctor, doctor_net
 from appliance.core.config import Config, from_dict
-from appliance.maintenance.doctor import Check, run_checks, run_plugin
 from appliance.core.secrets_store import load_sealer
 from appliance.core.store import Store
+from appliance.maintenance import doctor, doctor_net
+from appliance.maintenance.doctor import Check, run_checks, run_plugin
 
 REPO = Path(__file__).resolve().parents[2]
 

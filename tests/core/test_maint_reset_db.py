@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 
 from appliance.cli import main as cli
-from appliance.core.crypto import Sealer, key_fingerprint
-from appliance.maintenance.reset import factory_reset
-from appliance.maintenance.lock import acquire_box_lock
 from appliance.cli.locations import confirm
+from appliance.core.crypto import Sealer, key_fingerprint
 from appliance.core.secrets_store import load_sealer
 from appliance.core.store import Store
+from appliance.maintenance.lock import acquire_box_lock
+from appliance.maintenance.reset import factory_reset
 
 PERSONAL = ("users", "identities", "sessions", "connections", "settings", "feedback",
             "mood_history", "plays")

@@ -11,7 +11,6 @@ import pytest
 
 from appliance.cli import main as cli
 from appliance.core.crypto import KEY_BYTES, KeyFileError, Sealer, SealError, key_fingerprint
-from appliance.maintenance.lock import acquire_box_lock
 from appliance.core.secrets_store import (
     finish_pending_rotation,
     install_pending_key,
@@ -23,6 +22,7 @@ from appliance.core.secrets_store import (
     verify_sealed,
 )
 from appliance.core.store import Store
+from appliance.maintenance.lock import acquire_box_lock
 
 
 def _box(tmp_path: Path) -> tuple[Path, Path, Path]:

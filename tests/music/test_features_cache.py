@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from appliance.cli.features import configure, run
 from appliance.core.store import Store
 from appliance.music import features_cache
 from appliance.music.features import TrackFeatures
-from appliance.cli.features import configure, run
 from appliance.standins.catalog import catalog
 
 IDS = [t.id for t in catalog()[:6]]

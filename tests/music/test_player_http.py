@@ -15,12 +15,12 @@ from yarl import URL
 from appliance.core.bus import Bus, ListenerChanged, ManualMood, MoodReading
 from appliance.core.config import Config, from_dict
 from appliance.core.store import Store
-from appliance.web.routes.music import add_routes
 from appliance.music.player import PlayerService
 from appliance.music.selector import Selector
 from appliance.web.kit.deps import WebDeps
-from appliance.web.service import WebService
 from appliance.web.kit.sessions import COOKIE_NAME, SessionStore
+from appliance.web.routes.music import add_routes
+from appliance.web.service import WebService
 
 TRACKS = make_tracks(10)
 PID = "37i9dQZF1DXdPec7aLTmlC"

@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from appliance.core.bus import ButtonGesture, ErrorCleared, ErrorRaised, PlayerState
 from appliance.bench.player import PlayerRig, player_rig
+from appliance.core.bus import ButtonGesture, ErrorCleared, ErrorRaised, PlayerState
 from appliance.standins.catalog import by_id
 
 

@@ -19,8 +19,8 @@ from appliance.music.errors import (
     SpotifyUnavailable,
 )
 from appliance.music.spotify_api import parse_retry_after
-from appliance.standins.catalog import catalog
 from appliance.simmode.spotify_link import ensure_user
+from appliance.standins.catalog import catalog
 from appliance.standins.spotify_webapi import REMOVED
 
 TRACKS = catalog()

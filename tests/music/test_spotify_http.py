@@ -10,9 +10,9 @@ from spotify_kit import spotify_env
 from yarl import URL
 
 from appliance.music import connections
-from appliance.web.routes.spotify import add_routes
 from appliance.web.kit.deps import WebDeps
 from appliance.web.kit.keys import SESSIONS
+from appliance.web.routes.spotify import add_routes
 from appliance.web.service import WebService
 
 

@@ -13,8 +13,8 @@ from appliance.app.services import panel as panel_service_factory
 from appliance.core.bus import ButtonGesture, SetupProgress
 from appliance.core.config import Config, from_dict
 from appliance.core.crypto import SealError
-from appliance.web.routes import panel as panel_http
 from appliance.panel.service import PanelService
+from appliance.web.routes import panel as panel_http
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -11,11 +11,11 @@ from panel_kit import FAST, eventually
 from appliance.core.bus import Bus, ButtonGesture, PrivacyChanged, ServiceState, SetupProgress
 from appliance.core.config import Config, from_dict
 from appliance.core.store import Store
-from appliance.web.routes import panel as panel_http
 from appliance.panel.pins import make_factory
 from appliance.panel.service import PanelService
 from appliance.web.app import create_app
 from appliance.web.kit.deps import WebDeps
+from appliance.web.routes import panel as panel_http
 from appliance.web.service import WebService
 
 pytestmark = pytest.mark.timeout(60)

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from appliance.core.config import REPO_ROOT
 from appliance.bench.soak_report import Sample, SoakResult, summary
+from appliance.core.config import REPO_ROOT
 
 
 def _sample(t: float, *, rss: float = 120.0, fds: int = 20, tasks: int | None = 18,

@@ -8,8 +8,8 @@ import json
 import pytest
 from vision_helpers import media, models_dir
 
-from appliance.cli.main import main
 from appliance.bench.vision import frames_of, repeated
+from appliance.cli.main import main
 
 
 @pytest.fixture

@@ -18,12 +18,12 @@ import pytest
 from appliance.core.bus import Bus
 from appliance.core.config import Config, from_dict
 from appliance.core.store import Store
-from appliance.web.routes import panel as panel_http
+from appliance.identity.pairing import new_code, store_code
+from appliance.identity.ratelimit import SlidingLimiter
 from appliance.panel.pins import make_factory
 from appliance.panel.service import PanelService
 from appliance.web.kit.deps import WebDeps
-from appliance.identity.pairing import new_code, store_code
-from appliance.identity.ratelimit import SlidingLimiter
+from appliance.web.routes import panel as panel_http
 from appliance.web.service import WebService
 
 pytestmark = pytest.mark.timeout(60)
@@ -268,9 +268,9 @@ OPEN_TO_UNPAIRED = ("/pair", "/static/", "/api/csrf", "/platforms/spotify/callba
 async def test_an_unpaired_browser_reaches_nothing_but_the_open_paths(tmp_path, idsim):
     """Every route registered by any package answers an unpaired browser with the pair
     page (303) or a JSON 403 `not_paired`, whatever the method, except the open paths."""
-    from appliance.web.routes import spotify as spotify_http
     from appliance.web.routes import music as http_player
     from appliance.web.routes import sim as box_routes
+    from appliance.web.routes import spotify as spotify_http
 
     config = from_dict(Config, {
         "paths": {"state_dir": str(tmp_path), "runtime_dir": str(tmp_path / "run")},
