@@ -16,7 +16,6 @@ Exit code: 0 every target met, 1 a target missed, 3 the soak could not run.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import json
@@ -32,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from appliance.bench.soak_report import HEADER, Sample, SoakResult, row, summary
+from appliance.bench.soak_report import HEADER, Sample, SoakResult, row
 from appliance.core.config import REPO_ROOT
 
 logger = logging.getLogger(__name__)
@@ -71,49 +70,6 @@ devices_refresh_seconds = 30.0
 
 class SoakError(Exception):
     """The soak could not run; the message says what failed and where the logs are."""
-
-
-def configure(parser: argparse.ArgumentParser) -> None:
-    """Options of `mooddj bench soak`."""
-    parser.add_argument("--minutes", type=float, default=10.0,
-                        help="how long to drive the box after setup (default 10)")
-    parser.add_argument("--speed", type=float, default=20.0,
-                        help="Spotify stand-in clock factor: tracks end this much sooner "
-                             "(default 20)")
-    parser.add_argument("--interval", type=float, default=5.0,
-                        help="seconds between samples of the box process (default 5)")
-    parser.add_argument("--warmup", type=float, default=None,
-                        help="seconds left out of the growth figures (default: 20%% of the "
-                             "run, at most 120)")
-    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
-    parser.add_argument("--keep", action="store_true",
-                        help="keep the temp state dir (database, logs) and print where it is")
-
-
-def run(args: argparse.Namespace) -> int:
-    """Run the soak and print the table and the summary (or JSON)."""
-    from appliance.cli.locations import fail
-
-    if args.minutes <= 0 or args.speed <= 0 or args.interval <= 0:
-        return fail("--minutes, --speed and --interval must be above 0")
-    total = args.minutes * 60.0
-    warmup = args.warmup if args.warmup is not None else min(120.0, 0.2 * total)
-    out = sys.stderr if args.json else sys.stdout
-    soak = Soak(minutes=args.minutes, speed=args.speed, interval=args.interval,
-                warmup=warmup, keep=args.keep, out=out)
-    try:
-        result = asyncio.run(soak.run())
-    except SoakError as err:
-        return fail(str(err), 3)
-    except KeyboardInterrupt:
-        return fail("soak interrupted", 3)
-    if args.json:
-        print(json.dumps(result.to_json(), indent=1))
-    else:
-        print(summary(result), flush=True)
-    if args.keep:
-        print(f"state and logs kept in {result.state_dir}", file=out)
-    return 0 if result.figures().get("pass") else 1
 
 
 def free_port() -> int:

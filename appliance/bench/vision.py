@@ -2,35 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from appliance.cli.locations import fail, load_config
 from appliance.vision import native
 
 DEFAULT_MEDIA = Path(__file__).resolve().parents[2] / "tests" / "media"
-
-
-def configure(parser: argparse.ArgumentParser) -> None:
-    """Options of `mooddj bench vision`."""
-    parser.add_argument("path", nargs="?", metavar="PATH",
-                        help="recording to run (default tests/media/single_face.mp4)")
-    parser.add_argument("--json", action="store_true", help="print JSON")
-    parser.add_argument("--frames", type=int, default=300, metavar="N",
-                        help="frames to process (the recording loops; default 300)")
-    parser.add_argument("--idle-seconds", type=float, default=10.0, metavar="S",
-                        help="seconds of the idle-room CPU and loop-lag runs (0 skips them)")
-    parser.add_argument("--size", metavar="WxH",
-                        help="fit each frame into WxH (keeping its aspect, padded), e.g. 640x480")
-    parser.add_argument("--empty", metavar="PATH",
-                        help="empty-room recording for the idle run (default no_face.mp4)")
-    parser.add_argument("--repeat", type=int, default=1, metavar="R",
-                        help="run the pipeline figures R times and report their spread "
-                             "(the last run's details are shown; default 1)")
 
 
 def _stats(values: list[float]) -> dict[str, float]:
@@ -184,7 +163,7 @@ def repeated(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return {"runs": table, "spread": spread}
 
 
-async def _service_run(cfg: Any, path: Path, seconds: float, *, realtime: bool,
+async def service_run(cfg: Any, path: Path, seconds: float, *, realtime: bool,
                        probe_lag: bool) -> dict[str, Any]:
     """Run VisionService on a replay for `seconds`: process CPU share and event-loop lag."""
     import asyncio
@@ -231,7 +210,7 @@ async def _service_run(cfg: Any, path: Path, seconds: float, *, realtime: bool,
     return out
 
 
-async def _lag_baseline(seconds: float) -> float:
+async def lag_baseline(seconds: float) -> float:
     """Max event-loop lag with no vision loop running (what the machine itself adds)."""
     import asyncio
 
@@ -242,54 +221,6 @@ async def _lag_baseline(seconds: float) -> float:
         await asyncio.sleep(0.01)
         worst = max(worst, (time.perf_counter() - t0 - 0.01) * 1000)
     return round(worst, 2)
-
-
-def run(args: argparse.Namespace) -> int:
-    """Run the benchmarks and print the figures."""
-    import asyncio
-
-    from appliance.vision.models import ModelError
-    from appliance.vision.pipeline import Pipeline
-    from appliance.vision.sources import CameraError
-
-    cfg = load_config(args)
-    path = Path(args.path) if args.path else DEFAULT_MEDIA / "single_face.mp4"
-    empty = Path(args.empty) if args.empty else DEFAULT_MEDIA / "no_face.mp4"
-    if args.frames < 1:
-        return fail("--frames must be at least 1")
-    if args.repeat < 1:
-        return fail("--repeat must be at least 1")
-    size = None
-    if args.size:
-        try:
-            w, h = (int(v) for v in args.size.lower().split("x"))
-            size = (w, h)
-        except ValueError:
-            return fail(f"--size {args.size!r} is not WxH, e.g. 640x480")
-    try:
-        runs = []
-        for _ in range(args.repeat):
-            pipe = Pipeline(cfg.vision, cfg.paths.models)
-            runs.append(pipeline_bench(pipe, path, args.frames, size))
-        out = runs[-1]
-        if args.repeat > 1:
-            out["repeat"] = repeated(runs)
-        if args.idle_seconds > 0:
-            out["idle"] = asyncio.run(_service_run(cfg, empty, args.idle_seconds,
-                                                   realtime=False, probe_lag=False))
-            out["idle"]["idle_fps"] = cfg.vision.idle_fps
-            out["event_loop"] = asyncio.run(_service_run(cfg, path, args.idle_seconds,
-                                                         realtime=True, probe_lag=True))
-            out["event_loop"]["active_fps"] = cfg.vision.active_fps
-            out["event_loop"]["baseline_max_lag_ms"] = asyncio.run(
-                _lag_baseline(args.idle_seconds))
-    except (ModelError, CameraError) as err:
-        return fail(str(err).splitlines()[0])
-    if args.json:
-        print(json.dumps(out, indent=2))
-    else:
-        print(report(out))
-    return 0
 
 
 def report(out: dict[str, Any]) -> str:

@@ -7,9 +7,9 @@ import importlib
 
 # name -> (module providing configure(parser) and run(args), help)
 BENCHES: dict[str, tuple[str, str]] = {
-    "vision": ("appliance.bench.vision", "per-stage and per-frame timings of the mood pipeline"),
-    "player": ("appliance.bench.player", "mood change to speaker latency, ranking speed"),
-    "soak": ("appliance.bench.soak", "run the simulator with a scaled clock; RSS, fds, tasks"),
+    "vision": ("appliance.cli.bench_vision", "per-stage and per-frame timings of the mood loop"),
+    "player": ("appliance.cli.bench_player", "mood change to speaker latency, ranking speed"),
+    "soak": ("appliance.cli.bench_soak", "run the simulator with a scaled clock; RSS, fds, tasks"),
 }
 
 
