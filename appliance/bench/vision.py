@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,7 @@ def fit(rgb: Any, size: tuple[int, int] | None) -> Any:
 WARMUP_FRAMES = 10  # interpreters and caches settle; not counted
 
 
-def frames_of(path: Path) -> Iterator[tuple[Any, float]]:
+def frames_of(path: Path) -> Generator[tuple[Any, float], None, None]:
     """(RGB frame, t seconds) of a recording, looping for ever.
 
     A video is decoded on the calling thread only: FFmpeg's own decoding threads

@@ -28,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from appliance.vision.models import ModelError
     from appliance.vision.pipeline import Pipeline
     from appliance.vision.sources import CameraError, SourceEnded, create_source
+    from appliance.vision.sources.base import FrameSource
     from appliance.vision.sources.replay import ReplaySource
 
     cfg = load_config(args)
@@ -39,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
         # The raw cues are measured, so the pipeline runs without any baseline.
         pipe = Pipeline(cfg.vision, cfg.paths.models, baseline=geometry.DEFAULT_BASELINE)
         if args.source:
-            src = ReplaySource(args.source, loop=False, realtime=False)
+            src: FrameSource = ReplaySource(args.source, loop=False, realtime=False)
         else:
             src = create_source(cfg.camera)
         print("Look at the camera with a relaxed, neutral face..." if not args.source

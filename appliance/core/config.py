@@ -281,7 +281,7 @@ def from_dict(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
             continue
         kind = hints[name]
         key = f"{prefix}{name}"
-        if dataclasses.is_dataclass(kind):
+        if isinstance(kind, type) and dataclasses.is_dataclass(kind):
             kwargs[name] = from_dict(kind, data[name], key + ".")
         else:
             kwargs[name] = _check(key, data[name], kind, f.metadata)
@@ -325,9 +325,11 @@ def reference(cls: type = Config, prefix: str = "") -> list[tuple[str, Any, str]
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         kind = hints[f.name]
-        if dataclasses.is_dataclass(kind):
+        if isinstance(kind, type) and dataclasses.is_dataclass(kind):
             rows.extend(reference(kind, f"{prefix}{f.name}."))
         else:
-            default = f.default_factory() if f.default is dataclasses.MISSING else f.default
+            factory = f.default_factory
+            default = factory() if f.default is dataclasses.MISSING and callable(factory) \
+                else f.default
             rows.append((f"{prefix}{f.name}", default, f.metadata.get("doc", "")))
     return rows

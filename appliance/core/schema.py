@@ -14,13 +14,13 @@ migrations = Migrations("mooddj")
 
 @migrations()
 def m001_accounts(db: Database) -> None:
-    db["users"].create({
+    db.table("users").create({
         "id": str,  # mmp_<uuid>
         "display_name": str,
         "role": str,  # owner | member
         "created_at": float,
     }, pk="id")
-    db["identities"].create({
+    db.table("identities").create({
         "provider": str,  # google | microsoft | github
         "subject": str,  # the provider's stable subject (never the email)
         "user_id": str,
@@ -28,8 +28,8 @@ def m001_accounts(db: Database) -> None:
         "display_name": str,
         "linked_at": float,
     }, pk=("provider", "subject"), foreign_keys=[("user_id", "users", "id")])
-    db["identities"].create_index(["user_id"])
-    db["sessions"].create({
+    db.table("identities").create_index(["user_id"])
+    db.table("sessions").create({
         "id_hash": str,  # sha256 of the opaque token; the token itself is never stored
         "user_id": str,  # empty for a paired-but-not-signed-in browser
         "csrf": str,
@@ -40,13 +40,13 @@ def m001_accounts(db: Database) -> None:
         "revoked": int,
         "user_agent": str,
     }, pk="id_hash")
-    db["sessions"].create_index(["user_id"])
-    db["settings"].create({"key": str, "value": str, "updated_at": float}, pk="key")
+    db.table("sessions").create_index(["user_id"])
+    db.table("settings").create({"key": str, "value": str, "updated_at": float}, pk="key")
 
 
 @migrations()
 def m002_platforms(db: Database) -> None:
-    db["connections"].create({
+    db.table("connections").create({
         "user_id": str,
         "platform": str,  # spotify
         "platform_user_id": str,
@@ -63,7 +63,7 @@ def m002_platforms(db: Database) -> None:
 
 @migrations()
 def m003_music(db: Database) -> None:
-    db["mood_history"].create({
+    db.table("mood_history").create({
         "bucket": float,  # start of the 15-minute bucket
         "mood": str,
         "samples": int,
@@ -71,7 +71,7 @@ def m003_music(db: Database) -> None:
         "arousal_sum": float,
         "people_max": int,
     }, pk=("bucket", "mood"))
-    db["track_features"].create({
+    db.table("track_features").create({
         "track_id": str,  # Spotify track id
         "name": str,
         "artists": str,
@@ -81,7 +81,7 @@ def m003_music(db: Database) -> None:
         "source": str,  # reccobeats | soundnet | csv
         "fetched_at": float,
     }, pk="track_id")
-    db["feedback"].create({
+    db.table("feedback").create({
         "id": int,
         "user_id": str,
         "track_id": str,
@@ -89,20 +89,20 @@ def m003_music(db: Database) -> None:
         "kind": str,  # skip | like
         "at": float,
     }, pk="id")
-    db["feedback"].create_index(["user_id", "mood", "track_id"])
-    db["plays"].create({
+    db.table("feedback").create_index(["user_id", "mood", "track_id"])
+    db.table("plays").create({
         "id": int,
         "user_id": str,
         "track_id": str,
         "mood": str,
         "started_at": float,
     }, pk="id")
-    db["plays"].create_index(["started_at"])
+    db.table("plays").create_index(["started_at"])
 
 
 @migrations()
 def m101_web_pairing_codes(db: Database) -> None:
-    db["pairing_codes"].create({
+    db.table("pairing_codes").create({
         "code_hash": str,  # sha256 of the normalised one-time code; the code is never stored
         "created_at": float,
         "expires_at": float,
@@ -113,7 +113,7 @@ def m101_web_pairing_codes(db: Database) -> None:
 
 @migrations()
 def m102_music_link_states(db: Database) -> None:
-    db["spotify_link_states"].create({
+    db.table("spotify_link_states").create({
         "state_hash": str,  # sha256 of the OAuth state; the state itself is never stored
         "user_id": str,
         "session_hash": str,  # sha256 of the browser session id the link was started from

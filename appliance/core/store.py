@@ -235,7 +235,7 @@ class Store:
         return self.read_sync(q)
 
     async def set_setting(self, key: str, value: str) -> None:
-        await self.write(lambda db: db["settings"].upsert(
+        await self.write(lambda db: db.table("settings").upsert(
             {"key": key, "value": value, "updated_at": time.time()}, pk="key"))
 
     def checkpoint_sync(self) -> None:

@@ -336,8 +336,7 @@ class Supervisor:
             if task.cancelled():
                 reason = (f"hung: no heartbeat for {svc.heartbeat_deadline:g} s" if slot.hung
                           else "run() was cancelled")
-            elif task.exception() is not None:
-                exc = task.exception()
+            elif (exc := task.exception()) is not None:
                 reason = f"crashed: {_describe(exc)}"
             else:
                 reason = "run() returned unexpectedly"

@@ -118,7 +118,7 @@ def sign_in(db: Database, identity: VerifiedIdentity, *, link_to: str | None,
             raise IdentityConflict(
                 f"this {_label(identity.provider)} account is already linked to another "
                 f"household member; sign in with it instead, or ask the owner to remove it")
-        db["identities"].update((identity.provider, identity.subject), {
+        db.table("identities").update((identity.provider, identity.subject), {
             "email": identity.email or row["email"],
             "display_name": identity.display_name or row["display_name"]})
         return SignInResult(row["user_id"], created=False, linked=False)
@@ -136,7 +136,7 @@ def sign_in(db: Database, identity: VerifiedIdentity, *, link_to: str | None,
     if role_if_new not in ROLES:
         raise AccountError(f"unknown role {role_if_new!r}")
     user_id = new_user_id()
-    db["users"].insert({"id": user_id, "display_name": _default_name(identity),
+    db.table("users").insert({"id": user_id, "display_name": _default_name(identity),
                         "role": role_if_new, "created_at": now})
     _insert_identity(db, user_id, identity, now)
     logger.info("created %s %s from a %s sign-in", role_if_new, user_id, identity.provider)
@@ -144,7 +144,7 @@ def sign_in(db: Database, identity: VerifiedIdentity, *, link_to: str | None,
 
 
 def _insert_identity(db: Database, user_id: str, identity: VerifiedIdentity, now: float) -> None:
-    db["identities"].insert({
+    db.table("identities").insert({
         "provider": identity.provider, "subject": identity.subject, "user_id": user_id,
         "email": identity.email, "display_name": identity.display_name, "linked_at": now})
 
@@ -202,7 +202,7 @@ def set_role(db: Database, user_id: str, role: str, *, by: str | None = None) ->
             raise NotAllowed("only the owner can change roles")
     if user["role"] == "owner" and role != "owner" and _owners(db) == [user_id]:
         raise LastOwner("the box needs an owner: make someone else owner first")
-    db["users"].update(user_id, {"role": role})
+    db.table("users").update(user_id, {"role": role})
 
 
 def rename_user(db: Database, user_id: str, display_name: str) -> None:
@@ -212,7 +212,7 @@ def rename_user(db: Database, user_id: str, display_name: str) -> None:
         raise AccountError("a name cannot be empty")
     if get_user(db, user_id) is None:
         raise UserNotFound("that household member does not exist (already removed?)")
-    db["users"].update(user_id, {"display_name": name})
+    db.table("users").update(user_id, {"display_name": name})
 
 
 def auth_providers(db: Database, user_id: str) -> list[dict[str, Any]]:

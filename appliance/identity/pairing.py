@@ -65,7 +65,7 @@ def store_code(db: Database, code: str, *, created_by: str, ttl: float = CODE_TT
     """Save a new code's hash; returns its expiry time."""
     now = time.time()
     db.execute("DELETE FROM pairing_codes WHERE expires_at < ?", [now - 86400])
-    db["pairing_codes"].insert({"code_hash": code_hash(code), "created_at": now,
+    db.table("pairing_codes").insert({"code_hash": code_hash(code), "created_at": now,
                                 "expires_at": now + ttl, "used_at": 0.0,
                                 "created_by": created_by})
     return now + ttl

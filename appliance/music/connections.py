@@ -64,7 +64,7 @@ def list_all(db: Database, platform: str = PLATFORM) -> list[Connection]:
 
 def save(db: Database, conn: Connection) -> None:
     """Insert or replace a whole connection row."""
-    db["connections"].upsert({
+    db.table("connections").upsert({
         "user_id": conn.user_id, "platform": conn.platform,
         "platform_user_id": conn.platform_user_id, "display_name": conn.display_name,
         "access_token": conn.access_token, "refresh_token": conn.refresh_token,
@@ -109,4 +109,4 @@ def get_setting(db: Database, key: str, default: str | None = None) -> str | Non
 
 def put_setting(db: Database, key: str, value: str) -> None:
     """Set a settings value inside a transaction."""
-    db["settings"].upsert({"key": key, "value": value, "updated_at": time.time()}, pk="key")
+    db.table("settings").upsert({"key": key, "value": value, "updated_at": time.time()}, pk="key")

@@ -73,8 +73,8 @@ async def checks(config: Config) -> list[Any]:
         out.append(warn("spotify speaker", "no speaker is chosen",
                         "choose one in step 3 of the Spotify page"))
         return out
-    conn = next((c for c in links if c.user_id == listener), None)
-    out.append(await _probe_speaker(config, conn, speaker_id, speaker_name))
+    listening = next((c for c in links if c.user_id == listener), None)
+    out.append(await _probe_speaker(config, listening, speaker_id, speaker_name))
     return out
 
 

@@ -153,7 +153,9 @@ class ReccoBeatsProvider(_HttpProvider):
             if not match or match.group(1) not in wanted:
                 continue
             tid = match.group(1)
-            v, e, t = item.get("valence"), item.get("energy"), item.get("tempo")
+            v: Any = item.get("valence")
+            e: Any = item.get("energy")
+            t: Any = item.get("tempo")
             reason = valid_features(v, e, t)
             if reason:
                 logger.info("reccobeats gave unusable features for %s: %s", tid, reason)
@@ -211,7 +213,9 @@ class SoundNetProvider(_HttpProvider):
             body = await resp.json(content_type=None)
         if not isinstance(body, dict):
             return None
-        happiness, energy, tempo = body.get("happiness"), body.get("energy"), body.get("tempo")
+        happiness: Any = body.get("happiness")
+        energy: Any = body.get("energy")
+        tempo: Any = body.get("tempo")
         try:
             v, e, t = float(happiness) / 100, float(energy) / 100, float(tempo)
         except (TypeError, ValueError):

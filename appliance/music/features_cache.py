@@ -57,7 +57,7 @@ def upsert_features(db: Database, rows: Iterable[TrackFeatures], now: float | No
                 "valence": float(r.valence), "energy": float(r.energy), "tempo": float(r.tempo),
                 "source": r.source, "fetched_at": stamp} for r in rows]
     if records:
-        db["track_features"].upsert_all(records, pk="track_id")
+        db.table("track_features").upsert_all(records, pk="track_id")
     return len(records)
 
 

@@ -141,7 +141,7 @@ class LinkManager:
             db.execute("DELETE FROM spotify_link_states WHERE user_id = ? AND state_hash NOT IN "
                        "(SELECT state_hash FROM spotify_link_states WHERE user_id = ? "
                        "ORDER BY created_at DESC LIMIT ?)", [user_id, user_id, MAX_PENDING - 1])
-            db["spotify_link_states"].insert(row)
+            db.table("spotify_link_states").insert(row)
         await self.store.write(save)
         query = urlencode({
             "client_id": cid, "response_type": "code", "redirect_uri": redirect_uri,

@@ -133,7 +133,7 @@ def feedback_bias(db: Database, user_id: str) -> dict[str, dict[str, float]]:
 
 def record_play(db: Database, user_id: str, track_id: str, mood: str, started_at: float) -> None:
     """One row in `plays` (feeds the recently-played exclusion)."""
-    db["plays"].insert({"user_id": user_id, "track_id": track_id, "mood": mood,
+    db.table("plays").insert({"user_id": user_id, "track_id": track_id, "mood": mood,
                         "started_at": started_at})
 
 
@@ -327,7 +327,7 @@ class Selector:
         if kind not in ("skip", "like"):
             raise ValueError(f"unknown feedback kind {kind!r}")
         now = self._clock()
-        await self.store.write(lambda db: db["feedback"].insert(
+        await self.store.write(lambda db: db.table("feedback").insert(
             {"user_id": user_id, "track_id": track_id, "mood": mood, "kind": kind, "at": now}))
         pool = self._pools.get(user_id)
         if pool is not None:

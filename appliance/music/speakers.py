@@ -10,6 +10,7 @@ backoff; a restricted one is refused.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import logging
 import random
 import time
@@ -56,7 +57,7 @@ class SpeakerManager:
         self._cache[user_id] = (time.monotonic(), devices)
         return devices
 
-    def cached(self, user_id: str) -> list[Device] | None:
+    def cached(self, user_id: str) -> builtins.list[Device] | None:
         """The last listed devices, without asking Spotify."""
         hit = self._cache.get(user_id)
         return hit[1] if hit else None

@@ -21,6 +21,7 @@ and `auth=` the current access token. Everything else is ours:
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import re
@@ -60,6 +61,12 @@ BACKOFF_MAX = 2.0
 RATE_KEY = "spotify.rate_limited"
 _BEARER = re.compile(r"Bearer\s+[A-Za-z0-9._~+/=-]+")
 
+
+
+def _page_at(page: Callable[[spotipy.Spotify, int, int], Any], offset: int, n: int,
+             sp: spotipy.Spotify) -> Any:
+    """One page of a listing (bound to its offset before it runs on the worker)."""
+    return page(sp, offset, n)
 
 class _RedactBearer(logging.Filter):
     """spotipy logs request headers at DEBUG: never let an Authorization value through."""
@@ -276,7 +283,7 @@ class SpotifyApi:
         offset = 0
         while len(items) < limit:
             n = min(page_size, limit - len(items))
-            data = await self._call(user_id, path, lambda sp, o=offset, n=n: page(sp, o, n),
+            data = await self._call(user_id, path, functools.partial(_page_at, page, offset, n),
                                     repeatable=True) or {}
             batch = [i for i in data.get("items") or [] if isinstance(i, dict)]
             items.extend(batch)

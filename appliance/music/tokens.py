@@ -220,7 +220,7 @@ class TokenManager:
     async def needs_reminder(self, user_id: str) -> bool:
         """True within `relink_reminder_days` of the link's end."""
         conn = await self.connection(user_id)
-        return bool(conn) and needs_reminder_of(conn, self.config.relink_reminder_days)
+        return conn is not None and needs_reminder_of(conn, self.config.relink_reminder_days)
 
     async def check_expiry(self, user_id: str) -> str:
         """Publish the link's state ("linked", "expiring", "relink_needed", "unlinked")."""

@@ -20,7 +20,7 @@ async def ensure_user(store: Store, user_id: str, display_name: str, role: str =
     """Create the box user row if it does not exist (simulator households)."""
     def add(db: Any) -> None:
         if not list(db.query("SELECT id FROM users WHERE id = ?", [user_id])):
-            db["users"].insert({"id": user_id, "display_name": display_name, "role": role,
+            db.table("users").insert({"id": user_id, "display_name": display_name, "role": role,
                                 "created_at": time.time()})
     await store.write(add)
 

@@ -13,12 +13,15 @@ import hashlib
 import html
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
 from aiohttp import web
 
 from appliance.standins.spotify_json import SIM_KEY, oauth_error
+
+if TYPE_CHECKING:
+    from appliance.standins.spotify_server import SpotifySim
 
 
 @dataclass
@@ -40,7 +43,7 @@ class PendingCode:
     used: bool = False
 
 
-def _redirect_problem(sim: Any, client_id: str, redirect_uri: str) -> str:
+def _redirect_problem(sim: SpotifySim, client_id: str, redirect_uri: str) -> str:
     parts = urlsplit(redirect_uri)
     if parts.hostname == "localhost":
         return "INVALID_CLIENT: Insecure redirect URI"
@@ -109,7 +112,7 @@ def _challenge(verifier: str) -> str:
         "=")
 
 
-def _issue(sim: Any, grant: Grant, refresh: bool) -> dict[str, Any]:
+def _issue(sim: SpotifySim, grant: Grant, refresh: bool) -> dict[str, Any]:
     access = "sim-at-" + secrets.token_urlsafe(32)
     sim.access_tokens[access] = (grant, sim.wall() + sim.access_ttl)
     body: dict[str, Any] = {"access_token": access, "token_type": "Bearer",

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from appliance.standins.catalog import CatalogTrack
 
-SIM_KEY = web.AppKey("spotify_sim", Any)
+if TYPE_CHECKING:
+    from appliance.standins.spotify_server import SpotifySim
+
+SIM_KEY: web.AppKey[SpotifySim] = web.AppKey("spotify_sim")
 
 
 def error(status: int, message: str, reason: str | None = None,

@@ -155,9 +155,7 @@ class SpotifySim:
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port or self.port or 0, reuse_address=True)
         await site.start()
-        server = site._server
-        if server is not None and server.sockets:  # type: ignore[union-attr]
-            self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = self._runner.addresses[0][1]
         self._ticker = asyncio.create_task(self._tick_loop())
 
     async def stop(self) -> None:

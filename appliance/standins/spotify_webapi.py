@@ -173,7 +173,7 @@ async def play(request: web.Request) -> web.Response:
         return bad
     p = sim.player
     position = int(body.get("position_ms") or 0)
-    offset = body.get("offset") if isinstance(body.get("offset"), dict) else {}
+    offset: dict[str, Any] = body["offset"] if isinstance(body.get("offset"), dict) else {}
     if body.get("uris") is not None:
         ids = _track_ids(sim, body["uris"]) if isinstance(body["uris"], list) else None
         if not ids:

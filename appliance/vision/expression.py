@@ -36,7 +36,7 @@ def _crop_affine(f: geometry.FaceFrame, size: int = CROP_SIZE, margin: float = C
     if isinstance(f.coords, geometry.Points):
         xs, ys = f.coords.xs[:geometry.N_OVAL], f.coords.ys[:geometry.N_OVAL]
     else:
-        xs, ys = zip(*(f.face(i) for i in FACE_OVAL), strict=True)
+        xs, ys = (list(c) for c in zip(*(f.face(i) for i in FACE_OVAL), strict=True))
     x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
     side = max(max(x1 - x0, y1 - y0) * (1.0 + 2 * margin) * f.iod, 1.0)  # pixels
     ux, uy = f.ux, f.uy  # face x axis in frame pixels; face y axis is (-uy, ux)

@@ -240,7 +240,7 @@ def resize_area(src: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         return acc.astype(np.uint8)
     acc = _area_axis(src.astype(np.float32), height, h, axis=0)
     acc = _area_axis(acc, width, w, axis=1)
-    acc += 0.5
+    np.add(acc, 0.5, out=acc)
     return np.clip(acc, 0, 255).astype(np.uint8)
 
 

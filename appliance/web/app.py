@@ -57,9 +57,10 @@ def create_app(deps: WebDeps) -> web.Application:
     app[HOSTS] = HostAllowList(cfg.web, deps.extra_hosts)
     app[ERRORS] = live.ErrorBoard(deps.bus)
     app[ws.LIVE] = ws.LiveHub(deps.bus)
-    app[PROVIDERS] = deps.providers or build_providers(cfg.identity)
+    providers = deps.providers or build_providers(cfg.identity)
+    app[PROVIDERS] = providers
     own_flows = deps.flows is None
-    app[FLOWS] = deps.flows if deps.flows is not None else DeviceFlows(app[PROVIDERS])
+    app[FLOWS] = deps.flows if deps.flows is not None else DeviceFlows(providers)
     if own_flows:
         app.on_cleanup.append(_close_flows)
     app.on_response_prepare.append(on_response_prepare)

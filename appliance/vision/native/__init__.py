@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -74,8 +75,9 @@ def load() -> ctypes.CDLL | None:
         logger.warning("image kernel %s cannot be loaded (%s); using numpy; rebuild with %s",
                        LIBRARY, err, BUILD_COMMAND)
         return None
-    common = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_ssize_t, ctypes.c_int,
-              ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_void_p, ctypes.c_int]
+    common: list[Any] = [
+        ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_ssize_t, ctypes.c_int,
+        ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_void_p, ctypes.c_int]
     fn.restype = fn_f32.restype = ctypes.c_int
     fn.argtypes = common
     fn_f32.argtypes = [*common, ctypes.c_float, ctypes.c_float]

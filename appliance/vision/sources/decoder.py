@@ -19,7 +19,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 import numpy as np
 
@@ -85,7 +85,7 @@ class Decoder:
                 frame = None
                 if "shape" in reply:
                     frame = np.empty(tuple(reply["shape"]), np.uint8)
-                    _read_into(proc.stdout, memoryview(frame).cast("B"))
+                    _read_into(proc.stdout, frame.data.cast("B"))
             except (OSError, EOFError, ValueError) as err:
                 self._stop()
                 raise CameraError(f"the replay decoder process stopped ({err}); it restarts "
@@ -130,7 +130,7 @@ def _end(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(timeout=2)
 
 
-def _read_into(stream: BinaryIO, view: memoryview) -> None:
+def _read_into(stream: IO[bytes], view: memoryview) -> None:
     got = 0
     while got < len(view):
         n = stream.readinto(view[got:])  # type: ignore[attr-defined]

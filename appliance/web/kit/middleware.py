@@ -174,7 +174,8 @@ async def pairing_middleware(request: web.Request, handler: Handler) -> web.Stre
     path = request.path
     if sess is not None and sess.paired:
         return await handler(request)
-    open_paths = ALWAYS_OPEN + tuple(request.app[UNPAIRED_PREFIXES])
+    unpaired: list[str] = request.app[UNPAIRED_PREFIXES]
+    open_paths = ALWAYS_OPEN + tuple(unpaired)
     if path.startswith(open_paths):
         return await handler(request)
     if request.method in ("GET", "HEAD") and not wants_json(request):

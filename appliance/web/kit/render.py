@@ -38,7 +38,8 @@ def nav_for(request: web.Request) -> list[dict[str, Any]]:
     if sess is None or not sess.paired:
         return []
     user = current_user(request)
-    items = sorted(request.app[NAV], key=lambda n: (n.order, n.label))
+    nav: list[NavItem] = request.app[NAV]
+    items = sorted(nav, key=lambda n: (n.order, n.label))
     out = []
     for item in items:
         if item.owner_only and not (user and user.is_owner):

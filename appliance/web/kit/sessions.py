@@ -139,7 +139,7 @@ class SessionStore:
         def w(db: Database) -> None:
             if replaces:
                 db.execute("UPDATE sessions SET revoked = 1 WHERE id_hash = ?", [replaces])
-            db["sessions"].insert(row)
+            db.table("sessions").insert(row)
             # Housekeeping: forget long-dead sessions.
             db.execute("DELETE FROM sessions WHERE expires_at < ? OR "
                        "(revoked = 1 AND last_seen < ?)", [now, now - self.idle])

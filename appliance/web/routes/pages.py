@@ -93,7 +93,7 @@ def _services(deps: WebDeps) -> list[dict[str, Any]]:
         snap = getter()
     except Exception:
         return []
-    items = snap.get("services", snap) if isinstance(snap, dict) else snap
+    items: Any = snap.get("services", snap) if isinstance(snap, dict) else snap
     if isinstance(items, dict):
         items = [{"name": k, **(v if isinstance(v, dict) else {"state": v})}
                  for k, v in items.items()]
