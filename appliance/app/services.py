@@ -79,7 +79,7 @@ def vision(ctx: BoxContext) -> Service:
 def spotify(ctx: BoxContext) -> Service:
     """Spotify client, tokens, linking and speakers, plus the service keeping them fresh."""
     from appliance.music.spotify import create_services
-    from appliance.music.spotify_service import SpotifyWatchService
+    from appliance.music.spotify_watch import SpotifyWatchService
     from appliance.web.routes import music as music_routes
     from appliance.web.routes import spotify as spotify_routes
 

@@ -109,7 +109,7 @@ def reseal_all(db: Database, old: Sealer, new: Sealer) -> int:
     return count
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -134,7 +134,7 @@ def install_pending_key(key_path: Path) -> None:
     if key_path.exists():
         _shred(key_path)
     os.replace(pending, key_path)
-    _fsync_dir(key_path.parent)
+    fsync_dir(key_path.parent)
 
 
 def finish_pending_rotation(db: Database, key_path: Path) -> str | None:

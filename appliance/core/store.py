@@ -92,7 +92,6 @@ def quick_check(path: Path) -> str:
     return "" if result == ["ok"] else "quick_check failed: " + "; ".join(map(str, result[:3]))
 
 
-_check_integrity = quick_check  # the name the first version used
 
 
 def move_aside(path: Path, reason: str) -> tuple[str, ...]:

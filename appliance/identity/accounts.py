@@ -13,7 +13,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from sqlite_utils import Database
 
@@ -30,7 +30,6 @@ from appliance.identity.models import (  # re-exported: callers import them from
 
 logger = logging.getLogger(__name__)
 
-Role = Literal["owner", "member"]
 ROLES: tuple[str, ...] = ("owner", "member")
 PROVIDER_LABELS = {"google": "Google", "microsoft": "Microsoft", "github": "GitHub"}
 

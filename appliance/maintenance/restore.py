@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from appliance.core.secrets_store import fsync_dir
 from appliance.maintenance.backup import FORMAT, FORMAT_VERSION, MEMBERS, BackupError
 
 logger = logging.getLogger(__name__)
@@ -94,14 +95,6 @@ def verify_backup(files: dict[str, Path]) -> tuple[dict[str, Any], bytes]:
     return manifest, key
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def restore_backup(archive: Path, db_path: Path, key_path: Path, *, stamp: str
                    ) -> RestoreResult:
     """Verify `archive` and install it over `db_path`/`key_path`, keeping the current ones."""
@@ -126,7 +119,7 @@ def restore_backup(archive: Path, db_path: Path, key_path: Path, *, stamp: str
             write_key(old_key, key_path.read_bytes())
             kept.append(str(old_key))
         os.replace(files["mooddj.db"], db_path)
-        _fsync_dir(db_path.parent)
+        fsync_dir(db_path.parent)
         install_pending_key(key_path)
     logger.info("restored backup created %s (key id %s)", manifest.get("created"),
                 manifest.get("key_fingerprint"))

@@ -43,7 +43,7 @@ def error_condition(source: str, key: str) -> str:
 
 
 @dataclass(frozen=True)
-class MoodTarget:
+class MoodLight:
     """What the mood LED shows: a colour and why (room, manual, privacy, empty, off)."""
 
     color: RGB
@@ -163,17 +163,17 @@ class Conditions:
         mood, until = self.manual
         return mood if (not until or until > now) else None
 
-    def mood_target(self, now: float) -> MoodTarget:
+    def mood_light(self, now: float) -> MoodLight:
         """The mood LED: off in privacy, a manual mood at full brightness, else the room's."""
         if self.privacy:
-            return MoodTarget(OFF, "privacy")
+            return MoodLight(OFF, "privacy")
         manual = self.manual_mood(now)
         if manual is not None:
-            return MoodTarget(MOOD_COLORS.get(manual, OFF), f"manual:{manual}")
+            return MoodLight(MOOD_COLORS.get(manual, OFF), f"manual:{manual}")
         reading = self.mood
         if reading is None or reading.faces <= 0:
-            return MoodTarget(OFF, "empty" if self.people == 0 or reading else "off")
-        return MoodTarget(mood_color(reading.mood, reading.confidence), f"room:{reading.mood}")
+            return MoodLight(OFF, "empty" if self.people == 0 or reading else "off")
+        return MoodLight(mood_color(reading.mood, reading.confidence), f"room:{reading.mood}")
 
     @property
     def camera_on(self) -> bool:

@@ -177,10 +177,6 @@ class GestureRecognizer:
         """The factory reset is armed and waits for its confirmation."""
         return bool(self.armed_phase)
 
-    def is_down(self, name: str) -> bool:
-        """The debounced state of `name`."""
-        return self.buttons[name].down
-
     # -- edges -------------------------------------------------------------------
 
     def _edge(self, name: str, pressed: bool, t: float) -> list[str]:

@@ -91,7 +91,6 @@ STATUS_PATTERNS: dict[str, Pattern] = {p.name: p for p in (
     Pattern("playing", (0.0, 1.0, 0.0), 0.6, 0.0, 1.2, 1.2, 10, "playing music"),
     Pattern("ready", (0.0, 0.35, 0.0), 0, 0, 0, 0, 0, "ready"),
 )}
-CONDITIONS = tuple(sorted(STATUS_PATTERNS, key=lambda n: -STATUS_PATTERNS[n].priority))
 
 COUNTDOWN_FASTEST = 0.05  # on/off seconds when the reset is about to arm
 COUNTDOWN_STEPS = 10

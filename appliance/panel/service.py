@@ -286,7 +286,7 @@ class PanelService(Service):
             return
         pattern = self.status_pattern()
         leds.show_status(pattern)
-        target = self.conditions.mood_target(self.clock())
+        target = self.conditions.mood_light(self.clock())
         leds.show_mood(target.color, target.pattern)
         camera = self.conditions.camera_on
         leds.set_camera(camera)

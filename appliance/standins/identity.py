@@ -240,15 +240,6 @@ class IdentitySim:
             raise ValueError(f"unknown forgery {kind!r}; use one of {', '.join(FORGERIES)}")
         self._forge.append(kind)
 
-    def sign_with_wrong_key(self) -> None:
-        self.forge_next("wrong_key")
-
-    def wrong_audience(self) -> None:
-        self.forge_next("wrong_aud")
-
-    def expired_id_token(self) -> None:
-        self.forge_next("expired")
-
     def rotate_key(self, provider: str = "google") -> SigningKey:
         """Sign from now on with a new key (published next to the old one)."""
         key = SigningKey.generate()

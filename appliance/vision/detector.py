@@ -15,7 +15,6 @@ from appliance.vision.roi import Letterbox
 from appliance.vision.runtime import Model
 
 # Keypoint order of BlazeFace (the subject's right and left).
-KEYPOINTS = ("right_eye", "left_eye", "nose_tip", "mouth_center", "right_ear", "left_ear")
 SCORE_CLIP = 100.0
 NMS_IOU = 0.3
 

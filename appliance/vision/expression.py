@@ -49,12 +49,6 @@ def _crop_affine(f: geometry.FaceFrame, size: int = CROP_SIZE, margin: float = C
             (uy * step, ux * step, centre_y + k * (uy + ux)))
 
 
-def crop_transform(landmarks: np.ndarray, size: int = CROP_SIZE,
-                   margin: float = CROP_MARGIN) -> np.ndarray:
-    """2x3 affine matrix mapping crop pixels to frame pixels for 468 landmarks."""
-    return crop_matrix(geometry.measure(landmarks), size, margin)
-
-
 def gray_crop(frame_rgb: np.ndarray, m: np.ndarray | Sequence[Sequence[float]], size: int,
               out: np.ndarray | None = None) -> np.ndarray:
     """The frame sampled (bilinear) through crop matrix m into a size x size uint8 gray crop.

@@ -29,8 +29,8 @@ def test_mypy_finds_no_error_in_core_the_composition_and_the_player() -> None:
 def _any_uses(path: Path) -> list[str]:
     tree = ast.parse(path.read_text())
     return [f"{path.name}:{n.lineno}" for n in ast.walk(tree)
-            if isinstance(n, ast.Name) and n.id == "Any"
-            or isinstance(n, ast.Attribute) and n.attr == "Any"]
+            if (isinstance(n, ast.Name) and n.id == "Any")
+            or (isinstance(n, ast.Attribute) and n.attr == "Any")]
 
 
 def test_no_any_in_the_box_context_or_the_web_app_keys() -> None:

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from polling import eventually as until
 
 from appliance.cli import main as cli
 from appliance.cli.status import render
@@ -28,14 +29,6 @@ from appliance.core.status import StatusWriter, read_status, status_path, write_
 from appliance.core.store import Store
 from appliance.core.supervisor import Supervisor
 from appliance.maintenance.facts import db_facts
-
-
-async def until(pred, timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not pred():
-        assert loop.time() < end, "condition not reached in time"
-        await asyncio.sleep(0.01)
 
 
 async def test_status_writer_snapshots_services_events_and_errors(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import random
 
 import pytest
+from polling import eventually as until
 
 from appliance.core.bus import Bus, ErrorRaised, ServiceState
 from appliance.core.config import SupervisorConfig
@@ -16,14 +17,6 @@ FAST = SupervisorConfig(stop_timeout=1.0, max_crashes=5, crash_window=60.0,
                         backoff_initial=0.01, backoff_max=0.04, status_interval=0.1)
 
 
-async def until(pred, timeout: float = 5.0) -> None:
-    """Wait until `pred()` is true (fails the test after `timeout`)."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not pred():
-        if loop.time() > end:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.005)
 
 
 class Toy(Service):

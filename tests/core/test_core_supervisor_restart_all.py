@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+from polling import eventually as wait_for
+
 from appliance.core.bus import Bus
 from appliance.core.config import SupervisorConfig
 from appliance.core.service import Service
@@ -40,11 +42,6 @@ class Resetter(Recorder):
         await asyncio.Event().wait()
 
 
-async def wait_for(pred, timeout: float = 5.0) -> None:
-    end = asyncio.get_running_loop().time() + timeout
-    while not pred():
-        assert asyncio.get_running_loop().time() < end, "condition not reached in time"
-        await asyncio.sleep(0.01)
 
 
 async def test_restart_all_stops_in_reverse_and_starts_in_order_even_when_a_service_asks():

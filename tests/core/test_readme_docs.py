@@ -28,8 +28,17 @@ def test_ci_runs_the_readme_test_command():
 
 
 def test_every_config_key_is_documented_with_its_default():
+    from appliance.core.config_doc import markdown
+
     missing = [key for key, _default, _doc in reference() if f"`{key}`" not in README]
     assert not missing, f"README lacks config keys: {missing}"
+    # Each key's row (key and default, as `python -m appliance.core.config_doc` prints it).
+    rows = {line.split("|")[1].strip(): line.split("|")[2].strip()
+            for line in markdown().splitlines() if line.startswith("| `")}
+    documented = {line.split("|")[1].strip(): line.split("|")[2].strip()
+                  for line in README.splitlines() if line.startswith("| `")}
+    wrong = {k: (documented.get(k), v) for k, v in rows.items() if documented.get(k) != v}
+    assert not wrong, f"README's defaults differ (README, code): {wrong}"
 
 
 def test_every_mooddj_command_and_benchmark_is_documented():

@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import replace
 
 import pytest
+from polling import eventually as wait_for
 
 from appliance.core.config import IdentityConfig, from_dict
 from appliance.identity.device_flow import (
@@ -46,15 +47,6 @@ async def flows(sim):
     await f.close()
 
 
-async def wait_for(cond, timeout: float = 5.0):
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        assert loop.time() < end, "timed out waiting"
-        await asyncio.sleep(0.01)
 
 
 async def wait_done(flows: DeviceFlows, flow_id: str, bind: str = BIND, timeout: float = 5.0):

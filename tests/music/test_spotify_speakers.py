@@ -118,7 +118,7 @@ async def test_ramp_leaves_fixed_volume_speakers_alone(env):
 async def test_watch_service_reports_a_sleeping_speaker_and_expiring_links(env):
     import time
 
-    from appliance.music.spotify_service import SpotifyWatchService
+    from appliance.music.spotify_watch import SpotifyWatchService
     await env.svc.speakers.choose(env.sim.speaker_id("Kitchen"), "Kitchen", 40)
     watch = SpotifyWatchService(env.svc)
     await watch.tick()

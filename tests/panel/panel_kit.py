@@ -6,9 +6,10 @@ import asyncio
 import contextlib
 import itertools
 import statistics
-import time
 from collections.abc import Callable
 from typing import Any
+
+from polling import eventually  # noqa: F401  (re-exported for the panel tests)
 
 from appliance.core.bus import Bus, ButtonGesture, Event
 from appliance.core.config import PanelConfig
@@ -96,16 +97,6 @@ async def start_rig(*, store: Any = None, on_factory_reset: Any = None,
     return rig
 
 
-async def eventually(pred: Callable[[], Any], timeout: float = 3.0, what: str = "") -> Any:
-    """Wait until pred() is truthy; fail with `what` after `timeout` seconds."""
-    end = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what or pred}")
-        await asyncio.sleep(0.01)
 
 
 def durations(pin: Any) -> list[tuple[float, float]]:

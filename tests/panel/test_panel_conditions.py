@@ -169,7 +169,7 @@ def test_countdown_blinks_faster_as_the_hold_goes_on():
 def test_mood_led_is_room_colour_scaled_by_confidence():
     c = ready_box()
     c.apply(MoodReading(faces=2, valence=0.6, arousal=0.4, mood="happy", confidence=0.5))
-    target = c.mood_target(time.time())
+    target = c.mood_light(time.time())
     assert target.pattern == "room:happy"
     assert target.color == pytest.approx((0.5, 0.35, 0.0))
     assert mood_color("sad", 1.0) == (0.0, 0.3, 1.0)
@@ -179,11 +179,11 @@ def test_mood_led_off_in_privacy_and_when_the_room_empties():
     c = ready_box()
     c.apply(MoodReading(faces=1, valence=0.0, arousal=0.0, mood="sad", confidence=0.9))
     c.apply(PrivacyChanged(enabled=True))
-    assert c.mood_target(time.time()).color == (0.0, 0.0, 0.0)
+    assert c.mood_light(time.time()).color == (0.0, 0.0, 0.0)
     c.apply(PrivacyChanged(enabled=False))
-    assert c.mood_target(time.time()).color != (0.0, 0.0, 0.0)
+    assert c.mood_light(time.time()).color != (0.0, 0.0, 0.0)
     c.apply(PresenceChanged(people=0, previous=1))
-    assert c.mood_target(time.time()).color == (0.0, 0.0, 0.0)
+    assert c.mood_light(time.time()).color == (0.0, 0.0, 0.0)
 
 
 def test_manual_mood_shows_at_full_brightness_until_it_expires():
@@ -191,5 +191,5 @@ def test_manual_mood_shows_at_full_brightness_until_it_expires():
     now = time.time()
     c.apply(MoodReading(faces=1, valence=0.0, arousal=0.0, mood="sad", confidence=0.4))
     c.apply(ManualMood(mood="angry", until=now + 60))
-    assert c.mood_target(now).color == (1.0, 0.0, 0.0)
-    assert c.mood_target(now + 61).pattern == "room:sad"
+    assert c.mood_light(now).color == (1.0, 0.0, 0.0)
+    assert c.mood_light(now + 61).pattern == "room:sad"

@@ -52,7 +52,9 @@ def test_tracked_face_fields(tracker, single_face_frames):
     assert face.roi.size > max(bw, bh)
 
 
-def test_the_models_used_are_exposed_by_name(tracker):
+def test_the_models_used_are_exposed_by_name(tracker, single_face_frames):
+    tracker.reset()
+    tracker.process(single_face_frames[0])  # on its own too: a frame with a face runs both
     assert set(tracker.models) == {"face_detection_full_range", "face_landmark"}
     assert len(tracker.models["face_landmark"].invoke_ms) > 0
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import asdict
 from typing import Any
@@ -78,12 +77,3 @@ def status_snapshot(bus: Bus, board: ErrorBoard) -> dict[str, Any]:
         "setup": last(SetupProgress),
         "errors": board.listing(),
     }
-
-
-async def cancel_quietly(task: asyncio.Task[Any] | None) -> None:
-    """Cancel `task` and wait for it, ignoring its cancellation."""
-    if task is None:
-        return
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await task

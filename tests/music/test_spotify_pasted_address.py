@@ -1,4 +1,4 @@
-"""Security review of Spotify linking: hand-made pasted addresses are refused, not crashes."""
+"""Spotify linking: hand-made pasted addresses are refused with the reason, never a crash."""
 
 from __future__ import annotations
 
@@ -13,5 +13,5 @@ from appliance.music.linking import parse_return
     "http://[127.0.0.1]]/platforms/spotify/callback?code=a&state=b",
 ])
 def test_malformed_pasted_address_is_refused_with_the_reason(pasted):
-    with pytest.raises(LinkRefused):
+    with pytest.raises(LinkRefused, match="not the address Spotify sent you back to"):
         parse_return(pasted)
