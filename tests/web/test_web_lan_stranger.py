@@ -1,4 +1,4 @@
-"""What a stranger on the LAN or a hostile page can try, each refused on the real setup page (real sockets).
+"""What a LAN stranger or a hostile page can try, each refused by the real page (real sockets).
 
 Attacker models: a stranger on the same Wi-Fi (any IP, any headers, no cookies of
 the household) and a malicious web page a household member visits.
