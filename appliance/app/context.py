@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from appliance.core.store import Store
     from appliance.core.supervisor import Supervisor
     from appliance.identity.providers import Provider
+    from appliance.music.history import MoodHistoryService
     from appliance.music.player import PlayerService
     from appliance.music.spotify import SpotifyServices
     from appliance.panel.service import PanelService
@@ -46,6 +47,7 @@ class BoxParts:
 
     spotify: SpotifyServices | None = None
     player: PlayerService | None = None
+    history: MoodHistoryService | None = None
     vision: VisionService | None = None
     panel: PanelService | None = None
     web: WebService | None = None

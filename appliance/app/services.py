@@ -101,6 +101,15 @@ def player(ctx: BoxContext) -> Service | None:
     return svc
 
 
+def mood_history(ctx: BoxContext) -> Service:
+    """The mood history: 15-minute aggregates of the room's readings, for the music page."""
+    from appliance.music.history import MoodHistoryService
+
+    svc = MoodHistoryService(ctx.store, ctx.bus, ctx.config.player.mood_history_days)
+    ctx.parts.history = svc
+    return svc
+
+
 def web(ctx: BoxContext) -> Service:
     """The setup page with every part built before it (and the supervisor's snapshot)."""
     from appliance.identity.providers import build_providers
@@ -113,6 +122,7 @@ def web(ctx: BoxContext) -> Service:
     # No flows here: without one, each app makes its own DeviceFlows and closes it.
     deps = WebDeps(config=ctx.config, bus=ctx.bus, store=ctx.store, sealer=ctx.sealer,
                    providers=parts.providers, spotify=parts.spotify, player=parts.player,
+                   history=parts.history,
                    panel=parts.panel, sim_camera=parts.sim_camera,
                    sim_urls=ctx.sim.urls if ctx.sim is not None else {},
                    supervisor_snapshot=ctx.supervisor_snapshot, route_setups=parts.routes)
@@ -142,6 +152,7 @@ SERVICE_FACTORIES: dict[str, Factory] = {
     "vision": vision,
     "spotify": spotify,
     "player": player,
+    "history": mood_history,
     "web": web,
     "mdns": mdns,
 }

@@ -1,30 +1,59 @@
-"""`mooddj bench player`: the player against the real stand-ins, and the ranking speed.
+"""`mooddj bench player`: a simulated hour of the player against the stand-ins, and ranking.
 
-Figures: from the first reading of a sustained mood change to the queue
-command reaching the speaker (target: dwell time + 1 s); from the empty-room
-timeout to the pause command (target: 1 s; the player starts fading out
-`--fade` seconds before the timeout so the pause lands on it); ranking 10,000
-cached tracks (target: 20 ms).
-`player_rig` is also what the player's integration tests run on.
+The hour: vision's real `RoomMood` (the `[vision]` defaults: smoothing, hysteresis,
+dwell) is fed faces at 5 Hz from a scripted room (mood changes, an empty room,
+someone playing from the Spotify app, a Play press) and publishes on the bus as
+the vision loop does; the real player takes it from there, through `SpotifyApi`
+over HTTP to the Spotify stand-in. Everything runs on one simulated clock, so
+the hour takes seconds and the times are the policy's, not the machine's.
+
+Figures (targets): Web API calls per minute while our music plays (<= 6); the
+shortest gap between two playback polls while nothing of ours plays (>= 5 s);
+from the room's label change to the queue command (<= dwell + 1 s; also shown
+from the scene change, which adds vision's smoothing); from the empty-room
+timeout to the pause command (<= 1 s: the fade starts before the timeout);
+ranking 10,000 cached tracks (<= 20 ms).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import statistics
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+FPS = 5.0
+API_PREFIX = "/v1/"
+
+
+class SimClock:
+    """Simulated wall-clock seconds; `sleep` moves the time on instead of waiting."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.t = start
+
+    def __call__(self) -> float:
+        return self.t
+
+    def set(self, t: float) -> None:
+        """Move to `t` (never backwards)."""
+        self.t = max(self.t, t)
+
+    async def sleep(self, seconds: float) -> None:
+        self.t += max(0.0, seconds)
+        await asyncio.sleep(0)
+
 
 @dataclass
-class PlayerRig:
-    """A running player wired to the Spotify and features stand-ins over real HTTP."""
+class PlayerStack:
+    """The player wired to the Spotify and features stand-ins over real HTTP, not running."""
 
     sim: Any  # SpotifySim
     features: Any  # FeaturesSim
@@ -32,103 +61,73 @@ class PlayerRig:
     bus: Any
     svc: Any  # SpotifyServices
     selector: Any
-    player: Any
+    player: Any  # PlayerService
     user_id: str
-    events: list[Any] = field(default_factory=list)
-
-    def reading(self, mood: str, faces: int = 1) -> None:
-        """Publish a stable room mood reading."""
-        from appliance.core.bus import MoodReading
-
-        self.bus.publish(MoodReading(faces=faces, valence=0.0, arousal=0.0, mood=mood,  # type: ignore[arg-type]
-                                     confidence=0.9, stable=True))
-
-    def presence(self, people: int) -> None:
-        from appliance.core.bus import PresenceChanged
-
-        self.bus.publish(PresenceChanged(people=people, previous=self.player.people))
+    clock: Callable[[], float]
 
     def calls(self, method: str, suffix: str) -> list[tuple[Any, ...]]:
         """Stand-in request log entries for `method` and a path ending in `suffix`."""
         return [r for r in self.sim.requests if r[0] == method and r[1].endswith(suffix)]
 
-    async def until(self, pred: Any, limit: float = 10.0, what: str = "") -> float:
-        """Wait up to `limit` seconds for `pred()`; returns the monotonic time it became true."""
-        deadline = time.monotonic() + limit
-        while not pred():
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"timed out waiting for {what or pred}; "
-                                   f"player={self.player.snapshot()}")
-            await asyncio.sleep(0.01)
-        return time.monotonic()
-
 
 @contextlib.asynccontextmanager
-async def player_rig(state_dir: Path, *, speed: float = 50.0, dwell: float = 0.5,
-                     empty_room_minutes: float = 0.01, fade_seconds: float = 0.2,
-                     resume_within_minutes: float = 1.0, poll_seconds: float = 0.3,
-                     queue_lead_seconds: float = 10.0, retry_initial: float = 0.2,
-                     volume: int = 40) -> AsyncIterator[PlayerRig]:
-    """Stand-ins, a store, a linked listener on the "Living Room" speaker and a running player."""
+async def player_stack(state_dir: Path, *, clock: SimClock | None = None, speed: float = 1.0,
+                       player: dict[str, Any] | None = None,
+                       settings: dict[str, Any] | None = None,
+                       volume: int = 40) -> AsyncIterator[PlayerStack]:
+    """Stand-ins, a store, a linked listener on "Living Room" and a started player.
+
+    With `clock` everything (stand-in playback, fades, rate-limit windows, the
+    player) runs on that simulated clock; `player` is `[player]` config,
+    `settings` overrides the policy's (`poll_seconds`, `queue_lead_seconds`, ...).
+    """
     from appliance.core.bus import Bus
     from appliance.core.config import Config, from_dict
     from appliance.core.crypto import Sealer
     from appliance.core.store import Store
     from appliance.music.features import make_provider
-    from appliance.music.player import PlayerService
+    from appliance.music.player import PlayerService, settings_from
     from appliance.music.selector import Selector
     from appliance.music.spotify import create_services
     from appliance.simmode.spotify_link import ensure_user, link_via_sim
     from appliance.standins.features import FeaturesSim
     from appliance.standins.spotify_server import SpotifySim
 
-    sim = SpotifySim(speed=speed)
+    sim = SpotifySim(speed=speed, clock=clock)
     await sim.start()
     fsim = await FeaturesSim().start()
     store = Store.open(state_dir / "mooddj.db")
     bus = Bus(asyncio.get_running_loop())
-    events: list[Any] = []
-    sub = bus.subscribe(maxsize=10_000, name="rig")
     config = from_dict(Config, {
         "paths": {"state_dir": str(state_dir)},
         "spotify": {"accounts_url": sim.accounts_url, "api_url": sim.api_url,
                     "client_id": sim.client_id, "timeout": 3.0},
         "features": {"provider": "reccobeats", "reccobeats_url": fsim.reccobeats_url},
-        "player": {"empty_room_minutes": empty_room_minutes, "fade_seconds": fade_seconds,
-                   "resume_within_minutes": resume_within_minutes, "default_volume": volume},
+        "player": {"default_volume": volume, **(player or {})},
     })
     svc = create_services(config, store, Sealer(os.urandom(32)), bus)
     svc.api.transfer_settle = 0.0
-    svc.speakers.step_seconds = 0.05
+    if clock is not None:
+        svc.api.clock, svc.api.sleep = clock, clock.sleep
+        svc.speakers.clock, svc.speakers.sleep = clock, clock.sleep
     provider = make_provider(config.features)
-    player = task = collector = None
+    svc_player = None
     try:
         user_id = "u_listener"
         await ensure_user(store, user_id, "Listener", "owner")
         await link_via_sim(sim, svc.linking, user_id, account="alice")
         await svc.speakers.choose(sim.speaker_id("Living Room"), "Living Room", volume)
         selector = Selector(svc.api, store, provider, config.player)
-        player = PlayerService(api=svc.api, speakers=svc.speakers, selector=selector,
-                               store=store, bus=bus, config=config.player, dwell_seconds=dwell,
-                               poll_seconds=poll_seconds, queue_lead_seconds=queue_lead_seconds,
-                               retry_initial=retry_initial)
-
-        async def collect() -> None:
-            while True:
-                events.append(await sub.get())
-        collector = asyncio.create_task(collect())
-        await player.start()
-        task = asyncio.create_task(player.run())
-        yield PlayerRig(sim, fsim, store, bus, svc, selector, player, user_id, events)
+        svc_player = PlayerService(
+            api=svc.api, speakers=svc.speakers, selector=selector, store=store, bus=bus,
+            settings=settings_from(config.player, **(settings or {})),
+            clock=clock or time.time)
+        await svc_player.start()
+        yield PlayerStack(sim, fsim, store, bus, svc, selector, svc_player, user_id,
+                          clock or time.time)
     finally:
-        for t in (task, collector):
-            if t is not None:
-                t.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await t
-        if player is not None:
-            await player.stop()
-        sub.close()
+        if svc_player is not None:
+            await svc_player.stop()
         await provider.close()
         await svc.close()
         await fsim.stop()
@@ -136,13 +135,186 @@ async def player_rig(state_dir: Path, *, speed: float = 50.0, dwell: float = 0.5
         store.close()
 
 
+# -- the simulated hour --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scene:
+    """From minute `at`: who is in the room and what happens on the speaker."""
+
+    at: float
+    mood: str | None  # the faces' expression; None: nobody in the room
+    other_app: str = ""  # "play": someone plays from the Spotify app; "stop": they stop
+    press_play: bool = False
+
+
+DEFAULT_SCRIPT = (
+    Scene(0, "happy"), Scene(7, "sad"), Scene(14, "neutral"), Scene(21, "angry"),
+    Scene(27, "happy"), Scene(32, None), Scene(41, "happy"), Scene(45, "happy", "play"),
+    Scene(51, "happy", "stop"), Scene(53, "sad", press_play=True), Scene(57, "happy"),
+)
+
+
+@dataclass
+class HourLog:
+    """What the bench saw, on the simulated clock."""
+
+    t0: float
+    phases: list[tuple[float, str]] = field(default_factory=list)  # (t, phase) on change
+    changes: list[dict[str, Any]] = field(default_factory=list)
+    empty_at: list[float] = field(default_factory=list)
+
+    def phase_at(self, t: float) -> str:
+        current = "idle"
+        for at, phase in self.phases:
+            if at > t:
+                break
+            current = phase
+        return current
+
+
+def _face(mood: str) -> Any:
+    from appliance.vision.fusion import LABELS, MOOD_AROUSAL, MOOD_VALENCE
+    from appliance.vision.room import FaceMood
+
+    probs = [0.05] * len(LABELS)
+    probs[LABELS.index(mood)] = 1.0 - 0.05 * (len(LABELS) - 1)
+    return FaceMood(valence=MOOD_VALENCE[mood], arousal=MOOD_AROUSAL[mood],
+                    probs=tuple(probs), weight=1.0)
+
+
+async def run_hour(stack: PlayerStack, clock: SimClock, script: tuple[Scene, ...],
+                   minutes: float, room: Any) -> HourLog:
+    """Play `script` for `minutes` of simulated time; returns what happened when."""
+    from appliance.core.bus import ButtonGesture, MoodReading, PresenceChanged
+    from appliance.music.policy import next_wake
+
+    player, bus = stack.player, stack.bus
+    log = HourLog(t0=clock())
+    scenes = sorted(script, key=lambda s: s.at)
+    scene_i = -1
+    pending: dict[str, Any] | None = None
+    frames = int(minutes * 60 * FPS)
+    for i in range(frames):
+        t = log.t0 + i / FPS
+        while True:  # the player's own deadlines before this frame
+            due = next_wake(player.model, clock())
+            if due > t:
+                break
+            clock.set(due)
+            await player.tick()
+        clock.set(t)
+        while scene_i + 1 < len(scenes) and scenes[scene_i + 1].at * 60 <= t - log.t0:
+            scene_i += 1
+            scene = scenes[scene_i]
+            _other_app(stack, scene.other_app)
+            if scene.press_play:
+                bus.publish(ButtonGesture(gesture="play_press"))
+            if scene.mood and player.model.phase.value == "playing" \
+                    and scene.mood != player.model.heading:
+                pending = {"mood": scene.mood, "scene": t, "flip": None, "stable": None,
+                           "queued": None}
+        mood = scenes[scene_i].mood if scene_i >= 0 else None
+        state = room.update([_face(mood)] if mood else [], t)
+        if state.presence_changed is not None:
+            people, previous = state.presence_changed
+            bus.publish(PresenceChanged(people=people, previous=previous))
+            if people == 0:
+                log.empty_at.append(t)
+        if state.faces > 0 or state.people > 0:
+            bus.publish(MoodReading(faces=state.faces, valence=state.valence,
+                                    arousal=state.arousal, mood=state.mood,  # type: ignore[arg-type]
+                                    confidence=state.confidence, stable=state.stable))
+        if pending is not None:
+            if pending["flip"] is None and state.mood == pending["mood"]:
+                pending["flip"] = t
+            if pending["stable"] is None and state.mood == pending["mood"] and state.stable:
+                pending["stable"] = t
+        await player.drain()
+        if pending is not None and player.model.heading == pending["mood"]:
+            pending["queued"] = clock()
+            log.changes.append(pending)
+            pending = None
+        phase = player.model.phase.value
+        if not log.phases or log.phases[-1][1] != phase:
+            log.phases.append((clock(), phase))
+    return log
+
+
+def _other_app(stack: PlayerStack, what: str) -> None:
+    """Someone uses the account from the Spotify app (the stand-in's state changes)."""
+    p = stack.sim.player
+    if what == "play":
+        ours = {h.track_id for h in p.history}
+        other = next(t for t in p.tracks if t not in ours)
+        p.play([other])
+    elif what == "stop":
+        p.pause()
+
+
+def hour_figures(stack: PlayerStack, log: HourLog, minutes: float, dwell: float,
+                 empty_seconds: float) -> dict[str, Any]:
+    """The figures of one simulated hour (see the module docstring)."""
+    api = [r for r in stack.sim.requests if r[1].startswith(API_PREFIX)]
+    per_minute_playing = []
+    for k in range(int(minutes)):
+        a, b = log.t0 + 60 * k, log.t0 + 60 * (k + 1)
+        if all(log.phase_at(a + s) == "playing" for s in range(0, 60, 2)):
+            per_minute_playing.append(sum(1 for r in api if a <= r[5] < b))
+    polls_idle = [r[5] for r in api if r[0] == "GET" and r[1] == "/v1/me/player"
+                  and log.phase_at(r[5]) not in ("playing", "starting", "fading")]
+    gaps = [b - a for a, b in itertools.pairwise(polls_idle)]
+    from_flip = [c["queued"] - c["flip"] for c in log.changes if c["flip"] is not None]
+    from_scene = [c["queued"] - c["scene"] for c in log.changes]
+    pauses = [r[5] for r in api if r[0] == "PUT" and r[1] == "/v1/me/player/pause"]
+    to_pause = []
+    for e in log.empty_at:
+        after = [p for p in pauses if p >= e]
+        if after:
+            to_pause.append(after[0] - (e + empty_seconds))
+    return {
+        "simulated_minutes": minutes,
+        "web_api_calls": len(api),
+        "calls_per_minute_playing": _stats([float(n) for n in per_minute_playing]),
+        "target_calls_per_minute_playing": 6.0,
+        "polls_while_nothing_of_ours_plays": len(polls_idle),
+        "shortest_poll_gap_while_nothing_of_ours_plays_s": round(min(gaps), 2) if gaps else None,
+        "polls_faster_than_5_s_while_nothing_of_ours_plays": sum(1 for g in gaps if g < 5.0),
+        "dwell_seconds": dwell,
+        "label_change_to_queue_s": _stats(from_flip),
+        "scene_change_to_queue_s": _stats(from_scene),
+        "target_label_change_to_queue_s": dwell + 1.0,
+        "empty_timeout_to_pause_s": _stats(to_pause),
+        "target_pause_s": 1.0,
+        "phases": [(round(t - log.t0, 1), p) for t, p in log.phases],
+    }
+
+
+async def bench_hour(minutes: float, script: tuple[Scene, ...] = DEFAULT_SCRIPT
+                     ) -> dict[str, Any]:
+    """The simulated hour with the box's default `[vision]` and `[player]` settings."""
+    from appliance.core.config import PlayerConfig, VisionConfig
+    from appliance.vision.room import RoomMood
+
+    vision, player_cfg = VisionConfig(), PlayerConfig()
+    clock = SimClock()
+    with tempfile.TemporaryDirectory(prefix="mooddj-bench-") as tmp:
+        async with player_stack(Path(tmp), clock=clock) as stack:
+            log = await run_hour(stack, clock, script, minutes, RoomMood.from_config(vision))
+            return hour_figures(stack, log, minutes, vision.dwell_seconds,
+                                player_cfg.empty_room_minutes * 60.0)
+
+
+# -- ranking -------------------------------------------------------------------------------
+
+
 def _stats(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {"n": 0}
     ordered = sorted(values)
     p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
     return {"median": round(statistics.median(ordered), 4), "p95": round(p95, 4),
             "max": round(ordered[-1], 4), "n": len(ordered)}
-
-
 def bench_ranking(n: int = 10_000, repeats: int = 200) -> dict[str, float]:
     """Milliseconds to score and order `n` cached tracks for one mood."""
     import numpy as np
@@ -171,40 +343,3 @@ def bench_ranking(n: int = 10_000, repeats: int = 200) -> dict[str, float]:
         times.append((time.perf_counter() - t0) * 1000)
     return _stats(times)
 
-
-async def bench_live(rounds: int, dwell: float, fade: float) -> dict[str, Any]:
-    """Mood-change-to-queue and empty-room-to-pause latencies against the stand-ins."""
-    empty_minutes = max(0.02, (fade + 1.5) / 60)  # the fade must fit inside the timeout
-    with tempfile.TemporaryDirectory(prefix="mooddj-bench-") as tmp:
-        async with player_rig(Path(tmp), speed=1.0, dwell=dwell, fade_seconds=fade,
-                              empty_room_minutes=empty_minutes, poll_seconds=2.0,
-                              queue_lead_seconds=5.0) as rig:
-            rig.presence(2)
-            rig.reading("happy")
-            await rig.until(lambda: rig.player.phase == "playing", 20, "start")
-            await asyncio.sleep(fade + 0.2)
-            change, moods = [], ["sad", "happy"]
-            for i in range(rounds):
-                mood = moods[i % 2]
-                n = len(rig.calls("POST", "/me/player/queue"))
-                t0 = time.monotonic()
-                rig.reading(mood)
-                await rig.until(lambda n=n: len(rig.calls("POST", "/me/player/queue")) > n,
-                                dwell + 10, "queue")
-                change.append(rig.calls("POST", "/me/player/queue")[-1][5] - t0)
-            pause = []
-            for _ in range(rounds):
-                n = len(rig.calls("PUT", "/me/player/pause"))
-                deadline = time.monotonic() + empty_minutes * 60
-                rig.presence(0)
-                await rig.until(lambda n=n: len(rig.calls("PUT", "/me/player/pause")) > n,
-                                empty_minutes * 60 + fade + 10, "pause")
-                pause.append(rig.calls("PUT", "/me/player/pause")[-1][5] - deadline)
-                rig.presence(1)
-                await rig.until(lambda: rig.player.phase == "playing", 10, "resume")
-                await asyncio.sleep(fade + 0.1)
-            api_calls = rig.svc.api.calls
-    return {"dwell_seconds": dwell, "fade_seconds": fade,
-            "mood_change_to_queue_s": _stats(change), "target_mood_s": dwell + 1.0,
-            "empty_timeout_to_pause_s": _stats(pause), "target_pause_s": 1.0,
-            "spotify_calls": api_calls}

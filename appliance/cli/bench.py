@@ -8,7 +8,8 @@ import importlib
 # name -> (module providing configure(parser) and run(args), help)
 BENCHES: dict[str, tuple[str, str]] = {
     "vision": ("appliance.cli.bench_vision", "per-stage and per-frame timings of the mood loop"),
-    "player": ("appliance.cli.bench_player", "mood change to speaker latency, ranking speed"),
+    "player": ("appliance.cli.bench_player",
+               "a simulated hour: API calls, mood change to queue latency; ranking speed"),
     "soak": ("appliance.cli.bench_soak", "run the simulator with a scaled clock; RSS, fds, tasks"),
 }
 

@@ -2,7 +2,10 @@
 
 `publish` never awaits and never blocks: a subscriber that falls behind loses
 its oldest events (counted in `Subscription.dropped` and `Bus.dropped`), so a
-slow web client can never stall the frame loop or the player. `publish_threadsafe`
+slow web client can never stall the frame loop or the player. Two other kinds:
+`maxsize=None` loses nothing (for events people make, which come slowly), and
+`latest=True` keeps only the newest event (telemetry: the last reading is the
+one that matters; replacing it is not a loss). `publish_threadsafe`
 is the one door in from worker threads (vision loop, gpiozero callbacks).
 """
 
@@ -167,17 +170,21 @@ class LedState(Event):
 class Subscription:
     """One subscriber's bounded queue; iterate it with `async for`."""
 
-    def __init__(self, bus: Bus, types: tuple[type[Event], ...], maxsize: int, name: str) -> None:
+    def __init__(self, bus: Bus, types: tuple[type[Event], ...], maxsize: int | None, name: str,
+                 latest: bool = False) -> None:
         self._bus = bus
         self.types = types
         self.name = name
-        self._items: collections.deque[Event] = collections.deque(maxlen=maxsize)
+        self.latest = latest
+        self._items: collections.deque[Event] = collections.deque(maxlen=1 if latest else maxsize)
         self._ready = asyncio.Event()
         self.dropped = 0
         self.closed = False
 
     def _offer(self, event: Event) -> None:
-        if self._items.maxlen is not None and len(self._items) == self._items.maxlen:
+        if self.latest:
+            self._items.clear()  # conflated: the newer value replaces the older one
+        elif self._items.maxlen is not None and len(self._items) == self._items.maxlen:
             self.dropped += 1
             self._bus.dropped += 1
         self._items.append(event)
@@ -185,12 +192,16 @@ class Subscription:
 
     async def get(self) -> Event:
         """The next event, waiting if none is queued."""
+        await self.wait()
+        return self._items.popleft()
+
+    async def wait(self) -> None:
+        """Return once an event is queued (without taking it)."""
         while not self._items:
             if self.closed:
                 raise asyncio.CancelledError("subscription closed")
             self._ready.clear()
             await self._ready.wait()
-        return self._items.popleft()
 
     def get_nowait(self) -> Event | None:
         return self._items.popleft() if self._items else None
@@ -235,9 +246,10 @@ class Bus:
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
 
-    def subscribe(self, *types: type[Event], maxsize: int = 100, name: str = "") -> Subscription:
-        """Receive events of `types` (all events when none given)."""
-        sub = Subscription(self, types or (Event,), maxsize, name)
+    def subscribe(self, *types: type[Event], maxsize: int | None = 100, name: str = "",
+                  latest: bool = False) -> Subscription:
+        """Receive events of `types` (all when none given); see the module doc for the kinds."""
+        sub = Subscription(self, types or (Event,), maxsize, name, latest)
         self._subs.append(sub)
         return sub
 

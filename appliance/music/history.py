@@ -2,19 +2,24 @@
 
 Readings are summed in memory and written once per bucket (or on `flush`),
 so a 5 Hz mood loop costs a handful of writes an hour. Buckets older than
-`player.mood_history_days` are deleted.
+`player.mood_history_days` are deleted. `MoodHistoryService` is the supervised
+subscriber that does it; the music page asks it for the summary.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlite_utils import Database
 
-from appliance.core.bus import MOODS, MoodReading
+from appliance.core.bus import MOODS, Bus, MoodReading, PrivacyChanged
+from appliance.core.service import Service
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +72,55 @@ class MoodHistory:
             return 0
         cutoff = (time.time() if now is None else now) - self.retention_days * 86400.0
         return await store.write(lambda db: write_aggregates(db, pending, cutoff))
+
+
+class MoodHistoryService(Service):
+    """Counts the room's mood readings (not while privacy is on) and writes the buckets."""
+
+    name = "mood_history"
+    heartbeat_deadline = 120.0
+
+    def __init__(self, store: Any, bus: Bus, retention_days: int = 90,
+                 clock: Callable[[], float] = time.time) -> None:
+        super().__init__()
+        self.store = store
+        self.bus = bus
+        self.clock = clock
+        self.history = MoodHistory(retention_days)
+        self.privacy = False
+        self._sub: Any = None
+
+    async def start(self) -> None:
+        self._sub = self.bus.subscribe(MoodReading, PrivacyChanged, maxsize=500,
+                                       name="mood_history")
+        self.privacy = self.store.get_setting("privacy") == "1"
+
+    async def run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                self.take(await asyncio.wait_for(self._sub.get(), 30.0))
+            if self.history.due(self.clock()):
+                await self.history.flush(self.store, self.clock())
+            self.beat()
+
+    async def stop(self) -> None:
+        if self._sub is not None:
+            self._sub.close()
+            self._sub = None
+        with contextlib.suppress(Exception):
+            await self.history.flush(self.store, self.clock())
+
+    def take(self, event: Any) -> None:
+        """Count one bus event (a reading, or privacy switched)."""
+        if isinstance(event, PrivacyChanged):
+            self.privacy = event.enabled
+        elif isinstance(event, MoodReading) and not self.privacy:
+            self.history.add(event)
+
+    async def summary(self, days: float = 7.0) -> dict[str, Any]:
+        """The summary of the last `days`, including readings not written yet."""
+        await self.history.flush(self.store, self.clock())
+        return await self.store.read(lambda db: summary(db, days, self.clock()))
 
 
 def write_aggregates(db: Database, pending: dict[tuple[float, str], _Agg], cutoff: float) -> int:

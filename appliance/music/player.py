@@ -1,15 +1,11 @@
-"""The player: follows the room's mood on the chosen speaker, driven by bus events.
+"""The player service: runs the policy's commands against Spotify (the I/O half).
 
-idle -> people present and a stable mood -> start that mood's music (fade in)
--> a mood change that lasts longer than the dwell time queues the new mood's
-first track, so it starts at the next track boundary and no song is cut ->
-room empty for `empty_room_minutes` -> fade out and pause -> people back within
-`resume_within_minutes` -> resume (fade in). A manual mood holds until its
-`until`; privacy mode keeps the music and freezes the mood. When Spotify does
-not answer, the player keeps its state and retries with backoff.
-
-Every step is a reconciliation of what should happen with what has happened,
-so a retry after an outage is the same step again, never a replayed command.
+What to do is decided in `appliance.music.policy` (a pure function on a
+timeline); this service feeds it events and times, executes the commands it
+returns in order, and feeds each outcome back. Two subscriptions feed it:
+person-made events (buttons, manual mood, presence, privacy, listener) in a
+lossless queue, and mood readings conflated to the latest, so 5 Hz telemetry
+can never push a button press out.
 """
 
 from __future__ import annotations
@@ -19,8 +15,8 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
 import aiohttp
 
@@ -29,6 +25,8 @@ from appliance.core.bus import (
     ButtonGesture,
     ErrorCleared,
     ErrorRaised,
+    Event,
+    ListenerChanged,
     ManualMood,
     MoodReading,
     PlayerState,
@@ -37,7 +35,7 @@ from appliance.core.bus import (
 )
 from appliance.core.config import Config, PlayerConfig
 from appliance.core.service import Service
-from appliance.music import listeners
+from appliance.music import connections, listeners, moods
 from appliance.music.errors import (
     DeviceNotControllable,
     NotLinked,
@@ -49,336 +47,412 @@ from appliance.music.errors import (
     SpotifyError,
     SpotifyUnavailable,
 )
-from appliance.music.history import MoodHistory
-from appliance.music.player_actions import (
-    RETRY_MAX,
-    NothingToPlay,
-    PlayerActions,
-    PlayerApi,
+from appliance.music.policy import (
+    Done,
+    Failed,
+    Feedback,
+    FindListener,
+    ListenerFound,
+    NextListener,
+    Pause,
+    Paused,
+    Play,
+    PlayerModel,
+    Poll,
+    Polled,
+    Prepare,
+    Queue,
     Queued,
-    Speakers,
+    Ramp,
+    Ready,
+    Record,
+    Resume,
+    Resumed,
+    Settings,
+    SetVolume,
+    ShowOffline,
+    Skip,
+    Skipped,
+    Started,
+    Trouble,
+    decide,
+    next_wake,
+    view,
 )
-from appliance.music.spotify_models import Device, Track
+from appliance.music.spotify_models import Device, Playback, Track
 
-__all__ = ["OFFLINE_KEY", "PlayerApi", "PlayerService", "Queued", "Speakers", "create_player"]
+__all__ = ["OFFLINE_KEY", "PlayerApi", "PlayerService", "Speakers", "create_player",
+           "settings_from"]
 
 logger = logging.getLogger(__name__)
 
 OFFLINE_KEY = "player.spotify_unreachable"
 BLOCKING_ERRORS = (NotLinked, RelinkNeeded, PremiumRequired, DeviceNotControllable)
+COMMAND_EVENTS = (ButtonGesture, ManualMood, PresenceChanged, PrivacyChanged, ListenerChanged)
+HEARTBEAT_WAIT = 1.0  # the run loop wakes at least this often (heartbeat, manual expiry)
 
 
-class PlayerService(PlayerActions, Service):
-    """Plays the room's mood on the chosen speaker (see the module docstring)."""
+class PlayerApi(Protocol):
+    """The Spotify calls the player makes (satisfied by `SpotifyApi`)."""
+
+    async def playback(self, user_id: str) -> Playback: ...
+
+    async def play(self, user_id: str, *, device_id: str, uris: list[str] | None = None,
+                   context_uri: str | None = None, position_ms: int | None = None) -> None: ...
+
+    async def resume(self, user_id: str, *, device_id: str) -> None: ...
+
+    async def pause(self, user_id: str, *, device_id: str) -> None: ...
+
+    async def next(self, user_id: str, *, device_id: str) -> None: ...
+
+    async def queue(self, user_id: str, uri: str, *, device_id: str) -> None: ...
+
+    async def set_volume(self, user_id: str, percent: int, *, device_id: str) -> None: ...
+
+
+class Speakers(Protocol):
+    """What the player needs of `SpeakerManager`."""
+
+    async def resolve(self, user_id: str) -> Device: ...
+
+    async def chosen(self) -> dict[str, Any]: ...
+
+    async def ramp(self, user_id: str, device: Device | str, from_pct: int, to_pct: int,
+                   seconds: float) -> int: ...
+
+
+class NothingToPlay(Exception):
+    """No track fits the mood (empty library, no features, search found nothing)."""
+
+
+def settings_from(config: PlayerConfig, *, manual_minutes: float = 30.0,
+                  poll_seconds: float = 15.0, queue_lead_seconds: float = 15.0,
+                  retry_initial: float = 1.0) -> Settings:
+    """The policy's settings from the `[player]` config."""
+    return Settings(fade_seconds=config.fade_seconds,
+                    empty_room_seconds=config.empty_room_minutes * 60.0,
+                    resume_within_seconds=config.resume_within_minutes * 60.0,
+                    poll_seconds=poll_seconds, queue_lead_seconds=queue_lead_seconds,
+                    retry_initial=retry_initial, manual_default_seconds=manual_minutes * 60.0,
+                    skip_feedback_seconds=config.skip_feedback_seconds,
+                    default_volume=config.default_volume)
+
+
+def classify(err: Exception) -> tuple[Trouble, str, float]:
+    """What a failed command's exception means to the policy: trouble, message, wait."""
+    message = str(err) or type(err).__name__
+    if isinstance(err, RateLimited):
+        return Trouble.RATE_LIMITED, message, err.retry_after
+    if isinstance(err, SpeakerMissing):
+        return Trouble.SPEAKER_MISSING, message, 0.0
+    if isinstance(err, BLOCKING_ERRORS):
+        return Trouble.BLOCKED, message, 0.0
+    if isinstance(err, NothingToPlay):
+        return Trouble.NOTHING_TO_PLAY, message, 0.0
+    if isinstance(err, Restricted):
+        return Trouble.REFUSED, (
+            "Spotify refused to start the music on this speaker (\"Restriction violated\"); "
+            "press Play to try again, or choose another speaker if it keeps happening."), 0.0
+    if isinstance(err, SpotifyUnavailable | aiohttp.ClientError | OSError | TimeoutError):
+        return Trouble.OFFLINE, message, 0.0
+    return Trouble.REJECTED, message, 0.0
+
+
+class PlayerService(Service):
+    """Plays the room's mood on the chosen speaker (the policy decides, this does)."""
 
     name = "player"
     depends_on = ()
     heartbeat_deadline = 120.0
 
     def __init__(self, *, api: PlayerApi, speakers: Speakers, selector: Any, store: Any,
-                 bus: Bus, config: PlayerConfig, dwell_seconds: float,
-                 clock: Callable[[], float] = time.time, poll_seconds: float = 5.0,
-                 queue_lead_seconds: float = 15.0, retry_initial: float = 1.0,
-                 manual_default_minutes: float = 30.0) -> None:
+                 bus: Bus, settings: Settings, clock: Callable[[], float] = time.time) -> None:
         super().__init__()
         self.api = api
         self.speakers = speakers
         self.selector = selector
         self.store = store
         self.bus = bus
-        self.config = config
-        self.dwell = dwell_seconds
+        self.settings = settings
         self.clock = clock
-        self.poll_seconds = poll_seconds
-        self.queue_lead = queue_lead_seconds
-        self.retry_initial = retry_initial
-        self.manual_default = manual_default_minutes * 60.0
-        self.history = MoodHistory(config.mood_history_days)
-        # what the box knows of the room
-        self.people = 0
-        self.room_mood: str | None = None
-        self.room_reading: MoodReading | None = None
-        self.candidate: tuple[str, float] | None = None  # (mood, since)
-        self.manual: tuple[str, float] | None = None  # (mood, until)
-        self.privacy = False
-        self.empty_since: float | None = None
-        # what the speaker is doing
-        self.phase = "idle"  # idle | playing | fading | paused
-        self.paused_by = ""  # user | empty | external
-        self.paused_at = 0.0
-        self.music_mood = ""
-        self.track: Track | None = None
-        self.track_started = 0.0
-        self.queued: Queued | None = None
+        self.model = PlayerModel.initial(settings, jitter=random.uniform(0.9, 1.1))
         self.device: Device | None = None
-        self.device_stale = False
-        self.volume = config.default_volume
-        self.listener: str | None = None
-        self.next_poll = 0.0
-        # retries
-        self.retry_at = 0.0
-        self.backoff = retry_initial
-        self.problem = ""  # one line while something is wrong
-        self._offline_shown = False
+        self._device_stale = False
+        self._commands: Any = None
+        self._readings: Any = None
+        self._lock = asyncio.Lock()
         self._last_state: tuple[Any, ...] | None = None
-        self._sub: Any = None
 
-    # -- service lifecycle ---------------------------------------------------------
+    # -- the public face (for pages and status) ----------------------------------
+
+    def snapshot(self) -> dict[str, object]:
+        """What the player does, for `mooddj status` and the music page."""
+        m = self.model
+        state, detail = view(m)
+        return {"state": m.phase.value, "shown": state, "mood": m.music_mood,
+                "room_mood": m.room_mood or "", "people": m.people,
+                "listener": m.listener or "", "track": m.track.name if m.track else "",
+                "speaker": m.speaker, "manual": m.manual[0] if m.manual else "",
+                "privacy": m.privacy, "problem": m.problem, "detail": detail}
+
+    async def set_listener(self, user_id: str) -> None:
+        """Make `user_id` the listener (ValueError when not linked); the music follows."""
+        name = await listeners.set_active(self.store, self.bus, user_id)
+        async with self._lock:
+            await self._feed(ListenerChanged(user_id=user_id, display_name=name))
+
+    def selection_changed(self) -> None:
+        """Mood playlists or targets changed: pick from fresh pools."""
+        self.selector.invalidate()
+
+    # -- service lifecycle -------------------------------------------------------
 
     async def start(self) -> None:
-        self._sub = self.bus.subscribe(MoodReading, PresenceChanged, ButtonGesture, ManualMood,
-                                       PrivacyChanged, maxsize=200, name="player")
-        self.privacy = self.store.get_setting("privacy") == "1"
+        self._commands = self.bus.subscribe(*COMMAND_EVENTS, maxsize=None, name="player")
+        self._readings = self.bus.subscribe(MoodReading, latest=True, name="player.mood")
         latest = self.bus.latest(PresenceChanged)
-        if isinstance(latest, PresenceChanged):
-            self.people = latest.people
-        self.listener = await listeners.active(self.store)
+        people = latest.people if isinstance(latest, PresenceChanged) else 0
+        self.model = PlayerModel.initial(
+            self.settings, people=people, privacy=self.store.get_setting("privacy") == "1",
+            listener=await listeners.active(self.store), jitter=self.model.jitter)
         self._publish_state()
 
     async def run(self) -> None:
         while True:
-            timeout = min(1.0, max(0.02, self._next_wake() - self.clock()))
-            try:
-                event = await asyncio.wait_for(self._sub.get(), timeout)
-            except TimeoutError:
-                event = None
-            if event is not None:
-                await self.handle(event)
-            await self.step()
+            now = self.clock()
+            wait = min(HEARTBEAT_WAIT, max(0.0, next_wake(self.model, now) - now))
+            got = await self._wait(wait)
+            async with self._lock:
+                if got:
+                    await self._drain()
+                else:
+                    await self._feed(None)
             self.beat()
 
     async def stop(self) -> None:
-        if self._sub is not None:
-            self._sub.close()
-            self._sub = None
-        with contextlib.suppress(Exception):
-            await self.history.flush(self.store, self.clock())
+        for sub in (self._commands, self._readings):
+            if sub is not None:
+                sub.close()
+        self._commands = self._readings = None
         with contextlib.suppress(Exception):
             await self.selector.close()
 
-    def snapshot(self) -> dict[str, object]:
-        return {"state": self.phase, "mood": self.music_mood, "room_mood": self.room_mood or "",
-                "people": self.people, "listener": self.listener or "",
-                "track": self.track.name if self.track else "",
-                "speaker": self.device.name if self.device else "",
-                "manual": self.manual[0] if self.manual else "", "privacy": self.privacy,
-                "problem": self.problem}
-
-    def _fade_out_after(self) -> float:
-        """Seconds of empty room before the fade starts: the pause lands on the timeout."""
-        return max(0.0, self.config.empty_room_minutes * 60.0 - self.config.fade_seconds)
-
-    def _next_wake(self) -> float:
-        now = self.clock()
-        times = [now + 1.0]
-        if self.retry_at > now:
-            times.append(self.retry_at)
-        if self.phase == "playing":
-            times.append(self.next_poll)
-            if self.candidate:
-                times.append(self.candidate[1] + self.dwell)
-            if self.empty_since is not None:
-                times.append(self.empty_since + self._fade_out_after())
-            if self.track is not None and self.queued is None:
-                times.append(self._track_end() - self.queue_lead)
-        return min(times)
-
-    # -- events ------------------------------------------------------------------------
-
-    async def handle(self, event: Any) -> None:
-        """Update what the player knows from one bus event (commands run in `step`)."""
-        now = self.clock()
-        if isinstance(event, MoodReading):
-            self._on_mood(event, now)
-        elif isinstance(event, PresenceChanged):
-            if not self.privacy:
-                self.people = event.people
-                if event.people > 0:
-                    self.empty_since = None
-                elif self.empty_since is None:
-                    self.empty_since = now
-        elif isinstance(event, ManualMood):
-            await self._on_manual(event, now)
-        elif isinstance(event, PrivacyChanged):
-            self.privacy = event.enabled
-            self.candidate = None
-            if not event.enabled:
-                self.empty_since = now if self.people == 0 else None
-        elif isinstance(event, ButtonGesture):
-            await self._on_button(event.gesture)
-
-    def _on_mood(self, reading: MoodReading, now: float) -> None:
-        if self.privacy:
-            return  # privacy: the mood is frozen
-        self.history.add(reading)
-        if PresenceChanged not in self.bus.last:
-            self.people = reading.faces
-            self.empty_since = None if reading.faces else (self.empty_since or now)
-        if reading.faces <= 0 or not reading.stable:
-            return
-        self.room_mood = reading.mood
-        self.room_reading = reading
-        heading = self._heading()
-        if self.phase != "playing" or reading.mood == heading:
-            self.candidate = None
-        elif self.candidate is None or self.candidate[0] != reading.mood:
-            self.candidate = (reading.mood, now)
-
-    async def _on_manual(self, event: ManualMood, now: float) -> None:
-        if event.mood is None:
-            self.manual = None
-            if self.room_mood and self.room_mood != self._heading():
-                self.candidate = (self.room_mood, now - self.dwell)
-            return
-        until = event.until if event.until > now else now + self.manual_default
-        self.manual = (event.mood, until)
-        self.candidate = None
-        if self.phase == "playing" and event.mood != self._heading():
-            # Chosen by a person: change now (queue the track, then skip to it once).
-            await self._guard(self._change_now, event.mood)
-        elif self.phase == "paused" and self.paused_by == "empty":
-            self.phase, self.paused_by = "idle", ""
-
-    async def _on_button(self, gesture: str) -> None:
-        if gesture == "play_press":
-            # Always the music's: once the box is claimed only a Play hold pairs a browser,
-            # so nobody on the Wi-Fi can take the Play button away by asking to pair.
-            await self._guard(self._toggle)
-        elif gesture == "next_press":
-            await self._guard(self._skip)
-        elif gesture == "next_hold":
-            await self._like()
-        elif gesture == "listener_next":
-            await self._guard(self._next_listener)
-
-    # -- the reconciliation step ----------------------------------------------------------
-
-    async def step(self) -> None:
-        """Do what the current knowledge asks for (start, change, poll, fade, resume)."""
-        now = self.clock()
-        if self.history.due(now):
-            await self.history.flush(self.store, now)
-        if self.manual and self.manual[1] <= now:
-            self.manual = None
-            if self.room_mood and self.room_mood != self._heading():
-                self.candidate = (self.room_mood, now - self.dwell)
-        if self.retry_at > now:
-            return
-        await self._guard(self._reconcile, now)
-
-    async def _reconcile(self, now: float) -> None:
-        if self.listener is None:
-            self.listener = await listeners.active(self.store)
-            if self.listener is None:
-                self._set_problem("No Spotify account is linked yet; link one on the page.")
-                self._publish_state("waiting")
-                self.retry_at = now + 5.0  # look again shortly, not on every mood reading
-                return
-        mood = self._effective_mood()
-        if self.phase == "idle":
-            if mood and (self.people > 0 or self.manual):
-                await self._start(mood)
-        elif self.phase == "playing":
-            empty_for = now - self.empty_since if self.empty_since is not None else -1.0
-            if not self.privacy and self.people == 0 and empty_for >= self._fade_out_after():
-                await self._fade_out("empty")
-                return
-            if self.candidate and not self.manual and now - self.candidate[1] >= self.dwell:
-                await self._queue_mood(self.candidate[0])
-                self.candidate = None
-            if now >= self.next_poll:
-                await self._poll()
-            if self.phase == "playing" and self.queued is None and self.track is not None \
-                    and self._track_end() - self.clock() <= self.queue_lead:
-                await self._queue_mood(self._heading())
-        elif self.phase == "paused":
-            if self.paused_by == "empty" and self.people > 0:
-                if now - self.paused_at <= self.config.resume_within_minutes * 60.0:
-                    await self._resume()
-                else:
-                    self.phase, self.paused_by = "idle", ""
-                    if mood:
-                        await self._start(mood)
-            elif now >= self.next_poll:
-                await self._check_paused()
-        self._ok()
-
-    async def _guard(self, fn: Callable[..., Any], *args: Any) -> None:
-        """Run one action; Spotify or network trouble keeps the state and schedules a retry."""
+    async def _wait(self, seconds: float) -> bool:
+        """Wait up to `seconds` for an event on either subscription; True if one came."""
+        subs = [s for s in (self._commands, self._readings) if s is not None]
+        if any(len(s) for s in subs):
+            return True
+        if seconds <= 0:
+            return False
+        waiters = [asyncio.ensure_future(s.wait()) for s in subs]
         try:
-            await fn(*args)
-        except RateLimited as err:
-            self._retry(err, max(err.retry_after, self.backoff))
-        except SpeakerMissing as err:
-            self._retry(err, self.backoff, state="waiting")
-        except BLOCKING_ERRORS as err:
-            self._retry(err, RETRY_MAX, state="error")
-        except NothingToPlay as err:
-            self._retry(err, RETRY_MAX, state="waiting")
-        except Restricted as err:
-            logger.info("player: spotify ignored a command (%s)", err.reason or "restricted")
-        except (SpotifyUnavailable, SpotifyError, aiohttp.ClientError, OSError,
-                TimeoutError) as err:
-            self._retry(err, self.backoff, offline=True)
+            done, _ = await asyncio.wait(waiters, timeout=seconds,
+                                         return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waiters:
+                w.cancel()
+        return bool(done)
 
-    def _retry(self, err: Exception, delay: float, *, state: str | None = None,
-               offline: bool = False) -> None:
-        delay = delay * random.uniform(0.9, 1.1)
-        self.retry_at = self.clock() + delay
-        self.backoff = min(RETRY_MAX, self.backoff * 2)
-        self.device_stale = True
-        message = str(err) or type(err).__name__
-        logger.warning("player: %s (retrying in %.1f s)", message.rstrip("."), delay)
-        self._set_problem(message)
-        if self.phase == "fading":
-            self.phase = "playing"
-        elif self.phase == "starting":
-            self.phase = "idle"
-        if offline and not self._offline_shown:
-            self._offline_shown = True
+    # -- feeding the policy ------------------------------------------------------
+
+    def _take(self) -> Event | None:
+        """The next event: person-made ones first, then the latest mood reading."""
+        for sub in (self._commands, self._readings):
+            ev = sub.get_nowait() if sub is not None else None
+            if ev is not None:
+                return ev
+        return None
+
+    async def drain(self) -> None:
+        """Feed every queued event to the policy (what `run` does when events come)."""
+        async with self._lock:
+            await self._drain()
+
+    async def tick(self) -> None:
+        """Feed the passing of time (what `run` does when no event comes)."""
+        async with self._lock:
+            await self._feed(None)
+
+    async def _drain(self) -> None:
+        while (ev := self._take()) is not None:
+            await self._feed(ev)
+
+    async def _feed(self, event: Any) -> None:
+        """Decide on `event` and run the commands; each result is decided on in turn."""
+        self.model, batch = decide(self.model, event, self.clock())
+        self._publish_state()
+        while batch:
+            command, batch = batch[0], batch[1:]
+            result = await self._execute(command)
+            self.model, more = decide(self.model, result, self.clock())
+            self._publish_state()
+            batch = more if isinstance(result, Failed) else more + batch
+
+    async def _execute(self, command: Any) -> Any:
+        run = self._RUN.get(type(command))
+        assert run is not None, command
+        try:
+            return await run(self, command)
+        except (SpotifyError, NothingToPlay, aiohttp.ClientError, OSError, TimeoutError) as err:
+            self._device_stale = True
+            trouble, message, wait = classify(err)
+            logger.warning("player: %s failed: %s", type(command).__name__,
+                           message.rstrip("."))
+            return Failed(command, trouble, message, wait)
+
+    # -- the commands --------------------------------------------------------------
+
+    @property
+    def _user(self) -> str:
+        user = self.model.listener
+        assert user is not None, "commands that need a listener come after one is found"
+        return user
+
+    async def _device_now(self) -> Device:
+        """The speaker as last resolved; resolved again after any failure."""
+        if self.device is None or self._device_stale:
+            self.device = await self.speakers.resolve(self._user)
+            self._device_stale = False
+        return self.device
+
+    async def _pick(self, mood: str, reading: MoodReading | None,
+                    avoid: tuple[str, ...]) -> Track | None:
+        raw = await self.store.read(lambda db: connections.get_setting(db, moods.SETTING))
+        targets = moods.parse_targets(raw)
+        target = moods.target_for_reading(reading, targets) if reading is not None \
+            else targets[mood]
+        tracks = await self.selector.pick(self._user, mood, target, count=1, avoid=list(avoid))
+        return tracks[0] if tracks else None
+
+    async def _find_listener(self, c: FindListener) -> Any:
+        return ListenerFound(await listeners.active(self.store))
+
+    async def _next_listener(self, c: NextListener) -> Any:
+        return ListenerFound(await listeners.cycle(self.store, self.bus))
+
+    async def _prepare(self, c: Prepare) -> Any:
+        self.device = await self.speakers.resolve(self._user)
+        self._device_stale = False
+        volume = int((await self.speakers.chosen()).get("volume") or
+                     self.settings.default_volume)
+        track = await self._pick(c.mood, c.reading, c.avoid)
+        if track is None:
+            raise NothingToPlay(f"No {c.mood} tracks found in the listener's library; add "
+                                f"playlists for this mood on the music page.")
+        return Ready(track, c.mood, self.device.name, volume)
+
+    async def _set_volume(self, c: SetVolume) -> Any:
+        device = await self._device_now()
+        try:
+            await self.api.set_volume(self._user, c.percent, device_id=device.id)
+        except DeviceNotControllable as err:
+            if err.reason != "VOLUME_CONTROL_DISALLOW":
+                raise
+        return Done(c)
+
+    async def _play(self, c: Play) -> Any:
+        track = c.track or await self._pick(c.mood, c.reading, c.avoid)
+        if track is None:
+            raise NothingToPlay(f"No {c.mood} tracks found in the listener's library; add "
+                                f"playlists for this mood on the music page.")
+        device = await self._device_now()
+        await self.api.play(self._user, device_id=device.id, uris=[track.uri])
+        return Started(track, c.mood)
+
+    async def _ramp(self, c: Ramp) -> Any:
+        device = await self._device_now()
+        await self.speakers.ramp(self._user, device, c.from_pct, c.to_pct, c.seconds)
+        return Done(c)
+
+    async def _queue(self, c: Queue) -> Any:
+        track = await self._pick(c.mood, c.reading, c.avoid)
+        if track is None:
+            return Queued(None, c.mood)
+        device = await self._device_now()
+        try:
+            await self.api.queue(self._user, track.uri, device_id=device.id)
+        except Restricted:
+            return Queued(None, c.mood)
+        logger.info("player: queued a %s track for the next boundary", c.mood)
+        return Queued(track, c.mood)
+
+    async def _poll(self, c: Poll) -> Any:
+        return Polled(await self.api.playback(self._user))
+
+    async def _pause(self, c: Pause) -> Any:
+        if c.account is not None:  # the previous listener's player, on a switch
+            with contextlib.suppress(SpotifyError):
+                if self.device is not None:
+                    await self.api.pause(c.account, device_id=self.device.id)
+            return Paused(c.why)
+        device = await self._device_now()
+        with contextlib.suppress(Restricted):  # already paused
+            await self.api.pause(self._user, device_id=device.id)
+        return Paused(c.why)
+
+    async def _resume(self, c: Resume) -> Any:
+        device = await self._device_now()
+        with contextlib.suppress(Restricted):  # already playing
+            await self.api.resume(self._user, device_id=device.id)
+        return Resumed()
+
+    async def _skip(self, c: Skip) -> Any:
+        device = await self._device_now()
+        try:
+            await self.api.next(self._user, device_id=device.id)
+        except Restricted:
+            return Done(c)
+        return Skipped()
+
+    async def _record(self, c: Record) -> Any:
+        await self.selector.played(self._user, c.track.id, c.mood, c.started)
+        return Done(c)
+
+    async def _feedback(self, c: Feedback) -> Any:
+        await self.selector.feedback(self._user, c.track_id, c.mood, c.kind)
+        return Done(c)
+
+    async def _show_offline(self, c: ShowOffline) -> Any:
+        if c.shown:
             self.bus.publish(ErrorRaised(
                 key=OFFLINE_KEY, source="network", message=(
                     "Spotify is not answering; the music keeps its place and the box retries."),
                 hint="Check the box's network connection; nothing else to do."))
-        self._publish_state(state)
-
-    def _ok(self) -> None:
-        self.backoff = self.retry_initial
-        if self._offline_shown:
-            self._offline_shown = False
+        else:
             self.bus.publish(ErrorCleared(key=OFFLINE_KEY))
-        if self.problem:
-            self.problem = self.detail = ""
-            self._publish_state()
+        return Done(c)
 
-    def _set_problem(self, message: str) -> None:
-        self.problem = message
-        self.detail = message
+    _RUN: dict[type, Callable[[PlayerService, Any], Awaitable[Any]]] = {
+        FindListener: _find_listener, NextListener: _next_listener, Prepare: _prepare,
+        SetVolume: _set_volume, Play: _play, Ramp: _ramp, Queue: _queue, Poll: _poll,
+        Pause: _pause, Resume: _resume, Skip: _skip, Record: _record, Feedback: _feedback,
+        ShowOffline: _show_offline,
+    }
 
-    # -- state out ----------------------------------------------------------------------------
+    # -- state out ---------------------------------------------------------------
 
-    def _publish_state(self, state: str | None = None, detail: str = "") -> None:
-        shown = state or ("idle" if self.phase == "idle" else self.phase)
-        t = self.track
-        key = (shown, t.id if t else "", self.music_mood, self.device.name if self.device else "",
-               self.volume, detail or self.problem)
+    def _publish_state(self) -> None:
+        m = self.model
+        state, detail = view(m)
+        t = m.track
+        key = (state, t.id if t else "", m.music_mood, m.speaker, m.volume, detail)
         if key == self._last_state:
             return
         self._last_state = key
+        self.detail = detail or state
         self.bus.publish(PlayerState(
-            state=shown, track_id=t.id if t else "", track_name=t.name if t else "",  # type: ignore[arg-type]
-            artists=t.artists if t else "", mood=self.music_mood,
-            speaker=self.device.name if self.device else "", volume=self.volume,
-            detail=detail or self.problem))
+            state=state, track_id=t.id if t else "", track_name=t.name if t else "",  # type: ignore[arg-type]
+            artists=t.artists if t else "", mood=m.music_mood, speaker=m.speaker,
+            volume=m.volume, detail=detail))
 
 
 def create_player(config: Config, bus: Bus, store: Any, spotify: Any) -> PlayerService:
-    """The player wired to the Spotify services (`appliance.music.spotify.SpotifyServices`)."""
+    """The player wired to the Spotify services (`SpotifyServices`)."""
     from appliance.music.features import make_provider
     from appliance.music.selector import Selector
 
     selector = Selector(spotify.api, store, make_provider(config.features), config.player)
     return PlayerService(api=spotify.api, speakers=spotify.speakers, selector=selector,
-                         store=store, bus=bus, config=config.player,
-                         dwell_seconds=config.vision.dwell_seconds,
-                         manual_default_minutes=config.panel.manual_mood_minutes)
+                         store=store, bus=bus, settings=settings_from(
+                             config.player, manual_minutes=config.panel.manual_mood_minutes))

@@ -14,6 +14,7 @@ import builtins
 import logging
 import random
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from appliance.core.bus import Bus, ErrorCleared, ErrorRaised, LinkState
@@ -40,6 +41,8 @@ class SpeakerManager:
         self._cache: dict[str, tuple[float, list[Device]]] = {}
         self._missing_reported = False
         self.step_seconds = 0.35  # volume ramp step
+        self.clock: Callable[[], float] = time.monotonic  # the ramp's time (simulated in tests)
+        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
     def _publish(self, event: Any) -> None:
         if self.bus is not None:
@@ -149,7 +152,7 @@ class SpeakerManager:
         device_id = device if isinstance(device, str) else device.id
         steps = max(1, round(seconds / self.step_seconds)) if seconds > 0 else 1
         last = from_pct
-        start = time.monotonic()
+        start = self.clock()
         for i in range(1, steps + 1):
             value = round(from_pct + (to_pct - from_pct) * i / steps)
             if value != last or i == steps:
@@ -167,5 +170,5 @@ class SpeakerManager:
                 last = value
             if i < steps:
                 target = start + i * (seconds / steps)
-                await asyncio.sleep(max(0.0, target - time.monotonic()))
+                await self.sleep(max(0.0, target - self.clock()))
         return last

@@ -26,7 +26,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -110,6 +110,8 @@ class SpotifyApi:
         self._blocked: dict[tuple[str, str], tuple[float, bool]] = {}
         self._raised: set[str] = set()
         self.transfer_settle = 0.3  # seconds Spotify needs after a transfer before a command
+        self.clock: Callable[[], float] = time.time  # rate-limit windows (simulated in tests)
+        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
         self.calls = 0
 
     # -- worker thread ---------------------------------------------------------
@@ -196,29 +198,30 @@ class SpotifyApi:
         except requests.exceptions.RequestException as err:
             raise SpotifyUnavailable(reason=type(err).__name__) from err
         if self.transfer_settle:
-            await asyncio.sleep(self.transfer_settle)
+            await self.sleep(self.transfer_settle)
 
     async def _backoff(self, attempt: int, path: str, status: int) -> None:
         delay = min(BACKOFF_MAX, BACKOFF_BASE * 2 ** (attempt - 1)) * random.uniform(0.5, 1.5)
         logger.info("spotify: GET %s answered %s; retrying in %.2f s", path,
                     status or "no answer", delay)
-        await asyncio.sleep(delay)
+        await self.sleep(delay)
 
     # -- rate limits and visible states ------------------------------------------
 
     def blocked_for(self, user_id: str, klass: str = "player") -> float:
         """Seconds this user's calls of `klass` still wait for a 429 (0: not blocked)."""
         until, _ = self._blocked.get((user_id, klass), (0.0, False))
-        return max(0.0, until - time.time())
+        return max(0.0, until - self.clock())
 
     def _check_blocked(self, user_id: str, klass: str) -> None:
         until, quota = self._blocked.get((user_id, klass), (0.0, False))
-        if until and until > time.time():
-            raise RateLimited(until - time.time(), quota)
+        if until and until > self.clock():
+            raise RateLimited(until - self.clock(), quota)
 
     def _on_error(self, user_id: str, klass: str, err: SpotifyError) -> None:
         if isinstance(err, RateLimited):
-            self._blocked[(user_id, klass)] = (time.time() + err.retry_after, err.quota_exceeded)
+            until = self.clock() + err.retry_after
+            self._blocked[(user_id, klass)] = (until, err.quota_exceeded)
             logger.warning("spotify: rate limited (%s) for %s; waiting %.0f s", klass, user_id,
                            err.retry_after)
             self._raise(RATE_KEY, err.message, "Nothing to do: it resumes by itself.")
@@ -237,7 +240,7 @@ class SpotifyApi:
         if (user_id, klass) in self._blocked and self.blocked_for(user_id, klass) <= 0:
             del self._blocked[(user_id, klass)]
         if RATE_KEY in self._raised and not any(
-                until > time.time() for until, _ in self._blocked.values()):
+                until > self.clock() for until, _ in self._blocked.values()):
             self._clear(RATE_KEY)
         if klass == "player":
             self._clear(f"spotify.premium_required.{user_id}")

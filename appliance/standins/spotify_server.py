@@ -217,10 +217,10 @@ class SpotifySim:
             resp = await self._dispatch(request, handler)
         except web.HTTPException as exc:  # redirects of the authorize page
             self.requests.append((request.method, request.path, query, body, exc.status,
-                                  time.monotonic()))
+                                  self.player.clock()))
             raise
         self.requests.append((request.method, request.path, query, body, resp.status,
-                              time.monotonic()))
+                              self.player.clock()))
         return resp
 
     async def _dispatch(self, request: web.Request, handler: Handler) -> web.StreamResponse:

@@ -35,7 +35,7 @@ def _restore_root_logging() -> Iterator[None]:
     root.setLevel(level)
 
 
-SERVICES = ["status", "setup", "panel", "vision", "spotify", "player", "web"]
+SERVICES = ["status", "setup", "panel", "vision", "spotify", "player", "mood_history", "web"]
 
 
 def write_config(tmp_path: Path, **extra: str) -> Path:

@@ -1,13 +1,15 @@
-"""An honest in-process Spotify double for player unit tests (real time, short tracks).
+"""An honest in-process Spotify double for player unit tests (simulated time, short tracks).
 
-Playback advances with the real clock; a track ends after its duration and the
-next queued track starts (a boundary), as Spotify does. Every call is logged.
-`fail_with` makes every call raise until cleared (network loss).
+Playback advances with the given clock (the bench's `SimClock` in tests); a track ends
+after its duration and the next queued track starts (a boundary), as Spotify
+does. Every call is logged. `fail_with` makes every call raise until cleared
+(network loss).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,13 +38,14 @@ def make_tracks(n: int = 40, duration_ms: int = 1500) -> list[tuple[Track, tuple
 class Call:
     name: str
     args: dict[str, Any] = field(default_factory=dict)
-    at: float = field(default_factory=time.monotonic)
+    at: float = 0.0
 
 
 class FakeSpotify:
     """Implements the PlayerApi, LibraryApi and the device list SpeakerManager needs."""
 
-    def __init__(self, tracks: list[Track]) -> None:
+    def __init__(self, tracks: list[Track], clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
         self.library = tracks
         self.by_uri = {t.uri: t for t in tracks}
         self.calls: list[Call] = []
@@ -54,19 +57,21 @@ class FakeSpotify:
         self.queue_list: list[Track] = []
         self.volume = 40
         self.clear_device_error = lambda: None
+        self.play_error: Exception | None = None  # raised by `play` (e.g. Restricted)
+        self.podcast = False  # another app plays an episode: item null, not a track
 
     def _log(self, name: str, **args: Any) -> None:
         if self.fail_with is not None:
-            self.calls.append(Call(name + "!failed", args))
+            self.calls.append(Call(name + "!failed", args, self.clock()))
             raise self.fail_with
-        self.calls.append(Call(name, args))
+        self.calls.append(Call(name, args, self.clock()))
 
     def names(self) -> list[str]:
         return [c.name for c in self.calls if not c.name.endswith("!failed")]
 
     def _advance(self) -> None:
         while self.current is not None and self.paused_pos is None:
-            pos = time.monotonic() - self.started
+            pos = self.clock() - self.started
             if pos < self.current.duration_ms / 1000:
                 return
             end = self.started + self.current.duration_ms / 1000
@@ -85,9 +90,11 @@ class FakeSpotify:
     async def playback(self, user_id: str) -> Playback:
         self._log("playback")
         self._advance()
+        if self.podcast:
+            return Playback(True, None, 60_000, SPEAKER)
         if self.current is None:
             return Playback(False, None, 0, None)
-        pos = self.paused_pos if self.paused_pos is not None else time.monotonic() - self.started
+        pos = self.paused_pos if self.paused_pos is not None else self.clock() - self.started
         return Playback(self.paused_pos is None, self.current, int(pos * 1000), SPEAKER)
 
     async def saved_tracks(self, user_id: str) -> list[Track]:
@@ -110,20 +117,22 @@ class FakeSpotify:
     async def play(self, user_id: str, *, device_id: str, uris: list[str] | None = None,
                    context_uri: str | None = None, position_ms: int | None = None) -> None:
         self._log("play", uris=uris, device_id=device_id)
+        if self.play_error is not None:
+            raise self.play_error
         self._advance()
         if uris:
             self.current = self.by_uri[uris[0]]
             self.queue_list = [self.by_uri[u] for u in uris[1:]] + self.queue_list
-            self.started = time.monotonic()
+            self.started = self.clock()
         elif self.paused_pos is not None:
-            self.started = time.monotonic() - self.paused_pos
+            self.started = self.clock() - self.paused_pos
         self.paused_pos = None
 
     async def resume(self, user_id: str, *, device_id: str) -> None:
         self._log("resume", device_id=device_id)
         if self.paused_pos is None:
             raise Restricted()
-        self.started = time.monotonic() - self.paused_pos
+        self.started = self.clock() - self.paused_pos
         self.paused_pos = None
 
     async def pause(self, user_id: str, *, device_id: str) -> None:
@@ -131,14 +140,14 @@ class FakeSpotify:
         self._advance()
         if self.paused_pos is not None:
             raise Restricted()
-        self.paused_pos = time.monotonic() - self.started
+        self.paused_pos = self.clock() - self.started
 
     async def next(self, user_id: str, *, device_id: str) -> None:
         self._log("next", device_id=device_id)
         self._advance()
         if self.queue_list:
             self.current = self.queue_list.pop(0)
-            self.started = time.monotonic()
+            self.started = self.clock()
             self.paused_pos = None
 
     async def queue(self, user_id: str, uri: str, *, device_id: str) -> None:

@@ -15,7 +15,8 @@ from yarl import URL
 from appliance.core.bus import Bus, ListenerChanged, ManualMood, MoodReading
 from appliance.core.config import Config, from_dict
 from appliance.core.store import Store
-from appliance.music.player import PlayerService
+from appliance.music.history import MoodHistoryService
+from appliance.music.player import PlayerService, settings_from
 from appliance.music.selector import Selector
 from appliance.web.kit.deps import WebDeps
 from appliance.web.kit.sessions import COOKIE_NAME, SessionStore
@@ -48,8 +49,9 @@ async def page(tmp_path: Path):
     api = FakeSpotify([t for t, _ in TRACKS])
     selector = Selector(api, store, None, config.player)
     player = PlayerService(api=api, speakers=_Speakers(), selector=selector, store=store,
-                           bus=bus, config=config.player, dwell_seconds=1.0)
-    deps = WebDeps(config=config, bus=bus, store=store, player=player,
+                           bus=bus, settings=settings_from(config.player))
+    history = MoodHistoryService(store, bus, config.player.mood_history_days)
+    deps = WebDeps(config=config, bus=bus, store=store, player=player, history=history,
                    route_setups=[add_routes])
     web_svc = WebService(deps, port=0)
     await web_svc.start()
@@ -59,7 +61,7 @@ async def page(tmp_path: Path):
     async with http.get(web_svc.base_url + "/api/csrf") as r:
         csrf = (await r.json())["data"]["csrfToken"]
     sub = bus.subscribe(name="test")
-    yield web_svc.base_url, http, csrf, store, sub, player
+    yield web_svc.base_url, http, csrf, store, sub, (player, history)
     await http.close()
     await web_svc.stop()
     store.close()
@@ -116,12 +118,12 @@ async def test_page_mood_publishes_manual_mood_with_its_hold_time(page) -> None:
 
 
 async def test_listener_choice_and_mood_playlists(page) -> None:
-    base, http, csrf, store, sub, player = page
+    base, http, csrf, store, sub, (player, _history) = page
     async with http.post(base + "/api/listener", json={"user_id": "mmp_b"},
                          headers=_json(csrf)) as r:
         assert r.status == 200
     assert store.get_setting("active_listener") == "mmp_b"
-    assert player.listener == "mmp_b"
+    assert player.model.listener == "mmp_b"
     events = []
     while (ev := sub.get_nowait()) is not None:
         events.append(ev)
@@ -140,11 +142,11 @@ async def test_listener_choice_and_mood_playlists(page) -> None:
 
 
 async def test_history_api_and_the_music_page_escape_names(page) -> None:
-    base, http, _csrf, store, _sub, player = page
+    base, http, _csrf, store, _sub, (_player, history) = page
     await store.write(lambda db: db.execute(
         "UPDATE users SET display_name = '<script>x</script>' WHERE id = 'mmp_b'"))
-    for _ in range(3):
-        player.history.add(MoodReading(faces=1, valence=0.5, arousal=0.1, mood="happy",
+    for _ in range(3):  # counted by the history service, not written yet: the page asks it
+        history.take(MoodReading(faces=1, valence=0.5, arousal=0.1, mood="happy",
                                        confidence=0.9))
     async with http.get(base + "/api/history?days=7") as r:
         summary = (await r.json())["data"]

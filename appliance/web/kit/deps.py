@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from appliance.core.crypto import Sealer
     from appliance.identity.device_flow import DeviceFlows
     from appliance.identity.providers import Provider
+    from appliance.music.history import MoodHistoryService
     from appliance.music.player import PlayerService
     from appliance.music.spotify import SpotifyServices
     from appliance.panel.service import PanelService
@@ -44,6 +45,7 @@ class WebDeps:
     flows: DeviceFlows | None = None  # default: the app makes (and closes) its own
     spotify: SpotifyServices | None = None
     player: PlayerService | None = None
+    history: MoodHistoryService | None = None
     panel: PanelService | None = None
     sim_camera: SimCamera | None = None
     sim_urls: dict[str, str] = field(default_factory=dict)  # simulator: stand-ins' pages

@@ -133,7 +133,7 @@ async def post_playlists(request: web.Request) -> web.Response:
     await deps.store.set_setting(MOOD_PLAYLISTS_SETTING, json.dumps(current, sort_keys=True))
     player = _player(request)
     if player is not None:
-        player.selector.invalidate()
+        player.selection_changed()
     return _done(request, {"playlists": current}, "playlists")
 
 
@@ -184,10 +184,15 @@ async def get_history(request: web.Request) -> web.Response:
     except ValueError:
         raise ApiError(400, "bad_days", "days must be a number.") from None
     days = min(max(days, 1 / 24), float(deps.config.player.mood_history_days))
-    player = _player(request)
-    if player is not None:
-        await player.history.flush(deps.store)
-    return json_data(await deps.store.read(lambda db: history.summary(db, days)))
+    return json_data(await _summary(request, days))
+
+
+async def _summary(request: web.Request, days: float) -> dict[str, Any]:
+    """From the history service (with what it has not written yet), else from the store."""
+    deps = request.app[DEPS]
+    if deps.history is not None:
+        return await deps.history.summary(days)
+    return await deps.store.read(lambda db: history.summary(db, days))
 
 
 async def music_page(request: web.Request) -> web.Response:
@@ -202,13 +207,13 @@ async def music_page(request: web.Request) -> web.Response:
     active = store.get_setting(listeners.SETTING) or ""
     mood_lists = parse_mood_playlists(store.get_setting(MOOD_PLAYLISTS_SETTING))
     own_lists: list[dict[str, Any]] = []
-    if player is not None and active:
+    if deps.spotify is not None and active:
         try:  # the page must not wait long for Spotify: a pasted link works too
-            own_lists = await asyncio.wait_for(player.selector.api.playlists(active), 3.0)
+            own_lists = await asyncio.wait_for(deps.spotify.api.playlists(active), 3.0)
         except (SpotifyError, TimeoutError) as err:
             logger.info("music page: playlists unavailable (%s)", type(err).__name__)
     state = deps.bus.latest(PlayerState)
-    summary = await store.read(lambda db: history.summary(db, 7))
+    summary = await _summary(request, 7)
     return render(request, "music.html", {
         "me": user, "moods": MOODS, "state": state,
         "snapshot": player.snapshot() if player is not None else {},
