@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
 import pytest
 
-from appliance.core.bus import MoodReading
+from appliance.core.bus import Bus, MoodReading, PrivacyChanged
 from appliance.core.store import Store
 from appliance.music import history
-from appliance.music.history import BUCKET_SECONDS, MoodHistory, bucket_of
+from appliance.music.history import BUCKET_SECONDS, MoodHistory, MoodHistoryService, bucket_of
 from appliance.music.moods import (
     DEFAULT_TARGETS,
     MoodTarget,
@@ -121,3 +122,23 @@ def test_room_reading_nudges_the_label_target() -> None:
     unsure = target_for_reading(MoodReading(faces=1, valence=-1, arousal=-1, mood="happy",
                                             confidence=0.0), DEFAULT_TARGETS)
     assert unsure == base
+
+
+async def test_the_history_service_counts_the_bus_readings_except_in_privacy(tmp_path: Path):
+    store = Store.open(tmp_path / "h.db")
+    bus = Bus(asyncio.get_running_loop())
+    svc = MoodHistoryService(store, bus, 90, clock=lambda: NOW + 60)
+    await svc.start()
+    for _ in range(3):
+        bus.publish(_reading("happy", NOW))
+    bus.publish(PrivacyChanged(enabled=True))
+    bus.publish(_reading("sad", NOW))  # privacy: the mood is not recorded
+    bus.publish(PrivacyChanged(enabled=False))
+    bus.publish(_reading("sad", NOW))
+    while (ev := svc._sub.get_nowait()) is not None:
+        svc.take(ev)
+    summary = await svc.summary(7)  # what the page asks: includes what is not written yet
+    assert summary["samples"] == 4 and summary["dominant"] == "happy"
+    assert summary["share"]["sad"] == 0.25
+    await svc.stop()
+    store.close()

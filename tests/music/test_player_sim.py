@@ -157,3 +157,20 @@ async def test_someone_playing_from_the_spotify_app_makes_the_box_back_off(tmp_p
         assert set(after) == {("GET", "/v1/me/player")}  # no queue, no fade, no pause
         assert len(after) <= 120 / 5
         assert rig.sim.player.current is not None and rig.sim.player.current.id == other
+
+
+async def test_restriction_violated_on_play_leaves_play_working(tmp_path: Path) -> None:
+    async with standin_rig(tmp_path, speed=10.0) as rig:
+        speaker = rig.sim.player.speaker("Living Room")
+        rig.sim.inject("PUT", r"/me/player/play$", 403, reason="UNKNOWN",
+                       message="Player command failed: Restriction violated")
+        await rig.presence(1)
+        await rig.reading("happy")
+        await rig.settle()
+        assert rig.player.model.phase.value == "idle"  # not stuck in "starting"
+        assert speaker.volume == 40  # the box had set 0 for the fade-in: restored
+        shown = [e for e in rig.events if isinstance(e, PlayerState)][-1]
+        assert "Restriction violated" in shown.detail
+        await rig.publish(ButtonGesture(gesture="play_press"))
+        await rig.until(lambda: rig.player.model.phase.value == "playing", 5, "Play works")
+        assert rig.sim.player.is_playing
