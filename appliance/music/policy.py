@@ -592,10 +592,12 @@ def _on_polled(m: PlayerModel, ev: Polled, now: float) -> Decision:
 
 
 def _polled_playing(m: PlayerModel, pb: Playback, now: float) -> Decision:
-    assert m.track is not None
+    current = m.track
+    if current is None:  # playing, but not knowing what: learn it from the next poll
+        return replace(m, next_poll=now + m.settings.poll_seconds), []
     if pb.is_playing and _foreign(m, pb, now):
         return _away(m, pb, now), []
-    if pb.track is not None and pb.track.id != m.track.id:
+    if pb.track is not None and pb.track.id != current.id:
         mine = _ours(m, pb.track)
         mood = mine.mood if mine else m.music_mood  # after our track ended: Spotify's autoplay
         queued = None if m.queued is None or m.queued.track.id == pb.track.id else m.queued
@@ -604,7 +606,7 @@ def _polled_playing(m: PlayerModel, pb: Playback, now: float) -> Decision:
         return _next_poll(m, now), [Record(pb.track, mood, started)]
     if not pb.is_playing:
         ended = pb.track is None or pb.progress_ms == 0 or \
-            pb.progress_ms >= m.track.duration_ms - ENDED_MARGIN_MS
+            pb.progress_ms >= current.duration_ms - ENDED_MARGIN_MS
         if ended:  # the list ran out (no queued track reached Spotify): play the next pick
             mood = m.heading or m.effective_mood(now) or "neutral"
             track = m.queued.track if m.queued else None
@@ -621,9 +623,8 @@ def _polled_paused(m: PlayerModel, pb: Playback, now: float) -> Decision:
     m = replace(m, next_poll=now + PAUSED_POLL_SECONDS)
     if not pb.is_playing:
         return m, []
-    if _foreign(m, pb, now, paused=True):
+    if pb.track is None or _foreign(m, pb, now, paused=True):
         return _away(m, pb, now), []
-    assert pb.track is not None
     # Our music was resumed from the Spotify app.
     empty = now if m.people == 0 and not m.privacy and m.empty_since is None else m.empty_since
     m = replace(m, phase=Phase.PLAYING, paused_by="", note="", empty_since=empty)
