@@ -49,6 +49,10 @@ class SealedColumn:
 SEALED_COLUMNS: list[SealedColumn] = [
     SealedColumn("connections", "access_token"),
     SealedColumn("connections", "refresh_token"),
+    SealedColumn("identity_clients", "client_id", user_id_column="provider",
+                 platform="identity"),
+    SealedColumn("identity_clients", "client_secret", user_id_column="provider",
+                 platform="identity"),
 ]
 
 

@@ -70,13 +70,14 @@ def owner_exists(db: Database) -> bool:
 
 
 def get_user(db: Database, user_id: str) -> dict[str, Any] | None:
-    """The users row (id, display_name, role, created_at), or None."""
+    """The users row (id, display_name, role, created_at, pin_hash), or None."""
     return _one(db, "SELECT * FROM users WHERE id = ?", [user_id])
 
 
 def list_users(db: Database) -> list[dict[str, Any]]:
     """Every account, owners first, then by age; each row adds `email` and `providers`."""
-    users = list(db.query("SELECT * FROM users ORDER BY role = 'owner' DESC, created_at, id"))
+    users = list(db.query("SELECT id, display_name, role, created_at, pin_hash != '' AS "
+                          "has_pin FROM users ORDER BY role = 'owner' DESC, created_at, id"))
     for u in users:
         ids = identities_of(db, u["id"])
         u["email"] = _primary_email(ids)
@@ -100,9 +101,15 @@ def _primary_email(identities: list[dict[str, Any]]) -> str:
     return next((i["email"] for i in identities if i.get("email")), "")
 
 
-def _default_name(identity: VerifiedIdentity) -> str:
-    name = identity.display_name.strip() or identity.email.split("@")[0].strip()
-    return name[:80] or "Household member"
+def _default_name(db: Database, identity: VerifiedIdentity) -> str:
+    name = " ".join((identity.display_name or identity.email.split("@")[0]).split())[:40]
+    name = name or "Household member"
+    taken = {(r["display_name"] or "").casefold() for r in
+             db.query("SELECT display_name FROM users")}
+    n, candidate = 2, name
+    while candidate.casefold() in taken:  # the profile picker shows names: keep them apart
+        candidate, n = f"{name} {n}", n + 1
+    return candidate
 
 
 def sign_in(db: Database, identity: VerifiedIdentity, *, link_to: str | None,
@@ -135,7 +142,7 @@ def sign_in(db: Database, identity: VerifiedIdentity, *, link_to: str | None,
     if role_if_new not in ROLES:
         raise AccountError(f"unknown role {role_if_new!r}")
     user_id = new_user_id()
-    db.table("users").insert({"id": user_id, "display_name": _default_name(identity),
+    db.table("users").insert({"id": user_id, "display_name": _default_name(db, identity),
                         "role": role_if_new, "created_at": now})
     _insert_identity(db, user_id, identity, now)
     logger.info("created %s %s from a %s sign-in", role_if_new, user_id, identity.provider)
@@ -153,9 +160,11 @@ def unlink_identity(db: Database, user_id: str, provider: str) -> None:
     ids = identities_of(db, user_id)
     if not any(i["provider"] == provider for i in ids):
         raise AccountError(f"your account has no {_label(provider)} sign-in to remove")
-    if all(i["provider"] == provider for i in ids):
-        raise LastIdentity(f"{_label(provider)} is your only way to sign in; link another "
-                           f"provider first, then remove this one")
+    user = get_user(db, user_id) or {}
+    if all(i["provider"] == provider for i in ids) and not user.get("pin_hash"):
+        # Without it (and without a PIN) any paired browser could pick the profile.
+        raise LastIdentity(f"{_label(provider)} is your only way to sign in; set a PIN or "
+                           f"link another provider first, then remove this one")
     db.execute("DELETE FROM identities WHERE user_id = ? AND provider = ?", [user_id, provider])
     logger.info("unlinked the %s identity of %s", provider, user_id)
 

@@ -44,12 +44,15 @@ from appliance.identity.models import (  # re-exported: callers import them from
     UnknownProvider,
     VerifiedIdentity,
 )
+from appliance.identity.provider_settings import refusal_text
 from appliance.identity.providers import DEVICE_GRANT, Provider
 
 logger = logging.getLogger(__name__)
 
 FlowState = Literal["pending", "approved", "denied", "expired", "error"]
 TRANSIENT_ERRORS = ("rate_limit_exceeded", "temporarily_unavailable", "server_error")
+# Token-endpoint refusals that mean the OAuth client is set up wrong (the owner can fix it).
+CLIENT_ERRORS = ("invalid_client", "unauthorized_client", "device_flow_disabled")
 __all__ = ["DeviceFlows", "FlowError", "FlowNotApproved", "FlowNotFound", "FlowStartError",
            "FlowState", "FlowView", "ProviderNotConfigured", "TooManyFlows", "UnknownProvider",
            "VerifiedIdentity"]
@@ -302,8 +305,10 @@ class DeviceFlows:
         if body is None or status != 200 or "error" in body:
             code = _short((body or {}).get("error", f"http_{status}"))
             logger.warning("%s refused to start a sign-in: %s", label, code)
-            raise FlowStartError(f"{label} refused to start a sign-in ({code}); check "
-                                 f"[identity.{provider.name}] client_id in the box's config")
+            why = refusal_text(provider.name, "device", status, body or {})
+            raise FlowStartError(f"{label} refused to start a sign-in ({code}): {why}. The "
+                                 f"owner fixes it on the Sign-in setup page (or "
+                                 f"[identity.{provider.name}] client_id in the box's config)")
         spec = provider.spec
         url = _http_url(body.get(spec.verification_field) or body.get("verification_uri")
                         or body.get("verification_url"))
@@ -377,6 +382,10 @@ class DeviceFlows:
                              "Ask for a new code to try again.")
             elif kind == "expired":
                 self._finish(flow, "expired", expired_msg)
+            elif kind == "error" and value in CLIENT_ERRORS:
+                why = refusal_text(flow.provider.name, "token", 400, {"error": value})
+                self._finish(flow, "error", f"{label} stopped the sign-in ({_short(value)}): "
+                             f"{why}.")
             elif kind == "error":
                 self._finish(flow, "error", f"{label} stopped the sign-in ({_short(value)}); "
                              "ask for a new code.")

@@ -142,8 +142,9 @@ class Provider:
             keys += ' and client_secret = "..."'
         if s.name == "microsoft":
             keys += ' (and tenant = "common" or your tenant id)'
-        return (f"{s.label} sign-in is not configured: create {s.client_kind} in {s.console}, "
-                f"then set {keys} in /etc/mooddj/config.toml and restart mooddj.")
+        return (f"{s.label} sign-in is not configured: the owner sets it up on the box's "
+                f"Sign-in setup page (create {s.client_kind} in {s.console}), or sets {keys} "
+                f"in /etc/mooddj/config.toml and restarts mooddj.")
 
     def as_dict(self) -> dict[str, Any]:
         """Public, secret-free summary for pages and `doctor`."""

@@ -49,6 +49,32 @@ APPROVAL_PATHS = {"google": "/google/device", "microsoft": "/microsoft/devicelog
                   "github": "/github/login/device"}
 CODE_LETTERS = "BCDFGHJKLMNPQRSTVWXZ"
 FORGERIES = ("wrong_key", "wrong_aud", "expired", "alg_none", "hs256", "wrong_iss")
+# How an OAuth client can be set up wrong at a provider (`IdentitySim.misconfigured`).
+MISCONFIGURATIONS = ("wrong_type", "device_flow_disabled", "public_flows_off")
+
+# Where each refusal's wire shape comes from (issue threads and fixtures quoting the
+# providers' real answers; the providers' docs name the error codes).
+SOURCES = {
+    "google unknown client: 401 invalid_client": "FeroxRev/Pokemon-Go-Rocket-API#52",
+    "google wrong client type: 401 invalid_client 'Invalid client type.'":
+        "anxdpanic/plugin.video.youtube#325, #299",
+    "google scope not allowed: 400 invalid_scope": "googleapis/oauth2client#88, "
+        "dermesser/yup-oauth2#155",
+    "google wrong secret at the token endpoint: 401 invalid_client 'Unauthorized'":
+        "davidstrauss/google-drive-recursive-ownership#30 (a changed secret), "
+        "adrielcafe/AndroidOAuth#2 (the body)",
+    "microsoft unknown app: 400 unauthorized_client AADSTS700016":
+        "diffblue/gitlab ee/spec/fixtures/lib/microsoft/graph_client_responses/"
+        "invalid_client_id.json",
+    "microsoft unknown tenant: 400 invalid_request AADSTS90002":
+        "learn.microsoft.com reference-aadsts-error-codes (90002 InvalidTenantName)",
+    "microsoft public client flows off: token 400 invalid_client AADSTS7000218":
+        "Azure/azure-sdk-for-js#21395, microsoft/AzDevOpsDemoGenerator#14",
+    "github unknown client id: 404 {'error': 'Not Found'}": "emdash-cms/emdash#157, "
+        "github/app#1320",
+    "github device flow off: 400 device_flow_disabled": "octokit/create-octokit-project.js"
+        "#208 (status 400), simoneb/ghenv#10 (body)",
+}
 
 
 def _b64(data: bytes) -> str:
@@ -108,6 +134,10 @@ class IdentitySim:
         self.enforce_interval = enforce_interval
         self.tenant_id = tenant_id
         self.clients = clients  # None: any client id is registered; else only these
+        # client id -> one of MISCONFIGURATIONS: the client exists but is set up wrong.
+        self.misconfigured: dict[str, str] = {}
+        # client id -> its secret (Google): a poll with another secret is refused.
+        self.client_secrets: dict[str, str] = {}
         self._clock = clock
         self.keys = {"google": [SigningKey.generate()], "microsoft": [SigningKey.generate()]}
         self._wrong_key: SigningKey | None = None
@@ -365,6 +395,9 @@ class IdentitySim:
             return web.json_response({"error": "invalid_client",
                                       "error_description": "The OAuth client was not found."},
                                      status=401)
+        if self.misconfigured.get(form["client_id"]) == "wrong_type":
+            return web.json_response({"error": "invalid_client",
+                                      "error_description": "Invalid client type."}, status=401)
         scopes = set(form.get("scope", "").split())
         if not scopes or not scopes <= {"openid", "email", "profile"}:
             return web.json_response({"error": "invalid_scope"}, status=400)
@@ -378,8 +411,11 @@ class IdentitySim:
         if (failed := self._fail("token")) is not None:
             return failed
         form = await _form(request)
-        if not form.get("client_secret"):
-            return web.json_response({"error": "invalid_client"}, status=401)
+        wanted = self.client_secrets.get(form.get("client_id", ""))
+        if not form.get("client_secret") or (wanted is not None and not hmac.compare_digest(
+                wanted, form.get("client_secret", ""))):
+            return web.json_response({"error": "invalid_client",
+                                      "error_description": "Unauthorized"}, status=401)
         error, g = self._poll(form, "google")
         status = {"authorization_pending": 428, "slow_down": 403, "access_denied": 403,
                   "invalid_client": 401}.get(error, 400)
@@ -398,8 +434,15 @@ class IdentitySim:
         if (failed := self._fail("device")) is not None:
             return failed
         form = await _form(request)
+        tenant = request.match_info["tenant"]
+        if not _tenant_exists(tenant):
+            return _ms_error("invalid_request", f"AADSTS90002: Tenant '{tenant[:60]}' not "
+                             "found. Check to make sure you have the correct tenant ID and "
+                             "are signing into the correct cloud.", 90002)
         if not self._known(form.get("client_id")):
-            return _ms_error("invalid_client", "AADSTS700016: Application not found.")
+            return _ms_error("unauthorized_client", "AADSTS700016: Application with "
+                             f"identifier '{form.get('client_id', '')[:60]}' was not found "
+                             "in the directory.", 700016)
         g = self._new_grant("microsoft", form["client_id"], form.get("scope", ""),
                             request.match_info["tenant"])
         url = self.base_url + APPROVAL_PATHS["microsoft"]
@@ -413,6 +456,10 @@ class IdentitySim:
         if (failed := self._fail("token")) is not None:
             return failed
         form = await _form(request)
+        if self.misconfigured.get(form.get("client_id", "")) == "public_flows_off":
+            return _ms_error("invalid_client", "AADSTS7000218: The request body must contain "
+                             "the following parameter: 'client_assertion' or "
+                             "'client_secret'.", 7000218)
         error, g = self._poll(form, "microsoft")
         error = {"access_denied": "authorization_declined",
                  "bad_code": "bad_verification_code"}.get(error, error)
@@ -432,7 +479,12 @@ class IdentitySim:
             return failed
         form = await _form(request)
         if not self._known(form.get("client_id")):
-            return _gh(request, {"error": "incorrect_client_credentials"})
+            return web.json_response({"error": "Not Found"}, status=404)
+        if self.misconfigured.get(form["client_id"]) == "device_flow_disabled":
+            return web.json_response({
+                "error": "device_flow_disabled",
+                "error_description": "Device Flow must be explicitly enabled for this App",
+                "error_uri": "https://docs.github.com"}, status=400)
         g = self._new_grant("github", form["client_id"], form.get("scope", ""))
         return _gh(request, {
             "device_code": g.device_code, "user_code": g.user_code,
@@ -553,10 +605,21 @@ async def _form(request: web.Request) -> dict[str, str]:
     return {k: str(v) for k, v in (await request.post()).items()}
 
 
-def _ms_error(error: str, description: str) -> web.Response:
+def _ms_error(error: str, description: str, code: int = 70016) -> web.Response:
     return web.json_response({"error": error, "error_description": description,
-                              "error_codes": [70016], "timestamp": time.strftime("%F %T")},
+                              "error_codes": [code], "timestamp": time.strftime("%F %T"),
+                              "error_uri": f"https://login.microsoftonline.com/error?code="
+                                           f"{code}"},
                              status=400)
+
+
+def _tenant_exists(tenant: str) -> bool:
+    """common/organizations/consumers, a GUID or a domain: tenants the stand-in accepts."""
+    if tenant in ("common", "organizations", "consumers"):
+        return True
+    if len(tenant) == 36 and tenant.count("-") == 4:
+        return all(c in "0123456789abcdefABCDEF-" for c in tenant)
+    return "." in tenant and tenant.replace(".", "").replace("-", "").isalnum()
 
 
 def _gh(request: web.Request, body: dict[str, Any]) -> web.Response:
