@@ -28,9 +28,12 @@ from appliance.web.kit.middleware import MIDDLEWARES, on_response_prepare
 from appliance.web.kit.render import make_environment
 from appliance.web.kit.security import HostAllowList
 from appliance.web.kit.sessions import SessionStore
+from appliance.web.kit.steps import STEP_READER, steps_middleware
 from appliance.web.routes import auth as routes_auth
 from appliance.web.routes import pages as routes_pages
 from appliance.web.routes import pair as routes_pair
+from appliance.web.routes import profiles as routes_profiles
+from appliance.web.routes import providers as routes_providers
 from appliance.web.routes import user as routes_user
 
 logger = logging.getLogger(__name__)
@@ -47,7 +50,8 @@ DEFAULT_NAV = (
 def create_app(deps: WebDeps) -> web.Application:
     """The web application: middlewares, our routes, then every `deps.route_setups` entry."""
     cfg = deps.config
-    app = web.Application(middlewares=list(MIDDLEWARES), client_max_size=cfg.web.max_body_bytes)
+    app = web.Application(middlewares=[*MIDDLEWARES, steps_middleware],
+                          client_max_size=cfg.web.max_body_bytes)
     app[DEPS] = deps
     app[NAV] = [*DEFAULT_NAV, *deps.nav]
     app[UNPAIRED_PREFIXES] = []
@@ -66,7 +70,12 @@ def create_app(deps: WebDeps) -> web.Application:
     app.on_response_prepare.append(on_response_prepare)
     app.cleanup_ctx.append(_background)
 
+    from appliance.app.setup_progress import current_step  # the box's setup step, for the bar
+
+    app[STEP_READER] = current_step
     routes_pages.add_routes(app)
+    routes_profiles.add_routes(app)
+    routes_providers.add_routes(app)
     routes_pair.add_routes(app)
     routes_auth.add_routes(app)
     routes_user.add_routes(app)
@@ -82,6 +91,7 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     """Start and stop the pairing listener, the error board and the live hub."""
     await app[PAIRING].start()
     app[ERRORS].start()
+    await routes_providers.load_stored(app)
     yield
     await app[ws.LIVE].close()
     app[ERRORS].close()

@@ -183,7 +183,7 @@ async def test_pairing_works_without_javascript(box, browser):
     r = await b.http.post(box.base + "/pair/complete", data=form,
                           headers={"Accept": "text/html"})
     assert r.url.path == "/signin"
-    assert "Sign in to claim" in await r.text()
+    assert "What's your name?" in await r.text()
 
 
 async def test_play_hold_opens_the_window_for_the_next_browser_only(box, browser):

@@ -12,6 +12,7 @@ from appliance import __version__
 from appliance.web.kit.deps import NavItem
 from appliance.web.kit.guards import current_user
 from appliance.web.kit.keys import DEPS, NAV, REQ_SESSION, TEMPLATES
+from appliance.web.kit.steps import steps_for
 
 
 def make_environment(web_dir: Path) -> jinja2.Environment:
@@ -64,6 +65,7 @@ def render(request: web.Request, template: str, context: dict[str, Any] | None =
         "box_name": deps.config.web.hostname,
         "version": __version__,
         "path": request.path,
+        "steps": steps_for(request),
     }
     ctx.update(context or {})
     body = env.get_template(template).render(ctx)

@@ -22,7 +22,7 @@ from appliance.identity.device_flow import (
     UnknownProvider,
 )
 from appliance.identity.models import VerifiedIdentity
-from appliance.web.kit.guards import current_session, current_user, require_paired
+from appliance.web.kit.guards import current_session, current_user, is_paired, require_paired
 from appliance.web.kit.keys import DEPS, FLOWS, PROVIDERS, REQ_NEW_TOKEN, SESSIONS
 from appliance.web.kit.middleware import wants_json
 from appliance.web.kit.render import render
@@ -170,14 +170,27 @@ async def logout_everywhere(request: web.Request) -> web.StreamResponse:
 
 # -- pages --------------------------------------------------------------------
 
-async def signin_page(request: web.Request) -> web.Response:
-    """Choose a sign-in provider (unconfigured ones say how to configure them)."""
+async def _signin_page(request: web.Request, error: str = "", status: int = 200
+                       ) -> web.Response:
+    """Who is this: your name (unclaimed box), your profile, or an outside sign-in."""
+    from appliance.web.routes.profiles import FORM_ERRORS, list_for_picker
+
     providers = request.app[PROVIDERS]
     items = [{"name": p.name, "label": p.label, "configured": p.configured,
               "how": "" if p.configured else p.how_to_configure} for p in providers.values()]
     claimed = await request.app[DEPS].store.read(accounts.owner_exists)
-    return render(request, "signin.html", {"providers": items, "claimed": claimed,
-                                           "error": ""})
+    code = request.query.get("error", "")
+    error = error or FORM_ERRORS.get(code, "That did not work; try again." if code else "")
+    people = await list_for_picker(request) if is_paired(request) else []
+    return render(request, "signin.html", {
+        "providers": items, "claimed": claimed, "error": error, "profiles": people,
+        "labels": {n: p.label for n, p in providers.items()},
+        "any_provider": any(i["configured"] for i in items)}, status=status)
+
+
+async def signin_page(request: web.Request) -> web.Response:
+    """GET /signin."""
+    return await _signin_page(request)
 
 
 async def signin_start(request: web.Request) -> web.StreamResponse:
@@ -185,12 +198,7 @@ async def signin_start(request: web.Request) -> web.StreamResponse:
     try:
         view = await start_flow(request, request.match_info["provider"])
     except ApiError as err:
-        providers = request.app[PROVIDERS]
-        items = [{"name": p.name, "label": p.label, "configured": p.configured,
-                  "how": "" if p.configured else p.how_to_configure}
-                 for p in providers.values()]
-        return render(request, "signin.html", {"providers": items, "claimed": True,
-                                               "error": err.message}, status=err.status)
+        return await _signin_page(request, err.message, err.status)
     raise web.HTTPSeeOther(f"/signin/flow/{view.flow_id}")
 
 
