@@ -172,3 +172,26 @@ async def test_pages_without_javascript_claim_pick_and_show_the_steps(box, brows
                               headers={"Accept": "text/html"}, allow_redirects=False)
     assert r.status == 303 and r.headers["Location"] == "/"
     assert (await data(await other.get("/user/profile")))["displayName"] == "Ana"
+
+
+async def test_owner_adds_someone_and_sets_a_pin_from_the_pages(box, browser):
+    owner = browser()
+    made = await claim(owner, "Ana", None)
+    page = await (await owner.get("/members", html=True)).text()
+    assert "Add someone" in page and "name only" in page
+    r = await owner.http.post(box.base + "/members/add", data={
+        "csrf_token": owner.csrf, "name": "Ben", "pin": "8642"},
+        headers={"Accept": "text/html"}, allow_redirects=False)
+    assert r.status == 303 and r.headers["Location"] == "/members"
+    r = await owner.http.post(box.base + "/members/add", data={
+        "csrf_token": owner.csrf, "name": "ben"}, headers={"Accept": "text/html"},
+        allow_redirects=False)
+    assert r.headers["Location"] == "/members?error=name_taken"
+    page = await (await owner.get("/members?error=name_taken", html=True)).text()
+    assert "already has that name" in page and "Member · PIN" in page
+    r = await owner.http.post(box.base + "/profile/pin", data={
+        "csrf_token": owner.csrf, "pin": "1357"}, headers={"Accept": "text/html"},
+        allow_redirects=False)
+    assert r.headers["Location"] == "/profile"
+    assert "Change PIN" in await (await owner.get("/profile", html=True)).text()
+    assert box.store.read_sync(lambda db: profiles.pin_hash_of(db, made["id"]))

@@ -21,7 +21,10 @@ from appliance.web.kit.users import account_error
 logger = logging.getLogger(__name__)
 
 ERROR_TEXT = {
-    "last_identity": "That is your only sign-in: link another one before removing it.",
+    "last_identity": "That is your only sign-in: set a PIN or link another one first.",
+    "name_taken": "Someone in the household already has that name.",
+    "bad_name": "Type a name.",
+    "bad_pin": "A PIN is 4 to 8 digits (or leave it empty).",
     "provider_not_linked": "That sign-in is not linked.",
     "platform_not_linked": "That platform is not linked.",
     "owner_only": "Only the owner can remove other members.",
@@ -122,7 +125,10 @@ async def profile_page(request: web.Request) -> web.Response:
     linked = {i["provider"] for i in prof["authProviders"]}
     can_link = [p.label for n, p in providers.items() if p.configured and n not in linked]
     error = request.query.get("error", "")
+    pin_set = await _read(request, lambda db: bool((accounts.get_user(db, user.user_id) or {})
+                                                    .get("pin_hash")))
     return render(request, "profile.html", {
+        "has_pin": pin_set,
         "profile": prof, "identities": prof["authProviders"], "platforms": prof["platforms"],
         "can_link": can_link, "labels": {n: p.label for n, p in providers.items()},
         "error": ERROR_TEXT.get(error, "That did not work." if error else "")})
@@ -153,7 +159,7 @@ async def profile_remove_platform(request: web.Request) -> web.StreamResponse:
 def _member_json(row: dict[str, Any]) -> dict[str, Any]:
     return {"id": row["id"], "displayName": row.get("display_name") or "",
             "role": row.get("role") or "member", "email": row.get("email") or "",
-            "authProviders": row.get("providers") or [],
+            "authProviders": row.get("providers") or [], "hasPin": bool(row.get("has_pin")),
             "createdAt": accounts.iso(row.get("created_at"))}
 
 
