@@ -171,6 +171,16 @@ async def test_client_id_is_set_by_the_owner_only(box):
     assert box.store.get_setting("spotify.client_id") == "b" * 32
 
 
+async def test_save_and_link_goes_straight_to_spotify_in_one_tap(box):
+    owner = await box.phone("u_alice")
+    r = await owner.post_form("/platforms/spotify/client-id", {"client_id": "c" * 32,
+                                                               "link": "1"})
+    assert r.status == 303
+    assert r.headers["Location"].startswith(box.config.spotify.accounts_url.rstrip("/") +
+                                            "/authorize?")
+    assert "client_id=" + "c" * 32 in r.headers["Location"]
+
+
 async def test_speaker_api_lists_and_chooses(box):
     await box.link("u_alice")
     p = await box.phone()

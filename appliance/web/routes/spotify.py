@@ -160,6 +160,8 @@ async def set_client_id(request: web.Request) -> web.Response:
         return await _refused_page(request, svc, user.user_id, err.message)
     if sent_json(request):
         return json_data({"clientId": value, "redirectUri": svc.redirect_uri()})
+    if body.get("link") == "1":  # "Save and link": go straight on to Spotify (one tap)
+        return await connect(request)
     raise web.HTTPSeeOther("/spotify")
 
 
