@@ -15,6 +15,7 @@ import contextlib
 import html
 import logging
 import pickle
+import secrets
 import time
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,7 @@ class SimStack:
         app.router.add_post("/sim/spotify/wake", self._wake)
         app.router.add_post("/sim/identity/fail", self._identity_fail)
         app.router.add_post("/sim/identity/approve", self._identity_approve)
+        app.router.add_post("/sim/spotify/apps", self._spotify_app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self.control_port)
@@ -192,6 +194,16 @@ class SimStack:
                                      status=400)
         self.identity.fail_next(status, count, endpoint=endpoint)
         return web.json_response({"failing": count, "status": status, "endpoint": endpoint})
+
+    async def _spotify_app(self, request: web.Request) -> web.Response:
+        """The developer dashboard's "Create app": a new 32-hex Client ID for one redirect URI."""
+        form = await request.post()
+        redirect_uri = str(form.get("redirect_uri") or request.query.get("redirect_uri") or "")
+        if not redirect_uri:
+            return web.json_response({"error": "redirect_uri is required"}, status=400)
+        client_id = secrets.token_hex(16)
+        self.spotify.clients[client_id] = {redirect_uri}
+        return web.json_response({"client_id": client_id, "redirect_uris": [redirect_uri]})
 
     async def _identity_approve(self, request: web.Request) -> web.Response:
         code = request.query.get("code", "")

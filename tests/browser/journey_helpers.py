@@ -68,11 +68,27 @@ def write_config(path: Path, text: str) -> Path:
 def start_sim_box(state_dir: Path, port: int, config: Path | None = None,
                   timeout: float = 45.0) -> SimBox:
     """Start `mooddj run --sim` and wait until its banner and "box ready" line are printed."""
+    args = ["run", "--sim", "--state-dir", str(state_dir), "--port", str(port)]
+    if config is not None:
+        args += ["--config", str(config)]
+    box = _start(args, timeout)
+    if "page" not in box.urls:
+        box.stop()
+        raise RuntimeError(f"mooddj run --sim did not start:\n{box.output()}")
+    return box
+
+
+def start_box(config: Path, page: str, timeout: float = 45.0) -> SimBox:
+    """Start a plain `mooddj run --config CONFIG` (no simulator) serving `page`."""
+    box = _start(["run", "--config", str(config)], timeout)
+    box.urls["page"] = page
+    return box
+
+
+def _start(args: list[str], timeout: float) -> SimBox:
     exe = Path(sys.executable).with_name("mooddj")
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "appliance.cli"]
-    cmd += ["run", "--sim", "--state-dir", str(state_dir), "--port", str(port)]
-    if config is not None:
-        cmd += ["--config", str(config)]
+    cmd += args
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("NOTIFY_SOCKET", None)
     env.pop("MOODDJ_CONFIG", None)
@@ -97,11 +113,11 @@ def start_sim_box(state_dir: Path, port: int, config: Path | None = None,
     while not ready.wait(0.2):
         if time.monotonic() > deadline:
             box.stop()
-            raise RuntimeError(f"mooddj run --sim was not ready in {timeout:.0f} s:\n"
+            raise RuntimeError(f"mooddj {args[0]} was not ready in {timeout:.0f} s:\n"
                                f"{box.output()}")
-    if proc.poll() is not None or "page" not in box.urls:
+    if proc.poll() is not None:
         box.stop()
-        raise RuntimeError(f"mooddj run --sim did not start:\n{box.output()}")
+        raise RuntimeError(f"mooddj {args[0]} did not start:\n{box.output()}")
     return box
 
 

@@ -75,7 +75,7 @@ async def test_phone_claims_signs_in_and_sees_profile(running_box):
 
         bus.publish(ButtonGesture(gesture="play_press"))  # the owner presses Play
         await page.wait_for_url(base + "/signin", timeout=15000)
-        await expect(page.get_by_role("heading", name="Sign in to claim")).to_be_visible()
+        await expect(page.get_by_role("heading", name="What's your name?")).to_be_visible()
         await page.screenshot(path=str(SHOTS / "03-signin.png"), full_page=True)
 
         await page.get_by_role("button", name="Continue with Google").click()

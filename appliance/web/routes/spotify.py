@@ -290,10 +290,11 @@ async def _choose_speaker(request: web.Request) -> web.Response:
                        "reload the list and choose again.")
     if device.is_restricted:
         raise ApiError(409, "device_not_controllable", DeviceNotControllable().message)
+    first = not (await svc.speakers.chosen()).get("name")
     await svc.speakers.choose(device.id, device.name, volume)
     if sent_json(request):
         return json_data({"chosen": await svc.speakers.chosen()})
-    raise web.HTTPSeeOther("/spotify")
+    raise web.HTTPSeeOther("/" if first else "/spotify")  # set up: on to the music
 
 
 def add_routes(app: web.Application) -> None:
