@@ -152,6 +152,8 @@ def test_first_run_from_a_phone_with_the_default_config(fresh_box, stand_ins) ->
             expect(page.get_by_role("heading", name="Claim this box")).to_be_visible()
             shots.take(page, "open")
             person.tap("claim", page.get_by_role("button", name=re.compile("^Claim")))
+            page.wait_for_load_state()
+            expect(page.locator('[data-pair-state="pending"]')).to_be_visible()
             shots.take(page, "challenge")
 
             # 2. The challenge, entered on the box's buttons; the phone moves on by itself.
