@@ -112,6 +112,7 @@ def mood_history(ctx: BoxContext) -> Service:
 
 def web(ctx: BoxContext) -> Service:
     """The setup page with every part built before it (and the supervisor's snapshot)."""
+    from appliance.app.setup_progress import current_step
     from appliance.identity.providers import build_providers
     from appliance.web.kit.deps import WebDeps
     from appliance.web.service import WebService
@@ -125,7 +126,8 @@ def web(ctx: BoxContext) -> Service:
                    history=parts.history,
                    panel=parts.panel, sim_camera=parts.sim_camera,
                    sim_urls=ctx.sim.urls if ctx.sim is not None else {},
-                   supervisor_snapshot=ctx.supervisor_snapshot, route_setups=parts.routes)
+                   supervisor_snapshot=ctx.supervisor_snapshot, route_setups=parts.routes,
+                   setup_step=current_step)
     svc = WebService(deps)
     parts.web = svc
     return svc

@@ -127,12 +127,12 @@ def m102_music_link_states(db: Database) -> None:
 @migrations()
 def m110_profiles(db: Database) -> None:
     # A profile's optional PIN: an Argon2id PHC string (identity.pins); '' = no PIN.
-    db["users"].add_column("pin_hash", str, not_null_default="")
+    db.table("users").add_column("pin_hash", str, not_null_default="")
 
 
 @migrations()
 def m111_identity_clients(db: Database) -> None:
-    db["identity_clients"].create({
+    db.table("identity_clients").create({
         "provider": str,  # google | microsoft | github
         "client_id": str,  # sealed (bound to provider, "identity", "client_id")
         "client_secret": str,  # sealed; '' when the provider needs none

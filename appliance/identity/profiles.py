@@ -51,7 +51,7 @@ class NewProfile:
     display_name: str
 
 
-def clean_name(name: Any) -> str:
+def clean_name(name: object) -> str:
     """`name` trimmed, inner spaces collapsed, at most 40 characters; BadName if empty."""
     text = " ".join(name.split()) if isinstance(name, str) else ""
     if any(unicodedata.category(c) in ("Cc", "Cf", "Co", "Cs") for c in text):
@@ -73,7 +73,7 @@ def name_taken(db: Database, name: str, *, except_id: str = "") -> bool:
                for r in db.query("SELECT id, display_name FROM users"))
 
 
-def create_profile(db: Database, name: str, *, pin_hash: str = "",
+def create_profile(db: Database, name: object, *, pin_hash: str = "",
                    role: str | None = None) -> NewProfile:
     """A new profile; without `role`: the owner if the box has none yet, else a member."""
     display = clean_name(name)

@@ -28,7 +28,7 @@ from appliance.web.kit.middleware import MIDDLEWARES, on_response_prepare
 from appliance.web.kit.render import make_environment
 from appliance.web.kit.security import HostAllowList
 from appliance.web.kit.sessions import SessionStore
-from appliance.web.kit.steps import STEP_READER, steps_middleware
+from appliance.web.kit.steps import steps_middleware
 from appliance.web.routes import auth as routes_auth
 from appliance.web.routes import pages as routes_pages
 from appliance.web.routes import pair as routes_pair
@@ -70,9 +70,6 @@ def create_app(deps: WebDeps) -> web.Application:
     app.on_response_prepare.append(on_response_prepare)
     app.cleanup_ctx.append(_background)
 
-    from appliance.app.setup_progress import current_step  # the box's setup step, for the bar
-
-    app[STEP_READER] = current_step
     routes_pages.add_routes(app)
     routes_profiles.add_routes(app)
     routes_providers.add_routes(app)

@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 from yarl import URL
 
+from appliance.app.setup_progress import current_step
 from appliance.core.bus import Bus, ButtonGesture
 from appliance.core.config import Config, from_dict
 from appliance.core.store import Store
@@ -151,7 +152,7 @@ async def box(tmp_path, idsim):
     providers = build_providers(config.identity)
     flows = DeviceFlows(providers, min_interval=0.01, slow_down_step=0.05)
     deps = WebDeps(config=config, bus=bus, store=store,
-                   providers=providers, flows=flows)
+                   providers=providers, flows=flows, setup_step=current_step)
     svc = WebService(deps, port=0)
     await svc.start()
     yield Box(svc.base_url, svc.port, bus, store, idsim, svc, config)

@@ -12,6 +12,7 @@ from appliance.core.store import Store
 
 if TYPE_CHECKING:
     from aiohttp import web
+    from sqlite_utils import Database
 
     from appliance.core.crypto import Sealer
     from appliance.identity.device_flow import DeviceFlows
@@ -53,6 +54,9 @@ class WebDeps:
     supervisor_snapshot: Callable[[], dict[str, object]] | None = None
     # Other packages' `add_routes(app)`; called once by `create_app`, before the app freezes.
     route_setups: list[Callable[[web.Application], None]] = field(default_factory=list)
+    # The box's setup step from the database (app.setup_progress.current_step): the pages'
+    # first-run step bar; None: no bar.
+    setup_step: Callable[[Database], str] | None = None
     # Extra navigation links (other packages may also call `render.add_nav(app, ...)`).
     nav: list[NavItem] = field(default_factory=list)
     # Extra Host names accepted besides config.web.allowed_hosts (e.g. from tests, sim mode).

@@ -9,7 +9,6 @@ so a person who left can pick up where they were.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from aiohttp import web
 
@@ -17,16 +16,13 @@ from appliance.web.kit.keys import DEPS, REQ_SESSION
 
 REQ_SETUP_STEP = web.RequestKey("mooddj_setup_step", str)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-StepReader = Callable[[Any], str]
-
-STEP_READER = web.AppKey("setup_step_reader", Callable)
 _ORDER = ("unclaimed", "no_spotify", "no_speaker", "done")
 
 
 @web.middleware
 async def steps_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Before a page view, note the box's setup step (only page views: GET + HTML)."""
-    reader = request.app.get(STEP_READER)
+    reader = request.app[DEPS].setup_step
     if reader is not None and request.method == "GET" and \
             "text/html" in request.headers.get("Accept", ""):
         request[REQ_SETUP_STEP] = await request.app[DEPS].store.read(reader)

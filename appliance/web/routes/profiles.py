@@ -24,9 +24,6 @@ from appliance.web.kit.middleware import wants_json
 from appliance.web.kit.responses import ApiError, json_data
 from appliance.web.kit.users import account_error
 
-PIN_LIMITS = web.AppKey("profile_pin_limits", Any)
-_KDF_SLOTS = web.AppKey("profile_kdf_slots", asyncio.Semaphore)
-
 FORM_ERRORS = {
     "name_taken": "Someone in the household already has that name: pick it below, or add a "
                   "letter to tell you apart.",
@@ -52,6 +49,10 @@ class PinLimits:
     def failed(self, user_id: str, client: str) -> None:
         self.per_profile.failure(user_id)
         self.per_client.failure(client)
+
+
+PIN_LIMITS = web.AppKey("profile_pin_limits", PinLimits)
+_KDF_SLOTS = web.AppKey("profile_kdf_slots", asyncio.Semaphore)
 
 
 def _client(request: web.Request) -> str:

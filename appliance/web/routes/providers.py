@@ -45,9 +45,10 @@ def _install(app: web.Application, provider: Provider) -> None:
 async def load_stored(app: web.Application) -> None:
     """At start: the page's clients for providers the config file leaves empty."""
     deps = app[DEPS]
-    if deps.sealer is None:
+    sealer = deps.sealer
+    if sealer is None:
         return
-    stored = await deps.store.read(lambda db: ps.stored_clients(db, deps.sealer))
+    stored = await deps.store.read(lambda db: ps.stored_clients(db, sealer))
     effective = ps.effective_providers(deps.config.identity, stored)
     for name in stored:
         if ps.source_of(deps.config.identity, stored, name) == "page":
