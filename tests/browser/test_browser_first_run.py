@@ -197,10 +197,11 @@ def test_first_run_from_a_phone_with_the_default_config(fresh_box, stand_ins) ->
             shots.take(page, "spotify-authorize")
             # Spotify sends the phone to the box's loopback address, which a phone cannot
             # load: the person copies that address and pastes it on the box's page.
-            with page.expect_request(lambda r: r.url.startswith(
+            with page.expect_event("requestfailed", lambda r: r.url.startswith(
                     f"http://127.0.0.1:{closed_port}/")) as failed:
                 person.tap("agree", page.get_by_role("button", name="Agree"))
             callback = failed.value.url
+            page.wait_for_url(re.compile(r"^chrome-error://"))  # the page that cannot load
             assert "code=" in callback and "state=" in callback
             person.taps.append("copy the address")
             person.taps.append("back to the box's page")
