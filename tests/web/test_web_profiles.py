@@ -195,3 +195,23 @@ async def test_owner_adds_someone_and_sets_a_pin_from_the_pages(box, browser):
     assert r.headers["Location"] == "/profile"
     assert "Change PIN" in await (await owner.get("/profile", html=True)).text()
     assert box.store.read_sync(lambda db: profiles.pin_hash_of(db, made["id"]))
+
+
+async def test_an_invite_code_brings_a_new_member_who_names_themself(box, browser):
+    owner = browser()
+    await claim(owner, "Ana", "2468")
+    r = await owner.post("/api/pair/codes")
+    assert r.status == 201
+    code = (await data(r))["code"]
+    newcomer = browser()
+    await newcomer.refresh_csrf()
+    r = await newcomer.post("/pair/code", json={"code": code},
+                            headers={"Accept": "application/json"})
+    assert r.status == 200 and (await data(r))["next"] == "/signin", await r.text()
+    await newcomer.refresh_csrf()
+    page = await (await newcomer.get("/signin", html=True)).text()
+    assert "Who is this?" in page and "I'm new here" in page
+    r = await newcomer.post("/api/profiles", json={"name": "Dev"})
+    assert r.status == 201 and (await data(r))["role"] == "member"
+    await newcomer.refresh_csrf()
+    assert (await data(await newcomer.get("/user/profile")))["displayName"] == "Dev"
