@@ -68,7 +68,7 @@ class ButtonGesture(Event):
     gesture: Literal[
         "play_press", "play_hold", "next_press", "next_hold", "mood_press", "mood_hold",
         "listener_next", "factory_reset_armed", "factory_reset_confirmed",
-        "factory_reset_cancelled",
+        "factory_reset_cancelled", "pair_play", "pair_next", "pair_mood",
     ]
 
 
@@ -87,10 +87,30 @@ class PrivacyChanged(Event):
 
 @dataclass(frozen=True)
 class PairingWindow(Event):
-    """The physical-presence proof window opened or closed."""
+    """Browsers wait to pair (open) or none does; the panel then takes a button code.
+
+    `hold`: a Play hold must start the code (False on an unclaimed box, which takes
+    presses at once); `length`: presses in a code.
+    """
 
     open: bool
     until: float = 0.0
+    hold: bool = True
+    length: int = 4
+
+
+@dataclass(frozen=True)
+class PairingEntered(Event):
+    """A whole button code entered on the panel, e.g. ("next", "mood", "play", "next")."""
+
+    presses: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PairingChecked(Event):
+    """Whether the code just entered approved a waiting browser."""
+
+    approved: bool
 
 
 @dataclass(frozen=True)

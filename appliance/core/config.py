@@ -96,8 +96,8 @@ class WebConfig:
     mdns: bool = opt(True, "Advertise <hostname>.local and an _http._tcp service.")
     session_lifetime_hours: float = opt(720.0, "Absolute session lifetime.", min=0.01)
     session_idle_hours: float = opt(168.0, "A session unused this long expires.", min=0.01)
-    pairing_window_seconds: float = opt(60.0, "How long a Play press stays valid after asking.",
-                                        min=5, max=600)
+    pairing_window_seconds: float = opt(120.0, "How long a pairing request waits for its code "
+                                               "on the buttons.", min=5, max=600)
     max_body_bytes: int = opt(65536, "Largest request body accepted.", min=1024)
 
 
@@ -140,7 +140,10 @@ class PanelConfig:
     buttons_pull_up: bool = opt(True, "Buttons connect the pin to ground (internal pull-up).")
     bounce_seconds: float = opt(0.03, "Button debounce time.", min=0, max=1)
     hold_seconds: float = opt(1.5, "Press longer than this is a hold.", min=0.2, max=10)
-    pair_hold_seconds: float = opt(3.0, "Play held this long opens the pairing window.", min=0.5)
+    pair_hold_seconds: float = opt(3.0, "Play held this long starts entering a pairing code.",
+                                   min=0.5)
+    pair_entry_seconds: float = opt(10.0, "A pairing code being entered waits this long for "
+                                          "its next press.", min=1, max=60)
     reset_hold_seconds: float = opt(10.0, "Play+Next held this long arms factory reset.", min=2)
     reset_confirm_seconds: float = opt(5.0, "Window to confirm a factory reset.", min=1)
     manual_mood_minutes: float = opt(30.0, "How long a mood chosen by button holds.", min=0.1)

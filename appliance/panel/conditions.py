@@ -14,6 +14,7 @@ from appliance.core.bus import (
     ListenerChanged,
     ManualMood,
     MoodReading,
+    PairingChecked,
     PairingWindow,
     PlayerState,
     PresenceChanged,
@@ -27,8 +28,9 @@ logger = logging.getLogger(__name__)
 
 # Every event type the conditions follow (the service subscribes to these).
 FOLLOWED = (CameraState, ErrorCleared, ErrorRaised, LinkState, ListenerChanged, ManualMood,
-            MoodReading, PairingWindow, PlayerState, PresenceChanged, PrivacyChanged,
-            ServiceState, SetupProgress)
+            MoodReading, PairingChecked, PairingWindow, PlayerState, PresenceChanged,
+            PrivacyChanged, ServiceState, SetupProgress)
+PAIR_RESULT_SECONDS = 2.0  # how long the status LED shows whether a code was right
 
 
 def error_condition(source: str, key: str) -> str:
@@ -60,6 +62,9 @@ class Conditions:
         self.seen_box = False  # any sign of life from the rest of the box
         self.setup_step = ""
         self.pairing_until: float | None = None  # open window's end (0 = no end given)
+        self.pairing_hold = True  # a Play hold starts a code (False: an unclaimed box)
+        self.pairing_length = 4
+        self.pair_result: tuple[bool, float] | None = None  # (approved, shown until)
         self.player_state = ""
         self.links: dict[tuple[str, str], str] = {}  # (platform, user) -> state
         self.listener = ""
@@ -73,6 +78,7 @@ class Conditions:
         self.countdown: float | None = None
         self.armed = False
         self.resetting = False
+        self.entering = False  # a pairing code is being entered
 
     def apply(self, ev: Event) -> None:
         """Update from one bus event (others are ignored)."""
@@ -93,6 +99,9 @@ class Conditions:
             self.setup_step = ev.step
         elif isinstance(ev, PairingWindow):
             self.pairing_until = (ev.until or 0.0) if ev.open else None
+            self.pairing_hold, self.pairing_length = ev.hold, ev.length
+        elif isinstance(ev, PairingChecked):
+            self.pair_result = (ev.approved, ev.t + PAIR_RESULT_SECONDS)
         elif isinstance(ev, PlayerState):
             self.seen_box = True
             self.player_state = ev.state
@@ -131,9 +140,12 @@ class Conditions:
             out.add("reset_armed")
         if self.resetting:
             out.add("resetting")
-        if self.pairing_until is not None and (self.pairing_until == 0 or
-                                               self.pairing_until > now):
+        if self.pairing_open(now):
             out.add("pairing")
+        if self.entering:
+            out.add("pair_entry")
+        if self.pair_result is not None and self.pair_result[1] > now:
+            out.add("pair_approved" if self.pair_result[0] else "pair_refused")
         out.update(self.errors.values())
         if self.failed_services:
             out.add("error_service")
@@ -153,6 +165,11 @@ class Conditions:
         if self.player_state in ("playing", "fading"):
             out.add("playing")
         return out
+
+    def pairing_open(self, now: float) -> bool:
+        """True while a browser waits to pair (the panel takes a button code)."""
+        return self.pairing_until is not None and (self.pairing_until == 0 or
+                                                   self.pairing_until > now)
 
     # -- the mood and camera LEDs ------------------------------------------------------
 

@@ -9,8 +9,8 @@ Gesture table (thresholds are `[panel]` config keys):
 
 | buttons | gesture (when) | what the box does |
 | --- | --- | --- |
-| Play press (< 3 s) | `play_press` (release) | play/pause; pairs a browser on an unclaimed box |
-| Play hold 3 s | `play_hold` (reached) | pairing proof (pairs a waiting or the next browser) |
+| Play press (< 3 s) | `play_press` (release) | play/pause |
+| Play hold 3 s | `play_hold` (reached) | while a browser waits to pair: enter its code next |
 | Next press (< 1.5 s) | `next_press` (release) | skip; feedback against the track for this mood |
 | Next hold 1.5 s | `next_hold` (reached) | like the track for this mood |
 | Mood press (< 1.5 s) | `mood_press` (release) | manual mood: auto -> happy -> neutral -> sad -> |
@@ -37,6 +37,8 @@ Rules:
   down fires its hold once and nothing more (no press on a later release).
 - A button that took part in a two-button gesture (Play + Next, Mood + Next)
   fires nothing else until it is released.
+- While a pairing code is entered, appliance.panel.entry turns presses into
+  code presses (pair_play, pair_next, pair_mood) before they are published.
 - At most `rate_limit` gestures per `rate_window` seconds are emitted (the
   factory-reset gestures are never dropped): no event storms.
 """

@@ -10,7 +10,10 @@ no off time and no fades is steady.
 | reset_countdown | white | 0.5 -> 0.05 | 0.5 -> 0.05 | 0 | 100 | Play + Next held |
 | reset_armed | red | 0.1 | 0.1 | 0 | 95 | release, press both again |
 | resetting | red | 0 | 0 | 0.4 | 90 | erasing |
-| pairing | blue | 0.5 | 0.5 | 0 | 80 | a browser waits for Play |
+| pair_approved | green | 0.15 | 0.15 | 0 | 87 | the code was right: that browser is paired |
+| pair_refused | amber | 0.15 | 0.15 | 0 | 87 | no waiting browser has the code entered |
+| pair_entry | blue | steady | | | 85 | taking a pairing code: press what the phone shows |
+| pairing | blue | 0.5 | 0.5 | 0 | 80 | a browser waits for its code on the buttons |
 | error_service | red | steady | | | 70 | a part of the box failed |
 | error_camera | red | 1.0 | 1.0 | 0 | 68 | no frames from the camera |
 | error_network | red | 0.2 | 0.8 | 0 | 66 | network unreachable |
@@ -74,8 +77,14 @@ STATUS_PATTERNS: dict[str, Pattern] = {p.name: p for p in (
     Pattern("reset_armed", RED, 0.1, 0.1, 0, 0, 95,
             "factory reset armed: release both, then press both again to confirm"),
     Pattern("resetting", RED, 0.0, 0.0, 0.4, 0.4, 90, "factory reset in progress"),
+    Pattern("pair_approved", (0.0, 1.0, 0.0), 0.15, 0.15, 0, 0, 87,
+            "the code was right: that browser is paired"),
+    Pattern("pair_refused", (1.0, 0.45, 0.0), 0.15, 0.15, 0, 0, 87,
+            "no waiting browser has the code just entered: check it and try again"),
+    Pattern("pair_entry", (0.0, 0.2, 1.0), 0, 0, 0, 0, 85,
+            "taking a pairing code: press the buttons the phone shows"),
     Pattern("pairing", (0.0, 0.2, 1.0), 0.5, 0.5, 0, 0, 80,
-            "a browser is waiting: press Play to pair it"),
+            "a browser is waiting: hold Play, then press the code its page shows"),
     Pattern("error_service", RED, 0, 0, 0, 0, 70, "a part of the box stopped working"),
     Pattern("error_camera", RED, 1.0, 1.0, 0, 0, 68, "the camera is not working"),
     Pattern("error_network", RED, 0.2, 0.8, 0, 0, 66, "network problem"),

@@ -1,8 +1,10 @@
 """`PanelService`: buttons -> gestures on the bus, bus -> LEDs.
 
 Every gesture is published as one ButtonGesture; Mood press also publishes
-ManualMood, Mood hold PrivacyChanged, and a confirmed factory reset runs the
-injected `on_factory_reset` (then SetupProgress "unclaimed", or ErrorRaised
+ManualMood, Mood hold PrivacyChanged, except while a pairing code is entered
+(appliance.panel.entry): then presses are published as pair_play / pair_next /
+pair_mood with no other effect, and the whole code as PairingEntered. A
+confirmed factory reset runs the injected `on_factory_reset` (then SetupProgress "unclaimed", or ErrorRaised
 "panel.factory_reset" if it failed). The LEDs follow the bus (see
 appliance.panel.patterns); LedState is published when what an LED shows
 changes, at most every LED_EVENT_INTERVAL seconds per LED.
@@ -25,6 +27,7 @@ from appliance.core.bus import (
     ErrorRaised,
     LedState,
     ManualMood,
+    PairingEntered,
     PrivacyChanged,
     SetupProgress,
 )
@@ -32,6 +35,7 @@ from appliance.core.service import Service
 from appliance.panel import pins
 from appliance.panel.buttons import ButtonBank
 from appliance.panel.conditions import FOLLOWED, Conditions
+from appliance.panel.entry import CodeEntry
 from appliance.panel.gestures import BUTTONS, GestureRecognizer, Timings
 from appliance.panel.leds import PanelLeds
 from appliance.panel.patterns import OFF, RGB, Pattern, countdown_pattern, winner
@@ -72,6 +76,7 @@ class PanelService(Service):
         self.timings = Timings.from_config(config)
         self.recognizer = GestureRecognizer(self.timings)
         self.conditions = Conditions()
+        self.entry = CodeEntry(idle=config.pair_entry_seconds)
         self.leds: PanelLeds | None = None
         self.buttons: ButtonBank | None = None
         self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT_GESTURES)
@@ -95,6 +100,7 @@ class PanelService(Service):
         self._loop = asyncio.get_running_loop()
         self.recognizer = GestureRecognizer(self.timings)
         self.conditions = Conditions()
+        self.entry = CodeEntry(idle=self.config.pair_entry_seconds)
         try:
             self.factory = self._given_factory or pins.make_factory(self.config.pin_factory)
         except pins.PinFactoryError as err:
@@ -193,9 +199,23 @@ class PanelService(Service):
 
     def _handle(self, gestures: list[str]) -> None:
         for gesture in gestures:
-            self._emit(gesture)
+            self._route(gesture)
         self._schedule_tick()
         self.refresh()
+
+    def _route(self, gesture: str) -> None:
+        """Emit `gesture`, or take it as a press of a pairing code."""
+        c = self.conditions
+        shown, code = self.entry.take(gesture, time.monotonic(),
+                                      window_open=c.pairing_open(self.clock()),
+                                      hold=c.pairing_hold, length=c.pairing_length)
+        if shown is None:
+            logger.info("button gesture %s ignored: a pairing code is being entered", gesture)
+            return
+        self._emit(shown)
+        if code is not None:
+            logger.info("a pairing code was entered on the buttons")
+            self.bus.publish(PairingEntered(presses=code))
 
     def _emit(self, gesture: str) -> None:
         now = self.clock()
@@ -272,9 +292,13 @@ class PanelService(Service):
 
     def status_pattern(self) -> Pattern:
         """The pattern the status LED should show now."""
-        progress = self.recognizer.countdown(time.monotonic())
+        now = time.monotonic()
+        progress = self.recognizer.countdown(now)
         self.conditions.countdown = progress
         self.conditions.armed = self.recognizer.armed
+        if self.entry.expire(now, self.conditions.pairing_open(self.clock())):
+            logger.info("pairing code entry ended without a whole code")
+        self.conditions.entering = self.entry.active
         if progress is not None:
             return countdown_pattern(progress)
         return winner(self.conditions.active(self.clock()))

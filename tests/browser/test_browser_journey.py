@@ -84,18 +84,19 @@ def test_phone_journey_from_claim_to_music(sim_box: SimBox) -> None:
             expect(page.get_by_role("heading", name="Claim this box")).to_be_visible()
             shots.take(page, "open")
 
-            # 2. Ask to pair; the page waits for the Play button and says where it is.
-            page.get_by_role("button", name="Claim with the Play button").click()
-            expect(page.get_by_text("Press Play on the box")).to_be_visible()
+            # 2. Ask to pair; the page shows the code to press on the box and where it is.
+            page.get_by_role("button", name="Claim with the box's buttons").click()
+            expect(page.get_by_text("Press these buttons on the box")).to_be_visible()
             expect(page.locator(".sim-hint")).to_be_visible()
-            shots.take(page, "press-play")
+            code = page.locator("[data-challenge]").get_attribute("data-challenge").split()
+            shots.take(page, "press-code")
 
-            # 3. Press Play on the virtual panel, opened from the hint in a second tab.
+            # 3. Press the code on the virtual panel, opened from the hint in a second tab.
             with ctx.expect_page() as opened:
                 page.locator(".sim-hint a").click()
             panel = opened.value
             panel.wait_for_load_state()
-            press_play(panel)
+            press_code(panel, code)
             shots.take(panel, "panel-play", full_page=False)
             page.bring_to_front()
             page.wait_for_url(base + "/signin")
@@ -205,15 +206,18 @@ def test_phone_journey_from_claim_to_music(sim_box: SimBox) -> None:
         sim_box.output()
 
 
-def press_play(panel: Any) -> None:
-    """Tap the virtual panel's Play button, as a person does on a phone."""
+def press_code(panel: Any, code: list[str]) -> None:
+    """Tap the pairing code on the virtual panel's buttons, as a person does on a phone."""
     from playwright.sync_api import expect
 
-    play = panel.locator('[data-button="play"]')
-    expect(play).to_be_visible()
     expect(panel.locator('[data-led-pattern="status"]')).to_have_text("pairing")
-    play.tap()
-    expect(panel.locator("[data-gestures]")).to_contain_text("play_press")
+    taken = panel.locator("[data-gestures] li", has_text="pair_")
+    for i, press in enumerate(code):
+        button = panel.locator(f'[data-button="{press}"]')
+        expect(button).to_be_visible()
+        button.tap()
+        expect(taken).to_have_count(i + 1)  # one press at a time: two down at once is a chord
+        expect(taken.first).to_have_text(f"pair_{press}")  # the list is newest first
 
 
 def expect_panel_playing(panel: Any) -> None:

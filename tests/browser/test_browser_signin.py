@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.core.bus import Bus, ButtonGesture, MoodReading, PlayerState, PresenceChanged
+from appliance.core.bus import Bus, MoodReading, PairingEntered, PlayerState, PresenceChanged
 from appliance.core.config import Config, from_dict
 from appliance.core.store import Store
 from appliance.identity.device_flow import DeviceFlows
@@ -69,11 +69,12 @@ async def test_phone_claims_signs_in_and_sees_profile(running_box):
         await expect(page.get_by_role("heading", name="Claim this box")).to_be_visible()
         await page.screenshot(path=str(SHOTS / "01-claim.png"), full_page=True)
 
-        await page.get_by_role("button", name="Claim with the Play button").click()
-        await expect(page.get_by_text("Press Play on the box")).to_be_visible()
-        await page.screenshot(path=str(SHOTS / "02-press-play.png"), full_page=True)
+        await page.get_by_role("button", name="Claim with the box's buttons").click()
+        await expect(page.get_by_text("Press these buttons on the box")).to_be_visible()
+        await page.screenshot(path=str(SHOTS / "02-press-code.png"), full_page=True)
 
-        bus.publish(ButtonGesture(gesture="play_press"))  # the owner presses Play
+        code = (await page.locator("[data-challenge]").get_attribute("data-challenge")).split()
+        bus.publish(PairingEntered(presses=tuple(code)))  # pressed on the box's buttons
         await page.wait_for_url(base + "/signin", timeout=15000)
         await expect(page.get_by_role("heading", name="What's your name?")).to_be_visible()
         await page.screenshot(path=str(SHOTS / "03-signin.png"), full_page=True)

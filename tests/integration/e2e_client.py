@@ -407,16 +407,19 @@ class BoxClient:
 
     # -- setup steps -------------------------------------------------------------------------
 
-    def press_play(self) -> None:
-        """Press Play on the virtual panel."""
-        self.post("/api/panel/buttons/play", {"action": "press"})
+    def press_code(self, presses: list[str], hold_first: bool) -> None:
+        """Enter a pairing code on the virtual panel (after a Play hold once claimed)."""
+        if hold_first:
+            self.post("/api/panel/buttons/play", {"action": "hold"})
+        for press in presses:
+            self.post(f"/api/panel/buttons/{press}", {"action": "press"})
 
-    def claim_with_button(self, press: Callable[[], None] | None = None) -> None:
-        """Ask to pair, press Play on the box, collect the approval."""
-        self.post("/pair/request")
+    def claim_with_button(self) -> None:
+        """Ask to pair, press the page's code on the box's buttons, collect the approval."""
+        asked = self.post("/pair/request")
         assert self.get("/pair/status")["state"] == "pending"
-        (press or self.press_play)()
-        wait_for("the Play press to approve pairing",
+        self.press_code(asked["challenge"], asked["holdFirst"])
+        wait_for("the code on the buttons to approve pairing",
                  lambda: self.get("/pair/status")["state"] == "approved", 10, 0.1)
         assert self.post("/pair/complete")["state"] == "paired"
 

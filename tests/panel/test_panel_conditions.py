@@ -15,6 +15,7 @@ from appliance.core.bus import (
     ListenerChanged,
     ManualMood,
     MoodReading,
+    PairingChecked,
     PairingWindow,
     PlayerState,
     PresenceChanged,
@@ -141,15 +142,20 @@ def test_priority_order_countdown_pairing_error_relink_speaker_setup_starting_pl
         ("error_camera", ErrorRaised(key="camera", source="camera", message="m")),
         ("error_service", ErrorRaised(key="service.player", source="service", message="m")),
         ("pairing", PairingWindow(open=True, until=time.time() + 60)),
+        ("pair_approved", PairingChecked(approved=True)),
     ]
     for expected, ev in steps:
         if ev is not None:
             c.apply(ev)
         assert shown(c) == expected
+    c.pair_result = None
+    c.entering = True
+    assert shown(c) == "pair_entry"
     c.countdown = 0.3
     assert shown(c) == "reset_countdown"
     ordered = sorted(STATUS_PATTERNS.values(), key=lambda p: -p.priority)
-    assert [p.name for p in ordered][:4] == ["reset_countdown", "reset_armed", "resetting",
+    assert [p.name for p in ordered][:7] == ["reset_countdown", "reset_armed", "resetting",
+                                              "pair_approved", "pair_refused", "pair_entry",
                                               "pairing"]
     assert ordered[-1].name == "ready" and ordered[-2].name == "playing"
 

@@ -146,17 +146,21 @@ async def test_play_and_next_held_together_arm_the_reset(box):
     assert resp["data"]["leds"]["status"]["pattern"] == "reset_armed"
 
 
-async def test_virtual_play_press_pairs_a_waiting_browser(box):
+async def test_the_code_pressed_on_the_virtual_panel_pairs_the_waiting_browser(box):
     web, _panel, _bus, client = box
     phone = Client(web.base_url)
     try:
-        status, _ = await phone.post("/pair/request")
+        status, body = await phone.post("/pair/request")
         assert status == 200
+        phone.csrf = body["data"]["csrfToken"]
+        code = body["data"]["challenge"]
         await eventually(lambda: _panel.leds.read()["status"]["pattern"] == "pairing")
         _, body = await client.get("/api/panel")
         assert body["data"]["leds"]["status"]["pattern"] == "pairing"
-        _, resp = await client.post("/api/panel/buttons/play", {"action": "press"})
-        assert resp["data"]["emitted"] == ["play_press"]
+        for press in code:  # unclaimed: no Play hold first
+            _, resp = await client.post(f"/api/panel/buttons/{press}", {"action": "press"})
+            assert resp["data"]["emitted"] == [f"pair_{press}"]
+        await eventually(lambda: _panel.leds.read()["status"]["pattern"] == "pair_approved")
         status, _ = await phone.post("/pair/complete")
         assert status == 200
     finally:

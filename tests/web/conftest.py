@@ -11,7 +11,7 @@ import pytest
 from yarl import URL
 
 from appliance.app.setup_progress import current_step
-from appliance.core.bus import Bus, ButtonGesture
+from appliance.core.bus import Bus, PairingEntered
 from appliance.core.config import Config, from_dict
 from appliance.core.store import Store
 from appliance.identity.device_flow import DeviceFlows
@@ -86,13 +86,25 @@ class Browser:
     async def delete(self, path: str, **kw: Any) -> aiohttp.ClientResponse:
         return await self.send("DELETE", path, **kw)
 
-    async def pair_with_button(self) -> None:
-        """Ask, press Play on the (simulated) box, collect the approval."""
-        await self.refresh_csrf()
+    async def ask_to_pair(self) -> dict[str, Any]:
+        """POST /pair/request; keeps the new CSRF token (asking rotates the cookie)."""
+        if not self.csrf:
+            await self.refresh_csrf()
         r = await self.post("/pair/request")
         assert r.status == 200, await r.text()
-        # The hold pairs before and after the box is claimed (a press only before).
-        self.box.bus.publish(ButtonGesture(gesture="play_hold"))
+        data = (await r.json())["data"]
+        self.csrf = data.get("csrfToken") or self.csrf
+        return data
+
+    def enter_code(self, presses: Any) -> None:
+        """What the panel publishes once a whole code was pressed on the buttons."""
+        self.box.bus.publish(PairingEntered(presses=tuple(presses)))
+
+    async def pair_with_button(self) -> None:
+        """Ask, enter this browser's code on the (simulated) buttons, collect the approval."""
+        await self.refresh_csrf()
+        data = await self.ask_to_pair()
+        self.enter_code(data["challenge"])
         for _ in range(200):
             r = await self.get("/pair/status")
             if (await r.json())["data"]["state"] == "approved":

@@ -144,6 +144,7 @@ async def test_virtual_panel_refuses_unpaired_strangers_on_the_lan(tmp_path):
             csrf = (await r.json())["data"]["csrfToken"]
         async with stranger.post(base + "/pair/request", headers={"X-CSRF-Token": csrf}) as r:
             assert r.status == 200
+            csrf = (await r.json())["data"]["csrfToken"]  # asking rotates the cookie
         async with stranger.get(base + "/api/panel") as r:
             assert r.status == 403, await r.text()
             assert (await r.json())["error"]["code"] == "not_paired"

@@ -1,12 +1,19 @@
-"""Pairing by physical presence: Play button, one-time codes, rate limits, the claim."""
+"""Pairing by physical presence: a code on the buttons, one-time codes, rate limits, the claim."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 
-from appliance.core.bus import ButtonGesture, PairingWindow
-from appliance.identity.pairing import CODE_ALPHABET, code_hash, new_code, store_code
+from appliance.core.bus import ButtonGesture, PairingChecked, PairingEntered, PairingWindow
+from appliance.identity.pairing import (
+    BUTTON_CODES,
+    CODE_ALPHABET,
+    code_hash,
+    new_code,
+    store_code,
+)
 
 
 async def test_unpaired_browser_reaches_only_the_pair_page(box, browser):
@@ -26,58 +33,81 @@ async def test_unpaired_browser_reaches_only_the_pair_page(box, browser):
     assert r.status == 200
 
 
-async def test_play_press_pairs_the_one_waiting_browser_and_publishes_the_window(box, browser):
+async def test_the_code_on_the_buttons_pairs_the_browser_and_publishes_the_window(box, browser):
     windows = box.bus.subscribe(PairingWindow)
+    checked = box.bus.subscribe(PairingChecked)
     b = browser()
     await b.refresh_csrf()
     before = b.cookie()
-    r = await b.post("/pair/request")
-    assert (await r.json())["data"]["state"] == "pending"
+    data = await b.ask_to_pair()
+    assert data["state"] == "pending" and tuple(data["challenge"]) in BUTTON_CODES
+    assert data["holdFirst"] is False  # an unclaimed box takes the code without a hold
+    assert b.cookie() != before  # asking gave a new anonymous cookie
     opened = windows.get_nowait()
-    assert opened.open and opened.until > time.time()
-    # Nothing happens until the button is pressed.
+    assert opened.open and opened.until > time.time() and opened.length == 4
+    # Nothing happens until the code is pressed.
     r = await b.post("/pair/complete")
     assert r.status == 409
-    box.bus.publish(ButtonGesture(gesture="play_press"))
+    b.enter_code(data["challenge"])
     await asyncio.sleep(0.01)
     assert not windows.get_nowait().open  # closed again
+    assert checked.get_nowait().approved
     r = await b.get("/pair/status")
     assert (await r.json())["data"]["state"] == "approved"
+    asked = b.cookie()
     r = await b.post("/pair/complete")
     assert r.status == 200
-    assert b.cookie() and b.cookie() != before  # a new session id (no fixation)
+    assert b.cookie() and b.cookie() != asked  # a new session id (no fixation)
     r = await b.get("/api/status")
     assert r.status == 200
 
 
-async def test_two_waiting_browsers_are_both_refused(box, browser):
+async def test_only_the_browser_whose_code_was_entered_is_paired(box, browser):
     a, c = browser(), browser()
+    codes = []
     for x in (a, c):
         await x.refresh_csrf()
-        assert (await x.post("/pair/request")).status == 200
-    box.bus.publish(ButtonGesture(gesture="play_press"))
+        codes.append(tuple((await x.ask_to_pair())["challenge"]))
+    assert codes[0] != codes[1]  # waiting browsers never share a code
+    c.enter_code(codes[1])
     await asyncio.sleep(0.01)
-    for x in (a, c):
-        r = await x.get("/pair/status")
-        assert (await r.json())["data"]["state"] == "conflict"
-        assert (await x.post("/pair/complete")).status == 409
-        assert (await x.get("/api/status")).status == 403
-    # One at a time works.
-    await a.refresh_csrf()
-    assert (await a.post("/pair/request")).status == 200
-    box.bus.publish(ButtonGesture(gesture="play_hold"))
-    await asyncio.sleep(0.01)
-    assert (await a.post("/pair/complete")).status == 200
-    assert (await a.get("/api/status")).status == 200
-    assert (await c.get("/api/status")).status == 403
+    assert (await a.post("/pair/complete")).status == 409
+    assert (await c.post("/pair/complete")).status == 200
+    r = await a.get("/pair/status")
+    assert (await r.json())["data"]["state"] == "pending"  # still waiting for its own code
+    assert (await a.get("/api/status")).status == 403
 
 
-async def test_play_press_without_a_request_pairs_nobody(box, browser):
+async def test_a_wrong_code_pairs_nobody_and_says_so(box, browser):
+    checked = box.bus.subscribe(PairingChecked)
     b = browser()
     await b.refresh_csrf()
+    code = tuple((await b.ask_to_pair())["challenge"])
+    # One wrong press (any position, any button) never matches another code.
+    wrong = next(c for c in BUTTON_CODES if sum(x != y for x, y in zip(c, code)) == 2)
+    box.bus.publish(PairingEntered(presses=wrong))
+    await asyncio.sleep(0.01)
+    assert not checked.get_nowait().approved
+    assert (await b.post("/pair/complete")).status == 409
+
+
+def test_button_codes_differ_in_at_least_two_presses():
+    assert len(BUTTON_CODES) == 27
+    for i, x in enumerate(BUTTON_CODES):
+        for y in BUTTON_CODES[i + 1:]:
+            assert sum(p != q for p, q in zip(x, y)) >= 2
+
+
+async def test_play_presses_and_holds_without_a_code_pair_nobody(box, browser):
+    b = browser()
+    await b.refresh_csrf()
+    box.bus.publish(ButtonGesture(gesture="play_hold"))  # no armed window any more
     box.bus.publish(ButtonGesture(gesture="play_press"))
     await asyncio.sleep(0.01)
-    await b.post("/pair/request")
+    await b.ask_to_pair()
+    box.bus.publish(ButtonGesture(gesture="play_hold"))
+    box.bus.publish(ButtonGesture(gesture="play_press"))
+    await asyncio.sleep(0.01)
     assert (await b.post("/pair/complete")).status == 409
 
 
@@ -174,49 +204,30 @@ async def test_pairing_works_without_javascript(box, browser):
     form = {"csrf_token": b.csrf}
     r = await b.http.post(box.base + "/pair/request", data=form, headers={"Accept": "text/html"})
     page = await r.text()
-    assert r.url.path == "/pair" and "Press <strong>Play</strong>" in page
+    assert r.url.path == "/pair" and "Press these buttons on the box" in page
     assert 'http-equiv="refresh"' in page
-    box.bus.publish(ButtonGesture(gesture="play_press"))
+    challenge = re.search(r'data-challenge="([a-z ]+)"', page).group(1).split()
+    assert len(challenge) == 4 and 'data-hold-first="0"' in page
+    b.enter_code(challenge)
     await asyncio.sleep(0.01)
     page = await (await b.get("/pair", html=True)).text()
     assert 'action="/pair/complete"' in page
+    form = {"csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)}
     r = await b.http.post(box.base + "/pair/complete", data=form,
                           headers={"Accept": "text/html"})
     assert r.url.path == "/signin"
     assert "What's your name?" in await r.text()
 
 
-async def test_play_hold_opens_the_window_for_the_next_browser_only(box, browser):
-    windows = box.bus.subscribe(PairingWindow)
-    box.bus.publish(ButtonGesture(gesture="play_hold"))  # like a Hue bridge's link button
-    await asyncio.sleep(0.01)
-    opened = windows.get_nowait()
-    assert opened.open and opened.until > time.time()
-    first, second = browser(), browser()
-    await first.refresh_csrf()
-    r = await first.post("/pair/request")
-    assert (await r.json())["data"]["state"] == "approved"
-    assert not windows.get_nowait().open  # single use: the window closed
-    assert (await first.post("/pair/complete")).status == 200
-    await second.refresh_csrf()
-    r = await second.post("/pair/request")
-    assert (await r.json())["data"]["state"] == "pending"  # needs its own proof
-    assert (await second.post("/pair/complete")).status == 409
-
-
-async def test_once_claimed_a_press_is_for_the_music_and_only_a_hold_pairs(box, browser):
+async def test_once_claimed_the_page_asks_for_a_play_hold_first(box, browser):
     owner = browser()
     await owner.pair_with_button()
     await owner.sign_in("google")  # the box now has an owner
-    stranger = browser()
-    await stranger.refresh_csrf()
-    assert (await stranger.post("/pair/request")).status == 200
-    box.bus.publish(ButtonGesture(gesture="play_press"))  # someone pauses the music
-    await asyncio.sleep(0.1)
-    r = await stranger.get("/pair/status")
-    assert (await r.json())["data"]["state"] == "pending"
-    assert (await stranger.post("/pair/complete")).status == 409
-    box.bus.publish(ButtonGesture(gesture="play_hold"))  # a deliberate 3 s hold
-    await asyncio.sleep(0.1)
-    r = await stranger.get("/pair/status")
-    assert (await r.json())["data"]["state"] == "approved"
+    phone = browser()
+    await phone.refresh_csrf()
+    data = await phone.ask_to_pair()
+    assert data["holdFirst"] is True
+    page = await (await phone.get("/pair", html=True)).text()
+    assert "Hold <strong>Play</strong>" in page and 'data-hold-first="1"' in page
+    windows = [ev for ev in [box.bus.latest(PairingWindow)] if ev is not None]
+    assert windows and windows[0].open and windows[0].hold

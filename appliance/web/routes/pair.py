@@ -1,4 +1,5 @@
-"""Pairing pages and API: ask and press Play, or enter a one-time code."""
+"""Pairing pages and API: ask and press the code shown on the box's buttons, or enter a
+one-time code."""
 
 from __future__ import annotations
 
@@ -28,12 +29,17 @@ async def _become_paired(request: web.Request, sess: WebSession) -> None:
     request[REQ_NEW_TOKEN] = token
 
 
-def _pair_state(request: web.Request) -> dict[str, object]:
+def _pair_state(request: web.Request, key: str | None = None) -> dict[str, object]:
+    """This browser's own request only: strangers learn nothing of other browsers."""
     pairing: PairingManager = request.app[PAIRING]
     sess = current_session(request)
-    state, left = pairing.state_of(sess.key)
-    return {"state": "paired" if sess.paired else state, "expiresIn": math.ceil(left),
-            "waiting": len(pairing.pending())}
+    if sess.paired:
+        return {"state": "paired", "expiresIn": 0}
+    state, left, req = pairing.state_of(key or sess.key)
+    info: dict[str, object] = {"state": state, "expiresIn": math.ceil(left)}
+    if req is not None and state == "pending":
+        info.update(challenge=list(req.challenge), holdFirst=pairing.claimed)
+    return info
 
 
 async def pair_page(request: web.Request) -> web.StreamResponse:
@@ -47,16 +53,28 @@ async def pair_page(request: web.Request) -> web.StreamResponse:
 
 
 async def pair_request(request: web.Request) -> web.StreamResponse:
-    """Ask to pair this browser; a Play press on the box approves it."""
+    """Ask to pair this browser: the answer is the code to press on the box's buttons.
+
+    A new request gets a new anonymous cookie (and CSRF token), so a cookie planted
+    in this browser beforehand cannot collect the approval.
+    """
     sess = current_session(request)
     if sess.paired:
         return _done(request, {"state": "paired"})
     pairing: PairingManager = request.app[PAIRING]
+    claimed = await owner_exists_async(request)
+    key, csrf = sess.key, sess.csrf
+    state, _left, _req = pairing.state_of(sess.key)
+    if not sess.stored and state not in ("pending", "approved"):
+        token, fresh = request.app[SESSIONS].new_anonymous()
+        key, csrf = fresh.key, fresh.csrf
     try:
-        pairing.request(sess.key, _client(request))
+        pairing.request(key, _client(request), claimed=claimed)
     except CodeRateLimited as err:
         raise _limited(err) from None
-    return _done(request, _pair_state(request), "/pair")
+    if key != sess.key:
+        request[REQ_NEW_TOKEN] = token
+    return _done(request, {**_pair_state(request, key), "csrfToken": csrf}, "/pair")
 
 
 async def pair_status(request: web.Request) -> web.StreamResponse:
@@ -65,12 +83,16 @@ async def pair_status(request: web.Request) -> web.StreamResponse:
 
 
 async def pair_complete(request: web.Request) -> web.StreamResponse:
-    """Collect an approval given by the Play button: this browser becomes paired."""
+    """Collect an approval given on the buttons: this browser becomes paired.
+
+    Only the session and the address that asked may collect it.
+    """
     sess = current_session(request)
     if not sess.paired:
-        if not request.app[PAIRING].take_approval(sess.key):
+        if not request.app[PAIRING].take_approval(sess.key, _client(request)):
             raise ApiError(409, "not_approved",
-                           "The box has not approved this browser; ask again and press Play.")
+                           "The box has not approved this browser; ask again and press "
+                           "the code on the box's buttons.")
         await _become_paired(request, sess)
     return _done(request, {"state": "paired", "next": "/signin"}, "/signin")
 
@@ -104,9 +126,12 @@ async def create_code(request: web.Request) -> web.StreamResponse:
 
 def _limited(err: CodeRateLimited) -> ApiError:
     secs = math.ceil(err.retry_after)
-    return ApiError(429, "rate_limited",
-                    f"Too many attempts; wait {secs} s, or press Play on the box instead.",
-                    headers={"Retry-After": str(secs)})
+    if err.code == "pairing_busy":
+        message = (f"Too many browsers are waiting to pair; try again in {secs} s, or use a "
+                   f"pairing code from the owner or `mooddj pair`.")
+    else:
+        message = f"Too many attempts; wait {secs} s, or use a pairing code instead."
+    return ApiError(429, err.code, message, headers={"Retry-After": str(secs)})
 
 
 async def _field(request: web.Request, name: str) -> str:

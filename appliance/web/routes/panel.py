@@ -51,8 +51,9 @@ HOLD_MARGIN = 0.25
 def gesture_rows(t: Timings) -> list[tuple[str, str, str]]:
     """The gesture table shown on the page, with the configured times."""
     return [
-        ("Play", "press", "Play or pause the music (or approve a browser asking to pair)"),
-        ("Play", f"hold {t.pair_hold:g} s", "Prove you are at the box (pairing)"),
+        ("Play", "press", "Play or pause the music"),
+        ("Play", f"hold {t.pair_hold:g} s", "While a browser waits to pair: the next presses are "
+                                            "the code its page shows (a new box needs no hold)"),
         ("Next", "press", "Skip this song (it counts against the song for this mood)"),
         ("Next", f"hold {t.hold:g} s", "Like this song for this mood"),
         ("Mood", "press", "Choose a mood by hand: auto, happy, neutral, sad, angry, "
