@@ -84,7 +84,7 @@ async def test_a_wrong_code_pairs_nobody_and_says_so(box, browser):
     await b.refresh_csrf()
     code = tuple((await b.ask_to_pair())["challenge"])
     # One wrong press (any position, any button) never matches another code.
-    wrong = next(c for c in BUTTON_CODES if sum(x != y for x, y in zip(c, code)) == 2)
+    wrong = next(c for c in BUTTON_CODES if sum(x != y for x, y in zip(c, code, strict=True)) == 2)
     box.bus.publish(PairingEntered(presses=wrong))
     await asyncio.sleep(0.01)
     assert not checked.get_nowait().approved
@@ -95,7 +95,7 @@ def test_button_codes_differ_in_at_least_two_presses():
     assert len(BUTTON_CODES) == 27
     for i, x in enumerate(BUTTON_CODES):
         for y in BUTTON_CODES[i + 1:]:
-            assert sum(p != q for p, q in zip(x, y)) >= 2
+            assert sum(p != q for p, q in zip(x, y, strict=True)) >= 2
 
 
 async def test_play_presses_and_holds_without_a_code_pair_nobody(box, browser):
