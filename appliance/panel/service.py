@@ -5,8 +5,7 @@ ManualMood, Mood hold PrivacyChanged, except while a pairing code is entered
 (appliance.panel.entry): then presses are published as pair_play / pair_next /
 pair_mood with no other effect, and the whole code as PairingEntered. A
 confirmed factory reset runs the injected `on_factory_reset` (then SetupProgress
-"unclaimed", or ErrorRaised
-"panel.factory_reset" if it failed). The LEDs follow the bus (see
+"unclaimed", or ErrorRaised "panel.factory_reset" if it failed). The LEDs follow the bus (see
 appliance.panel.patterns); LedState is published when what an LED shows
 changes, at most every LED_EVENT_INTERVAL seconds per LED.
 """
