@@ -224,6 +224,13 @@ class DeviceFlows:
             flow.task.cancel()
         logger.info("sign-in %s.. with %s cancelled", flow.id[:6], flow.provider.label)
 
+    def cancel_bound(self, bind: str) -> int:
+        """Stop every flow of `bind` (a browser was unpaired); returns how many."""
+        flows = [f for f in self._flows.values() if _same(f.bind, bind)]
+        for flow in flows:
+            self.cancel(flow.id, bind)
+        return len(flows)
+
     def active(self) -> int:
         """How many flows are still waiting for approval."""
         return sum(1 for f in self._flows.values() if f.state == "pending")

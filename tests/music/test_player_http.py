@@ -166,3 +166,24 @@ async def test_signed_out_browsers_get_no_music_api(page) -> None:
     base, _http, _csrf, _store, _sub, _player = page
     async with aiohttp.ClientSession() as anon, anon.get(base + "/api/mood-targets") as r:
         assert r.status in (401, 403)
+
+
+# -- security review 2026-12 (F-7, I-6): wrong JSON types are 400s, never 500s --------------
+
+@pytest.mark.parametrize("targets", ["x", [1, 2], None, 3])
+async def test_mood_targets_that_are_not_an_object_are_a_400(page, targets) -> None:
+    base, http, csrf, store, _sub, _player = page
+    async with http.post(base + "/api/mood-targets", json={"targets": targets},
+                         headers=_json(csrf)) as r:
+        assert r.status == 400, await r.text()
+        assert (await r.json())["error"]["code"] == "bad_targets"
+    assert store.get_setting("mood_targets") in (None, "")
+
+
+@pytest.mark.parametrize("days", ["nan", "NaN", "inf", "-inf"])
+async def test_history_refuses_days_that_are_not_a_number(page, days) -> None:
+    base, http, _csrf, _store, _sub, _player = page
+    async with http.get(base + f"/api/history?days={days}") as r:
+        text = await r.text()
+        assert r.status == 400, text
+        assert json.loads(text)["error"]["code"] == "bad_days"  # strict JSON, no NaN

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import re
+from unittest import mock
 
 import aiohttp
 import pytest
+from aiohttp.test_utils import make_mocked_request
 from spotify_kit import spotify_env
 from yarl import URL
 
 from appliance.music import connections
 from appliance.web.kit.deps import WebDeps
 from appliance.web.kit.keys import SESSIONS
-from appliance.web.routes.spotify import add_routes
+from appliance.web.kit.responses import ApiError
+from appliance.web.kit.security import loopback_peer
+from appliance.web.routes.spotify import add_routes, callback
 from appliance.web.service import WebService
 
 
@@ -231,3 +235,41 @@ async def test_speaker_form_with_a_restricted_speaker_shows_the_page_with_the_re
     assert r.status == 409 and "text/html" in r.headers["Content-Type"]
     assert "does not accept remote control" in await r.text()
     assert box.store.get_setting("speaker.id") is None
+
+
+# -- security review 2026-12 (F-7, I-1) -------------------------------------------------------
+
+@pytest.mark.parametrize("body", [b'{"id": "x", "volume": Infinity}',
+                                  b'{"id": "x", "volume": 1e400}',
+                                  b'{"id": "x", "volume": NaN}', b'{"id": "x", "volume": true}'])
+async def test_a_volume_that_is_not_a_finite_number_is_a_400(box, body):
+    p = await box.phone()
+    r = await p.http.post(p.base + "/api/speakers", data=body, headers={
+        "X-CSRF-Token": p.csrf, "Content-Type": "application/json"})
+    assert r.status == 400, await r.text()
+    assert (await r.json())["error"]["code"] in ("bad_json", "bad_volume")
+
+
+@pytest.mark.parametrize(("peer", "host"), [("192.168.1.20", "127.0.0.1"),
+                                          ("192.168.1.20", "[::1]"),
+                                          ("127.0.0.1", "mooddj.local")])
+async def test_the_loopback_callback_checks_the_peer_not_only_the_host_header(peer, host):
+    """A LAN client sending `Host: 127.0.0.1` is not on the box (its address says so).
+
+    The peer is given to aiohttp's own request factory: a loopback socket cannot come
+    from a LAN address, and this test sends nothing off the machine.
+    """
+    transport = mock.Mock()
+    transport.get_extra_info.side_effect = lambda name, default=None: (
+        (peer, 50000) if name == "peername" else default)
+    request = make_mocked_request("GET", "/platforms/spotify/callback?code=c&state=s",
+                                  headers={"Host": host}, transport=transport)
+    with pytest.raises(ApiError) as err:
+        await callback(request)
+    assert (err.value.status, err.value.code) == (400, "not_loopback")
+
+
+def test_loopback_peer_reads_the_address():
+    assert loopback_peer("127.0.0.1") and loopback_peer("::1")
+    assert loopback_peer("::ffff:127.0.0.1")
+    assert not loopback_peer("192.168.1.20") and not loopback_peer("") and not loopback_peer(None)

@@ -122,6 +122,7 @@ async def test_privacy_toggle_publishes_and_persists(box, browser):
 async def test_websocket_pushes_live_events_and_drops_for_slow_clients(box, browser):
     b = browser()
     await b.pair_with_button()
+    await b.sign_in("google")
     ws = await b.http.ws_connect(box.base + "/ws", origin=box.base)
     first = await asyncio.wait_for(ws.receive_json(), 5)  # the current picture first
     assert first["type"] == "PairingWindow" and first["data"]["open"] is False

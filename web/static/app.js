@@ -132,7 +132,9 @@
     var connect = function (delay) {
       var ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws");
       ws.onopen = function () { text(note, "Live"); delay = 1000; };
-      ws.onclose = function () {
+      ws.onclose = function (ev) {
+        // 1008: another tab of this browser took over, or the browser was unpaired.
+        if (ev.code === 1008) { text(note, "Live updates stopped: reload to resume"); return; }
         text(note, "Reconnecting…");
         setTimeout(function () { connect(Math.min(delay * 2, 30000)); }, delay);
       };

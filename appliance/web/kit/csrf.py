@@ -14,7 +14,7 @@ import hmac
 
 from aiohttp import web
 
-from appliance.web.kit.responses import ApiError
+from appliance.web.kit.bodies import read_form
 from appliance.web.kit.security import origin_matches
 from appliance.web.kit.sessions import WebSession
 
@@ -37,11 +37,7 @@ async def check(request: web.Request, session: WebSession | None) -> tuple[str, 
     if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
         # Parsed here even when the header carries the token: aiohttp keeps the result for
         # the handler, and a malformed body is a 400 for every route instead of a crash.
-        try:
-            form = await request.post()
-        except ValueError:
-            raise ApiError(400, "bad_request",
-                           "The form could not be read; reload the page and try again.") from None
+        form = await read_form(request)
         value = form.get(FIELD, "")
         sent = sent or (value if isinstance(value, str) else "")
     if not sent:

@@ -82,6 +82,9 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         logger.warning("refused over-nested input on %s %s", request.method, request.path)
         return _error(request, 400, "bad_json", "The request body is nested too deeply; "
                       "send plain JSON.")
+    except ConnectionResetError:  # the client went away mid-request: nothing to answer
+        logger.info("client left during %s %s", request.method, request.path)
+        return web.Response(status=400, text="client left")
     except Exception:
         logger.exception("unhandled error on %s %s", request.method, request.path)
         return _error(request, 500, "internal_error",

@@ -95,3 +95,13 @@ def origin_matches(origin: str, host_header: str | None) -> bool:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return False
     return parts.netloc.lower() == host_header.strip().lower()
+
+
+def loopback_peer(remote: str | None) -> bool:
+    """True if the connection comes from the box itself (`request.remote`, not a header)."""
+    try:
+        ip = ipaddress.ip_address((remote or "").split("%", 1)[0])
+    except ValueError:
+        return False
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return bool((mapped or ip).is_loopback)

@@ -2,11 +2,16 @@
 
 A browser gets an *anonymous* session on its first visit: a signed cookie with
 no database row (so strangers cannot fill the table), used to bind the CSRF
-token and a pairing request. Proving physical presence (Play button or a
-pairing code) swaps it for a *stored* session (`paired=1`, a new token: no
-session fixation); signing in swaps it again and records the user. A stored
-session ends at its absolute expiry, after `session_idle_hours` unused, when
-revoked (logout, "sign out everywhere", member removed) or when its user is gone.
+token and a pairing request. Proving physical presence (a code on the buttons
+or a pairing code) swaps it for a *stored* session (`paired=1`, a new token: no
+session fixation) of a new paired browser (`device_id`, `paired_at`,
+`paired_via`, `paired_from`). Signing in and out swap the token again but keep
+the browser: its device id, its pairing time and its absolute expiry
+(`session_lifetime_hours` counts from the proof of presence), and the old row
+is deleted, not kept revoked. A stored session ends at that expiry, after
+`session_idle_hours` unused (the pairing lapses), when ended (logout, "sign out
+everywhere", member removed, the owner unpairs the browser) or when its user is
+gone.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from sqlite_utils import Database
 
@@ -51,6 +57,15 @@ class WebSession:
     created_at: float = 0.0
     last_seen: float = 0.0
     expires_at: float = 0.0
+    device_id: str = ""  # the paired browser, kept across sign-in and logout
+    paired_at: float = 0.0
+    paired_via: str = ""
+    paired_from: str = ""
+
+    @property
+    def binding(self) -> str:
+        """What a sign-in flow is bound to: the paired browser (its key before pairing)."""
+        return self.device_id or self.key
 
 
 class SessionStore:
@@ -116,7 +131,9 @@ class SessionStore:
             key=key, csrf=row["csrf"], stored=True, paired=bool(row["paired"]),
             user_id=row["user_id"] or "", display_name=row["u_name"] or "",
             role=row["u_role"] or "", created_at=row["created_at"],
-            last_seen=row["last_seen"], expires_at=row["expires_at"])
+            last_seen=row["last_seen"], expires_at=row["expires_at"],
+            device_id=row["device_id"] or "", paired_at=row["paired_at"] or 0.0,
+            paired_via=row["paired_via"] or "", paired_from=row["paired_from"] or "")
         if now - row["last_seen"] > TOUCH_EVERY:
             await self.store.write(lambda db: db.execute(
                 "UPDATE sessions SET last_seen = ? WHERE id_hash = ?", [now, key]))
@@ -124,9 +141,16 @@ class SessionStore:
 
     # -- creating, rotating, revoking ----------------------------------------
 
-    async def create(self, *, user_id: str = "", paired: bool = True,
-                     user_agent: str = "", replaces: str = "") -> tuple[str, str]:
-        """Store a new session (revoking `replaces`); returns (cookie value, key)."""
+    async def create(self, *, user_id: str = "", paired: bool = True, user_agent: str = "",
+                     replaces: str = "", carry: WebSession | None = None, via: str = "",
+                     client: str = "") -> tuple[str, str]:
+        """Store a new session; returns (cookie value, key).
+
+        `replaces` (a session key) is deleted; its paired browser (or `carry`'s, when
+        that session is already gone) lives on in the new one with its pairing time
+        and expiry. Otherwise this is a new paired browser, paired `via` ("button",
+        "code", "invite") from address `client`.
+        """
         token = secrets.token_urlsafe(32)
         key = token_hash(token)
         now = time.time()
@@ -134,30 +158,40 @@ class SessionStore:
             "id_hash": key, "user_id": user_id, "csrf": secrets.token_urlsafe(32),
             "paired": 1 if paired else 0, "created_at": now, "last_seen": now,
             "expires_at": now + self.lifetime, "revoked": 0, "user_agent": user_agent[:200],
+            "device_id": secrets.token_hex(8), "paired_at": now, "paired_via": via[:20],
+            "paired_from": client[:64],
         }
+        kept = ("device_id", "paired_at", "paired_via", "paired_from", "expires_at")
 
         def w(db: Database) -> None:
+            old: dict[str, Any] | None = None
             if replaces:
-                db.execute("UPDATE sessions SET revoked = 1 WHERE id_hash = ?", [replaces])
+                rows = list(db.query("SELECT * FROM sessions WHERE id_hash = ?", [replaces]))
+                old = rows[0] if rows else None
+                db.execute("DELETE FROM sessions WHERE id_hash = ?", [replaces])
+            if old is None and carry is not None and carry.stored:
+                old = {"paired": carry.paired, "device_id": carry.device_id,
+                       "paired_at": carry.paired_at, "paired_via": carry.paired_via,
+                       "paired_from": carry.paired_from, "expires_at": carry.expires_at}
+            if paired and old is not None and old["paired"] and old["device_id"]:
+                row.update({k: old[k] for k in kept})
             db.table("sessions").insert(row)
-            # Housekeeping: forget long-dead sessions.
-            db.execute("DELETE FROM sessions WHERE expires_at < ? OR "
-                       "(revoked = 1 AND last_seen < ?)", [now, now - self.idle])
+            # Housekeeping: forget dead sessions.
+            db.execute("DELETE FROM sessions WHERE expires_at < ? OR revoked = 1 OR "
+                       "last_seen < ?", [now, now - self.idle])
 
         await self.store.write(w)
         return token, key
 
     async def revoke(self, key: str) -> None:
-        """End one session (logout)."""
+        """End one session."""
         await self.store.write(lambda db: db.execute(
-            "UPDATE sessions SET revoked = 1 WHERE id_hash = ?", [key]))
+            "DELETE FROM sessions WHERE id_hash = ?", [key]))
 
     async def revoke_user(self, user_id: str) -> int:
         """End every session of `user_id` ("sign out everywhere"); returns how many."""
         def w(db: Database) -> int:
-            cur = db.execute("UPDATE sessions SET revoked = 1 WHERE user_id = ? AND revoked = 0",
-                             [user_id])
-            return cur.rowcount
+            return db.execute("DELETE FROM sessions WHERE user_id = ?", [user_id]).rowcount
         return await self.store.write(w)
 
     async def revoke_signed_out(self) -> int:
@@ -168,10 +202,28 @@ class SessionStore:
         "sign out everywhere" makes all of them prove presence again.
         """
         def w(db: Database) -> int:
-            cur = db.execute("UPDATE sessions SET revoked = 1 WHERE (user_id = '' OR user_id "
-                             "IS NULL) AND paired = 1 AND revoked = 0")
-            return cur.rowcount
+            return db.execute("DELETE FROM sessions WHERE (user_id = '' OR user_id IS NULL) "
+                              "AND paired = 1").rowcount
         return await self.store.write(w)
+
+    async def unpair(self, device_id: str) -> int:
+        """End every session of one paired browser (the owner unpairs it); returns how many."""
+        def w(db: Database) -> int:
+            return db.execute("DELETE FROM sessions WHERE device_id = ?", [device_id]).rowcount
+        return await self.store.write(w)
+
+    async def paired_browsers(self) -> list[dict[str, Any]]:
+        """Every live paired browser, newest pairing first: device, times, address, user."""
+        now = time.time()
+
+        def q(db: Database) -> list[dict[str, Any]]:
+            return list(db.query(
+                "SELECT s.device_id, s.id_hash, s.paired_at, s.paired_via, s.paired_from, "
+                "s.last_seen, s.user_agent, s.user_id, u.display_name AS u_name "
+                "FROM sessions s LEFT JOIN users u ON u.id = s.user_id "
+                "WHERE s.paired = 1 AND s.revoked = 0 AND s.expires_at > ? AND s.last_seen > ? "
+                "ORDER BY s.paired_at DESC", [now, now - self.idle]))
+        return await self.store.read(q)
 
     def cookie_max_age(self) -> int:
         """Max-Age of a stored session's cookie (its absolute lifetime)."""

@@ -1,7 +1,10 @@
-"""`/ws`: live updates for paired browsers, one bounded bus subscription per client.
+"""`/ws`: live updates for signed-in household members, one bounded bus subscription each.
 
 Each client gets its own drop-oldest Subscription, so a phone on bad Wi-Fi only
 loses its own stale events and never slows the bus, the player or the camera.
+The stream says whether anyone is home, so a paired browser nobody is signed in
+to gets none. One paired browser holds at most PER_BROWSER sockets (a new one
+closes its oldest), so it cannot take the MAX_CLIENTS slots from the others.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from appliance.core.bus import (
     PrivacyChanged,
     SetupProgress,
 )
-from appliance.web.kit.guards import require_paired
+from appliance.web.kit.guards import current_session, require_user
 
 logger = logging.getLogger(__name__)
 
@@ -37,14 +40,40 @@ LIVE_EVENTS = (MoodReading, PresenceChanged, PlayerState, LedState, ErrorRaised,
 CLIENT_QUEUE = 50
 HEARTBEAT = 20.0
 MAX_CLIENTS = 20
+PER_BROWSER = 3
 
 
 class LiveHub:
-    """The open WebSockets, so shutdown can close them."""
+    """The open WebSockets (by paired browser), so shutdown and unpairing can close them."""
 
     def __init__(self, bus: Bus) -> None:
         self.bus = bus
         self.clients: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
+        self.by_device: dict[str, list[web.WebSocketResponse]] = {}
+
+    def add(self, device: str, ws: web.WebSocketResponse) -> list[web.WebSocketResponse]:
+        """Count `ws` for `device`; returns that browser's sockets over PER_BROWSER (oldest)."""
+        self.clients.add(ws)
+        mine = self.by_device.setdefault(device, [])
+        mine.append(ws)
+        extra = mine[:-PER_BROWSER] if len(mine) > PER_BROWSER else []
+        del mine[:len(extra)]
+        return extra
+
+    def discard(self, device: str, ws: web.WebSocketResponse) -> None:
+        """Forget a closed socket."""
+        self.clients.discard(ws)
+        mine = self.by_device.get(device, [])
+        if ws in mine:
+            mine.remove(ws)
+        if not mine:
+            self.by_device.pop(device, None)
+
+    async def close_device(self, device: str) -> None:
+        """Close every socket of one browser (it was unpaired)."""
+        for ws in list(self.by_device.pop(device, [])):
+            with contextlib.suppress(Exception):
+                await ws.close(code=1008, message=b"this browser was unpaired")
 
     async def close(self) -> None:
         """Close every open WebSocket (server shutting down)."""
@@ -61,14 +90,17 @@ def event_message(ev: object) -> dict[str, object]:
 
 
 async def live(request: web.Request) -> web.WebSocketResponse:
-    """Stream live events to a paired browser until it goes away."""
-    require_paired(request)
+    """Stream live events to a signed-in member's browser until it goes away."""
+    require_user(request)
+    device = current_session(request).binding
     hub: LiveHub = request.app[LIVE]
-    if len(hub.clients) >= MAX_CLIENTS:
+    if len(hub.clients) >= MAX_CLIENTS and len(hub.by_device.get(device, [])) < PER_BROWSER:
         raise web.HTTPServiceUnavailable(text="Too many live connections; close a tab.")
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=4096)
     await ws.prepare(request)
-    hub.clients.add(ws)
+    for old in hub.add(device, ws):  # this browser's oldest tab makes room
+        with contextlib.suppress(Exception):
+            await old.close(code=1008, message=b"opened in another tab")
     sub = hub.bus.subscribe(*LIVE_EVENTS, maxsize=CLIENT_QUEUE, name="web-ws")
 
     async def pump() -> None:
@@ -89,7 +121,7 @@ async def live(request: web.Request) -> web.WebSocketResponse:
         sender.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await sender
-        hub.clients.discard(ws)
+        hub.discard(device, ws)
         await ws.close()
     return ws
 

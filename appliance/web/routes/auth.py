@@ -75,7 +75,7 @@ async def start_flow(request: web.Request, provider: str) -> FlowView:
     """Start a device flow bound to this browser's session."""
     sess = require_paired(request)
     try:
-        return await request.app[FLOWS].start(provider, sess.key)
+        return await request.app[FLOWS].start(provider, sess.binding)
     except FlowError as err:
         raise _flow_error(err) from None
 
@@ -84,7 +84,7 @@ async def finish_sign_in(request: web.Request, flow_id: str) -> dict[str, Any]:
     """Claim an approved flow, create or link the account, and rotate the session."""
     sess = current_session(request)
     try:
-        identity: VerifiedIdentity = request.app[FLOWS].claim(flow_id, sess.key)
+        identity: VerifiedIdentity = request.app[FLOWS].claim(flow_id, sess.binding)
     except FlowError as err:
         raise _flow_error(err) from None
     user = current_user(request)
@@ -100,7 +100,7 @@ async def finish_sign_in(request: web.Request, flow_id: str) -> dict[str, Any]:
         raise account_error(err) from None
     token, _ = await request.app[SESSIONS].create(
         user_id=result.user_id, paired=True,
-        user_agent=request.headers.get("User-Agent", ""), replaces=sess.key)
+        user_agent=request.headers.get("User-Agent", ""), replaces=sess.key, carry=sess)
     request[REQ_NEW_TOKEN] = token
     logger.info("signed in with %s (%s)", identity.provider,
                 "new account" if result.created else "linked" if result.linked else "existing")
@@ -124,7 +124,7 @@ async def api_status(request: web.Request) -> web.Response:
     sess = require_paired(request)
     flow_id = request.query.get("flowId", "")
     try:
-        view = request.app[FLOWS].status(flow_id, sess.key)
+        view = request.app[FLOWS].status(flow_id, sess.binding)
     except FlowError as err:
         raise _flow_error(err) from None
     if view.provider != request.match_info["provider"]:
@@ -160,8 +160,9 @@ async def logout_everywhere(request: web.Request) -> web.StreamResponse:
         raise ApiError(401, "not_signed_in", "Sign in first: open /signin on this browser.")
     count = await request.app[SESSIONS].revoke_user(user.user_id)
     await request.app[SESSIONS].revoke_signed_out()  # e.g. a lost phone that was signed out
-    token, _ = await request.app[SESSIONS].create(
-        paired=True, user_agent=request.headers.get("User-Agent", ""))
+    token, _ = await request.app[SESSIONS].create(  # this browser stays paired, signed out
+        paired=True, user_agent=request.headers.get("User-Agent", ""),
+        carry=current_session(request))
     request[REQ_NEW_TOKEN] = token
     if wants_json(request):
         return json_data({"signedOut": True, "sessions": count})
@@ -207,7 +208,7 @@ async def signin_flow_page(request: web.Request) -> web.StreamResponse:
     sess = require_paired(request)
     flow_id = request.match_info["flow_id"]
     try:
-        view = request.app[FLOWS].status(flow_id, sess.key)
+        view = request.app[FLOWS].status(flow_id, sess.binding)
     except FlowNotFound:
         raise web.HTTPSeeOther("/signin") from None
     if view.state == "approved":
@@ -228,7 +229,7 @@ async def signin_cancel(request: web.Request) -> web.StreamResponse:
     """Form: stop waiting for a code."""
     sess = require_paired(request)
     with contextlib.suppress(FlowNotFound):
-        request.app[FLOWS].cancel(request.match_info["flow_id"], sess.key)
+        request.app[FLOWS].cancel(request.match_info["flow_id"], sess.binding)
     raise web.HTTPSeeOther("/signin")
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import time
 from typing import Any
 
@@ -104,6 +105,9 @@ async def post_targets(request: web.Request) -> web.Response:
         return _done(request, {"targets": _targets_json(moods.DEFAULT_TARGETS)}, "targets")
     data = body.get("targets", body) if request.content_type == "application/json" \
         else _targets_from_form(body)
+    if not isinstance(data, dict):
+        raise ApiError(400, "bad_targets", 'Send {"targets": {"happy": {"valence": 0.8, ...}}}; '
+                       "nothing was changed.")
     try:
         changes = moods.validate_targets({k: v for k, v in data.items() if k != "csrf_token"})
     except ValueError as err:
@@ -181,6 +185,8 @@ async def get_history(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
     try:
         days = float(request.query.get("days", "7"))
+        if not math.isfinite(days):
+            raise ValueError(days)
     except ValueError:
         raise ApiError(400, "bad_days", "days must be a number.") from None
     days = min(max(days, 1 / 24), float(deps.config.player.mood_history_days))

@@ -12,6 +12,7 @@ from sqlite_utils import Database
 from appliance import __version__
 from appliance.core.bus import PrivacyChanged
 from appliance.identity import accounts
+from appliance.web.kit.bodies import read_body, read_json
 from appliance.web.kit.deps import WebDeps
 from appliance.web.kit.guards import current_session, current_user
 from appliance.web.kit.keys import DEPS, ERRORS
@@ -41,6 +42,10 @@ async def _status(request: web.Request) -> dict[str, Any]:
 
     snap.update(await deps.store.read(q))
     snap["privacyEnabled"] = await _privacy_enabled(request)
+    if current_user(request) is None:
+        # Whether anyone is home (and their mood, what plays, who listens) is for the
+        # household: a paired browser nobody is signed in to sees the box, not the room.
+        snap.update(mood=None, presence=None, player=None, listener="")
     return snap
 
 
@@ -66,17 +71,22 @@ async def privacy_page(request: web.Request) -> web.Response:
 
 
 async def set_privacy(request: web.Request) -> web.StreamResponse:
-    """POST /privacy (form) or /api/privacy (JSON {"enabled": bool}): camera off or on."""
+    """POST /privacy (form `enabled=1|0`) or /api/privacy (JSON {"enabled": bool}).
+
+    Anything else is a 400 and changes nothing (never the camera on by accident).
+    Any paired browser may turn privacy on; only a signed-in member may turn it off.
+    """
     if request.content_type == "application/json":
-        try:
-            body = await request.json()
-        except ValueError:
-            raise ApiError(400, "bad_json", "The request body is not valid JSON.") from None
+        body = await read_json(request)
         enabled = body.get("enabled") if isinstance(body, dict) else None
-        if not isinstance(enabled, bool):
-            raise ApiError(400, "bad_request", 'Send {"enabled": true} or {"enabled": false}.')
     else:
-        enabled = (await request.post()).get("enabled") == "1"
+        enabled = {"1": True, "0": False}.get((await read_body(request)).get("enabled", ""))
+    if not isinstance(enabled, bool):
+        raise ApiError(400, "bad_request", 'Send {"enabled": true} or {"enabled": false} '
+                       '(a form: enabled=1 or enabled=0).')
+    if not enabled and current_user(request) is None:
+        raise ApiError(401, "not_signed_in", "Sign in to turn the camera back on; anyone "
+                       "paired may turn privacy mode on.")
     deps = request.app[DEPS]
     await deps.store.set_setting("privacy", "1" if enabled else "0")
     deps.bus.publish(PrivacyChanged(enabled=enabled))

@@ -3,29 +3,36 @@ one-time code."""
 
 from __future__ import annotations
 
+import logging
 import math
+import time
+from typing import Any
 
 from aiohttp import web
 
 from appliance.identity.pairing import CodeRateLimited, PairingManager, format_code
+from appliance.web.kit.bodies import read_body
 from appliance.web.kit.guards import current_session, current_user, require_owner
-from appliance.web.kit.keys import PAIRING, REQ_NEW_TOKEN, SESSIONS
+from appliance.web.kit.keys import FLOWS, PAIRING, REQ_NEW_TOKEN, SESSIONS
 from appliance.web.kit.middleware import wants_json
 from appliance.web.kit.render import render
 from appliance.web.kit.responses import ApiError, json_data
 from appliance.web.kit.sessions import WebSession
 from appliance.web.kit.users import owner_exists_async
+from appliance.web.kit.ws import LIVE
+
+logger = logging.getLogger(__name__)
 
 
 def _client(request: web.Request) -> str:
     return request.remote or "unknown"
 
 
-async def _become_paired(request: web.Request, sess: WebSession) -> None:
+async def _become_paired(request: web.Request, sess: WebSession, via: str) -> None:
     """Swap the browser's session for a new, stored, paired one (no fixation)."""
     token, _ = await request.app[SESSIONS].create(
         paired=True, user_agent=request.headers.get("User-Agent", ""),
-        replaces=sess.key if sess.stored else "")
+        replaces=sess.key if sess.stored else "", via=via, client=_client(request))
     request[REQ_NEW_TOKEN] = token
 
 
@@ -93,7 +100,7 @@ async def pair_complete(request: web.Request) -> web.StreamResponse:
             raise ApiError(409, "not_approved",
                            "The box has not approved this browser; ask again and press "
                            "the code on the box's buttons.")
-        await _become_paired(request, sess)
+        await _become_paired(request, sess, "button")
     return _done(request, {"state": "paired", "next": "/signin"}, "/signin")
 
 
@@ -105,15 +112,15 @@ async def pair_code(request: web.Request) -> web.StreamResponse:
     code = await _field(request, "code")
     pairing: PairingManager = request.app[PAIRING]
     try:
-        ok = await pairing.redeem(code, client=_client(request), key=sess.key)
+        made_by = await pairing.redeem(code, client=_client(request), key=sess.key)
     except CodeRateLimited as err:
         raise _limited(err) from None
-    if not ok:
+    if made_by is None:
         if not wants_json(request):
             raise web.HTTPSeeOther("/pair?error=code")
         raise ApiError(400, "wrong_code",
                        "That code is wrong, used or expired; check it or make a new one.")
-    await _become_paired(request, sess)
+    await _become_paired(request, sess, "code" if made_by == "cli" else "invite")
     return _done(request, {"state": "paired", "next": "/signin"}, "/signin")
 
 
@@ -135,14 +142,7 @@ def _limited(err: CodeRateLimited) -> ApiError:
 
 
 async def _field(request: web.Request, name: str) -> str:
-    if request.content_type == "application/json":
-        try:
-            body = await request.json()
-        except ValueError:
-            raise ApiError(400, "bad_json", "The request body is not valid JSON.") from None
-        value = body.get(name, "") if isinstance(body, dict) else ""
-    else:
-        value = (await request.post()).get(name, "")
+    value = (await read_body(request)).get(name, "")
     if not isinstance(value, str):
         raise ApiError(400, "bad_request", f"{name} must be text.")
     return value[:64]
@@ -154,6 +154,84 @@ def _done(request: web.Request, data: dict[str, object], redirect: str = "/") ->
     raise web.HTTPSeeOther(redirect)
 
 
+# -- paired browsers (the owner's Household page) -----------------------------------------
+
+_BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("SamsungBrowser", "Samsung Internet"),
+             ("Firefox/", "Firefox"), ("FxiOS", "Firefox"), ("CriOS", "Chrome"),
+             ("Chrome/", "Chrome"), ("Safari/", "Safari"), ("curl/", "curl"),
+             ("aiohttp", "a script"), ("python-requests", "a script"))
+_SYSTEMS = (("iPhone", "iPhone"), ("iPad", "iPad"), ("Android", "Android"),
+            ("CrOS", "ChromeOS"), ("Mac OS X", "Mac"), ("Macintosh", "Mac"),
+            ("Windows", "Windows"), ("Linux", "Linux"))
+NEW_FOR = 86400.0  # a browser paired this recently is marked new on the owner's page
+
+
+def browser_name(user_agent: str) -> str:
+    """A short name for a browser from its User-Agent, e.g. "Chrome on Android"."""
+    app = next((name for mark, name in _BROWSERS if mark in user_agent), "A browser")
+    system = next((name for mark, name in _SYSTEMS if mark in user_agent), "")
+    return f"{app} on {system}" if system else app
+
+
+def _when(t: float) -> str:
+    return time.strftime("%d %b %H:%M", time.localtime(t)) if t else "never"
+
+
+async def paired_browsers(request: web.Request) -> list[dict[str, Any]]:
+    """Every paired browser, for the owner's page and `GET /api/browsers`."""
+    mine = current_session(request).device_id
+    now = time.time()
+    out: dict[str, dict[str, Any]] = {}
+    for row in await request.app[SESSIONS].paired_browsers():
+        device = row["device_id"]
+        if device in out:  # a second live session of one browser: show it once
+            continue
+        out[device] = {
+            "id": device, "name": browser_name(row["user_agent"] or ""),
+            "pairedAt": row["paired_at"], "lastSeen": row["last_seen"],
+            "pairedVia": row["paired_via"] or "", "pairedFrom": row["paired_from"] or "",
+            "profile": ({"id": row["user_id"], "displayName": row["u_name"] or ""}
+                        if row["user_id"] and row["u_name"] is not None else None),
+            "current": device == mine, "new": now - (row["paired_at"] or 0) < NEW_FOR,
+            "pairedText": _when(row["paired_at"]), "lastSeenText": _when(row["last_seen"]),
+        }
+    return list(out.values())
+
+
+async def api_browsers(request: web.Request) -> web.Response:
+    """GET /api/browsers: the owner sees every paired browser."""
+    require_owner(request)
+    return json_data({"browsers": await paired_browsers(request)})
+
+
+async def _unpair(request: web.Request) -> int:
+    require_owner(request)
+    device = request.match_info["device_id"]
+    count = await request.app[SESSIONS].unpair(device)
+    if not count:
+        raise ApiError(404, "browser_not_found", "That browser is not paired (any more).")
+    request.app[FLOWS].cancel_bound(device)
+    await request.app[LIVE].close_device(device)
+    logger.info("the owner unpaired a browser (%d session%s)", count, "" if count == 1 else "s")
+    return count
+
+
+async def api_unpair(request: web.Request) -> web.Response:
+    """DELETE /api/browsers/{device_id}: the owner unpairs a browser; it must pair again."""
+    return json_data({"unpaired": await _unpair(request)})
+
+
+async def unpair_form(request: web.Request) -> web.StreamResponse:
+    """Form: unpair a browser from the Household page."""
+    try:
+        await _unpair(request)
+    except ApiError as err:
+        if wants_json(request):
+            raise
+        raise web.HTTPSeeOther(f"/members?error={err.code}#browsers") from None
+    raise web.HTTPSeeOther("/members#browsers")
+
+
 def add_routes(app: web.Application) -> None:
     """Register the pairing routes."""
     app.router.add_get("/pair", pair_page, name="pair")
@@ -162,3 +240,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/pair/complete", pair_complete)
     app.router.add_post("/pair/code", pair_code)
     app.router.add_post("/api/pair/codes", create_code)
+    app.router.add_get("/api/browsers", api_browsers)
+    app.router.add_delete("/api/browsers/{device_id}", api_unpair)
+    app.router.add_post("/browsers/{device_id}/revoke", unpair_form)

@@ -22,7 +22,6 @@ The API reads and drives the very gpiozero mock pins the panel code uses:
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import math
 from typing import Any
@@ -38,6 +37,7 @@ from appliance.web.kit.keys import DEPS
 from appliance.web.kit.middleware import wants_json
 from appliance.web.kit.render import add_nav, render
 from appliance.web.kit.responses import ApiError, json_data
+from appliance.web.kit.security import loopback_peer
 
 logger = logging.getLogger(__name__)
 
@@ -80,21 +80,12 @@ def add_routes(app: web.Application) -> None:
 
 def _at_the_box(request: web.Request) -> None:
     """Refuse unpaired browsers that are not on the box itself (loopback peer)."""
-    if is_paired(request) or _loopback_peer(request.remote):
+    if is_paired(request) or loopback_peer(request.remote):
         return
     if request.method == "GET" and not wants_json(request):
         raise web.HTTPSeeOther("/pair")
     raise ApiError(403, "not_paired", "The virtual panel answers browsers on the box itself "
                    "or paired ones; open /pair first.")
-
-
-def _loopback_peer(remote: str | None) -> bool:
-    try:
-        ip = ipaddress.ip_address((remote or "").split("%", 1)[0])
-    except ValueError:
-        return False
-    mapped = getattr(ip, "ipv4_mapped", None)
-    return (mapped or ip).is_loopback
 
 
 def _panel(request: web.Request) -> PanelService:

@@ -65,7 +65,7 @@ async def _post(request: web.Request) -> web.Response:
         name = body.get("recording") if isinstance(body, dict) else None
     else:
         name = (await request.post()).get("recording")
-    if name not in RECORDINGS:
+    if not isinstance(name, str) or name not in RECORDINGS:
         raise ApiError(400, "bad_recording",
                        f"recording must be one of {', '.join(sorted(RECORDINGS))}")
     cam = _camera(request)

@@ -38,6 +38,7 @@ from appliance.web.kit.guards import allow_unpaired, current_user, require_user
 from appliance.web.kit.keys import DEPS, REQ_NEW_TOKEN
 from appliance.web.kit.render import add_nav, render
 from appliance.web.kit.responses import ApiError, json_data
+from appliance.web.kit.security import loopback_peer
 
 logger = logging.getLogger(__name__)
 
@@ -207,7 +208,9 @@ async def callback(request: web.Request) -> web.Response:
     same-site reload of itself (which carries the cookie), and must not replace
     the browser's real cookie with a new anonymous one meanwhile.
     """
-    if not _is_loopback_host(request):
+    # Both: the page is the loopback one (Host) and the browser is on the box itself
+    # (the peer address; a LAN client can send any Host header).
+    if not (_is_loopback_host(request) and loopback_peer(request.remote)):
         raise ApiError(400, "not_loopback", "This address only works on the box's loopback; "
                        "paste the whole address into the Spotify page instead.")
     params = {k: v for k, v in request.query.items() if k != "resumed"}
@@ -275,8 +278,10 @@ async def _choose_speaker(request: web.Request) -> web.Response:
     device_id = str(body.get("id") or body.get("device_id") or "")
     try:
         raw = body.get("volume")
+        if isinstance(raw, bool):
+            raise TypeError(raw)
         volume = int(raw if raw not in (None, "") else svc.config.player.default_volume)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf)
         raise ApiError(400, "bad_volume", "Volume must be a whole number from 0 to 100.") from None
     if not 0 <= volume <= 100:
         raise ApiError(400, "bad_volume", "Volume must be a whole number from 0 to 100.")

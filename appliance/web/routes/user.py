@@ -11,12 +11,19 @@ from sqlite_utils import Database
 from appliance.core.bus import LinkState
 from appliance.identity import accounts
 from appliance.identity.pairing import format_code
-from appliance.web.kit.guards import CurrentUser, current_user, require_owner, require_user
+from appliance.web.kit.guards import (
+    CurrentUser,
+    current_session,
+    current_user,
+    require_owner,
+    require_user,
+)
 from appliance.web.kit.keys import DEPS, PAIRING, PROVIDERS, REQ_NEW_TOKEN, SESSIONS
 from appliance.web.kit.middleware import wants_json
 from appliance.web.kit.render import render
 from appliance.web.kit.responses import ApiError, json_data
 from appliance.web.kit.users import account_error
+from appliance.web.routes.pair import paired_browsers
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +37,7 @@ ERROR_TEXT = {
     "owner_only": "Only the owner can remove other members.",
     "last_owner": "The box needs an owner: the last owner cannot leave.",
     "member_not_found": "That member is already gone.",
+    "browser_not_found": "That browser is not paired any more.",
 }
 
 
@@ -179,7 +187,8 @@ async def _remove_member(request: web.Request, user: CurrentUser, target: str) -
 
 async def _signed_out_session(request: web.Request) -> None:
     token, _ = await request.app[SESSIONS].create(
-        paired=True, user_agent=request.headers.get("User-Agent", ""))
+        paired=True, user_agent=request.headers.get("User-Agent", ""),
+        carry=current_session(request))
     request[REQ_NEW_TOKEN] = token
 
 
@@ -198,12 +207,21 @@ async def api_remove_member(request: web.Request) -> web.Response:
 
 
 async def members_page(request: web.Request) -> web.Response:
-    """The household: members, roles, invite and remove."""
-    _page_user(request)
+    """The household: members, roles, invite and remove; paired browsers for the owner."""
+    user = _page_user(request)
     error = request.query.get("error", "")
     return render(request, "members.html", {
         "members": await _members(request), "invite": None, "labels": _labels(request),
-        "error": ERROR_TEXT.get(error, "That did not work." if error else "")})
+        "error": ERROR_TEXT.get(error, "That did not work." if error else ""),
+        **await _browsers_context(request, user)})
+
+
+async def _browsers_context(request: web.Request, user: CurrentUser) -> dict[str, Any]:
+    """What `_paired_browsers.html` needs (owner only)."""
+    if not user.is_owner:
+        return {}
+    return {"paired_browsers": await paired_browsers(request),
+            "paired_idle_days": round(request.app[DEPS].config.web.session_idle_hours / 24)}
 
 
 async def members_invite(request: web.Request) -> web.Response:
@@ -212,7 +230,8 @@ async def members_invite(request: web.Request) -> web.Response:
     code, until = await request.app[PAIRING].create_code(user.user_id)
     return render(request, "members.html", {
         "members": await _members(request), "labels": _labels(request),
-        "invite": {"code": format_code(code), "until": until}, "error": ""})
+        "invite": {"code": format_code(code), "until": until}, "error": "",
+        **await _browsers_context(request, user)})
 
 
 async def members_remove(request: web.Request) -> web.StreamResponse:
