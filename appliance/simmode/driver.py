@@ -77,16 +77,15 @@ class BoxDriver:
     # -- setup steps ---------------------------------------------------------------------
 
     async def pair(self, pair_code: PairCode | None = None) -> str:
-        """Claim/pair this browser: ask, press Play on the virtual panel, collect.
+        """Claim/pair this browser: ask, press its code on the virtual panel, collect.
 
         Without a virtual panel (404, or 403 for an unpaired browser), `pair_code()`
-        supplies a one-time code
-        (e.g. from `mooddj pair`). Returns "button" or "code".
+        supplies a one-time code (e.g. from `mooddj pair`). Returns "button" or "code".
         """
         await self.refresh_csrf()
-        await self._json("POST", "/pair/request", json={}, step="pair request")
-        status, body = await self.request("POST", "/api/panel/buttons/play",
-                                          json={"action": "press"})
+        asked = await self._json("POST", "/pair/request", json={}, step="pair request")
+        self.csrf = str(asked.get("csrfToken") or self.csrf)  # asking rotates the cookie
+        status, body = await self._press_code(asked)
         if status < 400:
             await self._wait_pair_approved()
             await self._json("POST", "/pair/complete", json={}, step="pair complete")
@@ -96,10 +95,23 @@ class BoxDriver:
             await self._json("POST", "/pair/code", json={"code": code}, step="pair code")
             how = "code"
         else:
-            raise DriverError(f"pair: the virtual Play button answered {status}: "
+            raise DriverError(f"pair: the virtual panel answered {status}: "
                               f"{_error_text(body)}")
         await self.refresh_csrf()
         return how
+
+    async def _press_code(self, asked: dict[str, Any]) -> tuple[int, Any]:
+        """Press the code the box showed on the virtual panel (a Play hold first once
+        claimed); the first refused press answers for all."""
+        presses = [("play", "hold")] if asked.get("holdFirst") else []
+        presses += [(name, "press") for name in asked.get("challenge") or []]
+        status, body = 200, None
+        for name, action in presses:
+            status, body = await self.request("POST", f"/api/panel/buttons/{name}",
+                                              json={"action": action})
+            if status >= 400:
+                break
+        return status, body
 
     async def _wait_pair_approved(self) -> None:
         deadline = time.monotonic() + self.timeout
@@ -108,7 +120,7 @@ class BoxDriver:
             if data.get("state") in ("approved", "paired"):
                 return
             await asyncio.sleep(0.2)
-        raise DriverError("pair: the Play press did not approve this browser")
+        raise DriverError("pair: the code on the buttons did not approve this browser")
 
     async def sign_in(self, provider: str = "google", *, email: str = "alex@example.org",
                       name: str = "Alex") -> str:
