@@ -147,8 +147,8 @@ def m120_web_paired_browsers(db: Database) -> None:
     # A paired browser outlives its session tokens (sign-in and logout rotate them).
     for column, kind in (("device_id", str), ("paired_at", float), ("paired_via", str),
                          ("paired_from", str)):
-        db["sessions"].add_column(column, kind)
+        db.table("sessions").add_column(column, kind)
     db.execute("UPDATE sessions SET device_id = lower(hex(randomblob(8))), "
                "paired_at = created_at, paired_via = '', paired_from = '' "
                "WHERE device_id IS NULL")
-    db["sessions"].create_index(["device_id"])
+    db.table("sessions").create_index(["device_id"])
