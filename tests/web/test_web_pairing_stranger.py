@@ -16,6 +16,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from yarl import URL
 
 from appliance.core.bus import Bus
 from appliance.core.config import Config, from_dict
@@ -211,4 +212,47 @@ async def test_a_stranger_never_claims_an_unclaimed_box(box):
         await _assert_stranger_lost(owner, stranger)
     finally:
         await owner.close()
+        await stranger.close()
+
+
+def _cookie(phone: Phone) -> str:
+    return next(c.value for c in phone.http.cookie_jar if c.key == "mooddj_session")
+
+
+def _plant(phone: Phone, base: str, value: str) -> None:
+    phone.http.cookie_jar.clear()
+    phone.http.cookie_jar.update_cookies({"mooddj_session": value}, response_url=URL(base))
+
+
+async def test_an_approval_is_collected_only_by_the_browser_that_asked(box):
+    """Review F-8: a stranger who planted its cookie in the victim's browser, or copied the
+    victim's cookie, cannot collect the victim's approval from its own address."""
+    base, panel, _store = box
+    victim, stranger = Phone(base, "127.0.0.1"), Phone(base, "127.0.9.5")
+    try:
+        await stranger.refresh_csrf()
+        planted = _cookie(stranger)
+        _plant(victim, base, planted)  # e.g. from another service on the box's name
+        status, body = await victim.ask()
+        assert status == 200
+        assert _cookie(victim) != planted  # asking replaced the planted cookie
+        await _enter(panel, body["data"]["challenge"], body["data"]["holdFirst"])
+        for _ in range(100):
+            if (await victim.call("GET", "/pair/status"))[1]["data"]["state"] == "approved":
+                break
+            await asyncio.sleep(0.05)
+        # The planted (old) cookie collects nothing...
+        assert (await stranger.call("POST", "/pair/complete"))[0] == 409
+        # ...nor does the victim's new cookie from another address.
+        thief = Phone(base, "127.0.9.6")
+        _plant(thief, base, _cookie(victim))
+        thief.csrf = victim.csrf
+        assert (await thief.call("POST", "/pair/complete"))[0] == 409
+        await thief.close()
+        status, body = await victim.call("POST", "/pair/complete")
+        assert status == 200, body
+        await victim.refresh_csrf()
+        assert (await victim.call("GET", "/api/status"))[0] == 200
+    finally:
+        await victim.close()
         await stranger.close()

@@ -52,7 +52,8 @@ def require_paired(request: web.Request) -> WebSession:
     sess = current_session(request)
     if not sess.paired:
         raise ApiError(403, "not_paired",
-                       "This browser is not paired with the box; open /pair and press Play.")
+                       "This browser is not paired with the box; open /pair and press its code "
+                       "on the box.")
     return sess
 
 

@@ -184,7 +184,8 @@ async def pairing_middleware(request: web.Request, handler: Handler) -> web.Stre
     if request.method in ("GET", "HEAD") and not wants_json(request):
         raise web.HTTPSeeOther("/pair")
     raise ApiError(403, "not_paired",
-                   "This browser is not paired with the box yet; open /pair and press Play.")
+                   "This browser is not paired with the box yet; open /pair and press its code on "
+                   "the box.")
 
 
 def security_headers(request: web.Request, response: web.StreamResponse) -> None:
