@@ -256,3 +256,23 @@ async def test_an_approval_is_collected_only_by_the_browser_that_asked(box):
     finally:
         await victim.close()
         await stranger.close()
+
+
+async def test_waiting_requests_are_limited_per_address_and_box_wide(box):
+    base, _panel, _store = box
+    phones = [Phone(base, f"127.0.8.{1 + i // 2}") for i in range(8)]
+    third, fifth = Phone(base, "127.0.8.1"), Phone(base, "127.0.8.5")
+    phones += [third, fifth]
+    try:
+        answers = [await p.ask() for p in phones[:8]]  # 2 from each of 4 addresses
+        assert [s for s, _ in answers] == [200] * 8
+        codes = {tuple(body["data"]["challenge"]) for _, body in answers}
+        assert len(codes) == 8  # every waiting browser has a code of its own
+        status, body = await third.ask()  # a third from one address
+        assert status == 429 and body["error"]["code"] == "rate_limited"
+        status, body = await fifth.ask()  # a fifth address: the box is full
+        assert status == 429 and body["error"]["code"] == "pairing_busy"
+        assert int(body["error"]["message"].split("again in ")[1].split(" s")[0]) > 0
+    finally:
+        for p in phones:
+            await p.close()
