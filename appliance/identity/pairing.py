@@ -34,7 +34,7 @@ from typing import Literal
 
 from sqlite_utils import Database
 
-from appliance.core.bus import Bus, PairingChecked, PairingEntered, PairingWindow
+from appliance.core.bus import Bus, PairingChecked, PairingEntered, PairingWindow, SetupProgress
 from appliance.core.config import WebConfig
 from appliance.core.store import Store
 from appliance.identity.ratelimit import SlidingLimiter
@@ -163,10 +163,16 @@ class PairingManager:
             self.bus.publish(PairingWindow(open=False))
 
     async def _listen(self) -> None:
-        with self.bus.subscribe(PairingEntered, maxsize=20, name="web-pairing") as sub:
+        with self.bus.subscribe(PairingEntered, SetupProgress, maxsize=20,
+                                name="web-pairing") as sub:
             async for ev in sub:
                 if isinstance(ev, PairingEntered):
                     self.entered(tuple(ev.presses))
+                elif isinstance(ev, SetupProgress) and (ev.step != "unclaimed") != self.claimed:
+                    # Claimed (or reset) while browsers wait: the panel must learn whether
+                    # a Play hold starts a code now.
+                    self.claimed = ev.step != "unclaimed"
+                    self._update_window()
 
     # -- the button path --------------------------------------------------------
 

@@ -6,7 +6,13 @@ import asyncio
 import re
 import time
 
-from appliance.core.bus import ButtonGesture, PairingChecked, PairingEntered, PairingWindow
+from appliance.core.bus import (
+    ButtonGesture,
+    PairingChecked,
+    PairingEntered,
+    PairingWindow,
+    SetupProgress,
+)
 from appliance.identity.pairing import (
     BUTTON_CODES,
     CODE_ALPHABET,
@@ -231,3 +237,14 @@ async def test_once_claimed_the_page_asks_for_a_play_hold_first(box, browser):
     assert "Hold <strong>Play</strong>" in page and 'data-hold-first="1"' in page
     windows = [ev for ev in [box.bus.latest(PairingWindow)] if ev is not None]
     assert windows and windows[0].open and windows[0].hold
+
+
+async def test_claiming_while_a_browser_waits_makes_the_panel_ask_for_a_hold(box, browser):
+    windows = box.bus.subscribe(PairingWindow)
+    waiting = browser()
+    await waiting.refresh_csrf()
+    assert (await waiting.ask_to_pair())["holdFirst"] is False
+    assert windows.get_nowait().hold is False
+    box.bus.publish(SetupProgress(step="no_spotify"))  # someone else just claimed the box
+    await asyncio.sleep(0.05)
+    assert windows.get_nowait().hold is True  # Next and Mood are the music's again
