@@ -1,4 +1,9 @@
-"""scripts/constraints.txt pins every dependency, and the venv under test is the pinned one."""
+"""The locks: scripts/constraints.txt (CI, the venv under test) and scripts/constraints-pi.txt.
+
+constraints.txt pins every dependency and the venv under test is the pinned one; the Pi's
+lock (scripts/lock-pi, resolved for aarch64 bookworm) pins every runtime dependency at
+CI's version except the few it cannot share, and leaves OpenCV out.
+"""
 
 from __future__ import annotations
 
@@ -11,16 +16,19 @@ from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCK = ROOT / "scripts" / "constraints.txt"
+PI_LOCK = ROOT / "scripts" / "constraints-pi.txt"
+# What the Pi cannot share with CI, and why (scripts/lock-pi's DIFFERS_FROM_CI).
+PI_DIFFERS = {"numpy": "Debian bookworm's python3-numpy", "ml-dtypes": "0.7 needs numpy 2"}
 
 
-def pins() -> dict[str, str]:
+def pins(lock: Path = LOCK) -> dict[str, str]:
     out: dict[str, str] = {}
-    for line in LOCK.read_text().splitlines():
+    for line in lock.read_text().splitlines():
         line = line.split("#", 1)[0].strip()
         if not line:
             continue
         m = re.fullmatch(r"([A-Za-z0-9_.\-]+)==([^\s;]+)", line)
-        assert m, f"constraints.txt: {line!r} is not an exact pin"
+        assert m, f"{lock.name}: {line!r} is not an exact pin"
         out[canonicalize_name(m.group(1))] = m.group(2)
     return out
 
@@ -47,7 +55,7 @@ def installed_closure(extras: set[str]) -> set[str]:
 
 
 def test_every_dependency_of_mooddj_and_its_dev_tools_is_pinned():
-    missing = sorted(installed_closure({"dev"}) - set(pins()))
+    missing = sorted(installed_closure({"dev", "opencv"}) - set(pins()))
     # Optional runtimes of other platforms are not installed here and need no pin;
     # pip and setuptools are the installer's own (scripts/setup upgrades pip first).
     missing = [m for m in missing if _installed(m) and m not in ("pip", "setuptools")]
@@ -69,7 +77,38 @@ def test_opencv_stays_below_5_for_the_memory_budget():
 def test_setup_installs_with_the_constraints():
     setup = (ROOT / "scripts" / "setup").read_text()
     assert "-c scripts/constraints.txt" in setup
+    assert 'extras="[dev,opencv]"' in setup and 'extras="[opencv]"' in setup
     assert "scripts/constraints.txt" in setup.split("want=", 1)[1].splitlines()[0]
+
+
+def test_the_pi_lock_pins_every_runtime_dependency_without_opencv():
+    # The runtime closure (no dev tools, no OpenCV) as installed here: every name is in the
+    # Pi's lock, except what this machine installs and a Pi does not.
+    runtime = installed_closure({"pi"})
+    pi = pins(PI_LOCK)
+    missing = sorted(n for n in runtime - set(pi)
+                     if _installed(n) and n not in ("pip", "setuptools"))
+    assert not missing, f"run scripts/lock-pi: {missing} are not in constraints-pi.txt"
+    assert "opencv-python-headless" not in pi
+    assert "lgpio" in pi  # the pi extra
+
+
+def test_the_pi_lock_shares_ci_versions_except_the_debian_numpy():
+    ci, pi = pins(), pins(PI_LOCK)
+    differ = {n: (ci[n], pi[n]) for n in set(ci) & set(pi) if ci[n] != pi[n]}
+    assert set(differ) == set(PI_DIFFERS), differ
+    # Debian bookworm's numpy, which picamera2 and simplejpeg are built against.
+    assert pi["numpy"] == "1.24.2"
+    assert "DEBIAN_NUMPY = \"1.24.2\"" in (ROOT / "scripts" / "lock-pi").read_text()
+
+
+def test_the_installer_uses_the_pi_lock_and_no_opencv():
+    installer = (ROOT / "scripts" / "install-pi.sh").read_text()
+    assert '"$SRC/scripts/constraints-pi.txt"' in installer
+    assert '--constraint "$VENV/constraints.txt"' in installer
+    assert "opencv" not in installer.lower()
+    deps = (ROOT / "pyproject.toml").read_text().split("[project.optional-dependencies]")[0]
+    assert "opencv" not in deps  # an extra, not a dependency of the box
 
 
 def _installed(name: str) -> str | None:

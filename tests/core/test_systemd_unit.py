@@ -50,7 +50,7 @@ def test_service_is_notify_with_watchdog_and_restart_limits(unit) -> None:
     assert _one(unit, "Service", "Restart") == "on-failure"
     assert int(_one(unit, "Unit", "StartLimitIntervalSec")) > 0
     assert int(_one(unit, "Unit", "StartLimitBurst")) > 0
-    assert _one(unit, "Service", "ExecStart") == "/opt/mooddj/.venv/bin/mooddj run"
+    assert _one(unit, "Service", "ExecStart") == "/opt/mooddj/current/bin/mooddj run"
     assert _one(unit, "Install", "WantedBy") == "multi-user.target"
 
 
@@ -97,7 +97,7 @@ def test_devices_are_closed_except_camera_and_gpio(unit) -> None:
 def test_systemd_accepts_the_unit_and_scores_it_below_3(tmp_path: Path) -> None:
     # verify checks ExecStart exists; point it at a binary that does, change nothing else.
     copy = tmp_path / "mooddj.service"
-    copy.write_text(UNIT.read_text().replace("/opt/mooddj/.venv/bin/mooddj run", "/bin/true"))
+    copy.write_text(UNIT.read_text().replace("/opt/mooddj/current/bin/mooddj run", "/bin/true"))
     proc = subprocess.run(["systemd-analyze", "verify", str(copy)], capture_output=True,
                           text=True, timeout=60)
     assert proc.returncode == 0 and not proc.stderr.strip(), proc.stderr
