@@ -28,6 +28,7 @@
 set -euo pipefail
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
+HERE=$SRC  # the checkout this script runs from (with --git, SRC becomes the clone)
 # Locations (environment overrides exist for staging an image and for the tests).
 PREFIX=${MOODDJ_PREFIX:-/opt/mooddj}
 CONF_DIR=${MOODDJ_CONF_DIR:-/etc/mooddj}
@@ -217,10 +218,13 @@ printf 'version = "%s"\ncommit = "%s"\ndate = "%s"\nsource = "%s"\n' \
 
 # 4. Virtual environment, shared by the releases with the same dependencies --------
 deps_hash=$(cat "$SRC/pyproject.toml" "$SRC/scripts/constraints-pi.txt" | sha256sum | cut -c1-12)
-VENV=$PREFIX/venvs/$deps_hash
+# MOODDJ_VENV: an existing venv with the dependencies (an image's, or a test's) is used as is.
+VENV=${MOODDJ_VENV:-$PREFIX/venvs/$deps_hash}
 PY=$VENV/bin/python
 say "virtual environment $VENV (system site packages for picamera2)"
-if [ ! -f "$VENV/.complete" ]; then
+if [ -n "${MOODDJ_VENV:-}" ]; then
+  echo "   given by MOODDJ_VENV: used as it is"
+elif [ ! -f "$VENV/.complete" ]; then
   [ -e "$VENV" ] && act rm -rf "$VENV"  # a venv whose pip step failed: start over
   act "$SYS_PY" -m venv --system-site-packages "$VENV"
   # The Pi's lock (scripts/lock-pi), numpy pinned to the one picamera2 is built against.
@@ -258,9 +262,9 @@ EOF
 # The mood loop's image kernel (appliance/vision/native/warp.c), built into the release.
 act env PYTHONPATH="$REL" "$PY" -P -m appliance.vision.native
 
-# 5. Models: the running release's copy when it has one, then checked or fetched ------
+# 5. Models: the running release's or this checkout's copy, then checked or fetched ----
 say "models (checked against their SHA-256)"
-for f in "$PREFIX"/current/models/*.tflite "$SRC"/models/*.tflite; do
+for f in "$PREFIX"/current/models/*.tflite "$SRC"/models/*.tflite "$HERE"/models/*.tflite; do
   [ -f "$f" ] && [ ! -e "$REL/models/$(basename "$f")" ] && act cp "$f" "$REL/models/"
 done
 act "$PY" "$REL/scripts/fetch-models" --cache "$PREFIX/cache/wheels"

@@ -12,8 +12,6 @@ import importlib
 import os
 import sys
 
-from appliance import __version__
-
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("appliance.cli.run", "run the box (the supervisor and all services)"),
@@ -30,14 +28,26 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "calibrate": ("appliance.cli.calibrate", "record a neutral-face baseline"),
     "features": ("appliance.cli.features", "manage the track features cache (import CSV)"),
     "bench": ("appliance.cli.bench", "benchmarks: vision, player, soak"),
+    "update": ("appliance.cli.update", "install the newest release beside this one; roll back "
+                                       "if it fails"),
 }
+
+
+class _VersionAction(argparse.Action):
+    """`--version`: asks the release's VERSION file or git only when it is given."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_args: object, **_kw: object) -> None:
+        from appliance.maintenance.version import installed
+
+        parser.exit(message=f"mooddj {installed().describe()}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (imports each command's module to add its options)."""
     parser = argparse.ArgumentParser(
         prog="mooddj", description="MoodDJ: a mood-aware music appliance.")
-    parser.add_argument("--version", action="version", version=f"mooddj {__version__}")
+    parser.add_argument("--version", action=_VersionAction, nargs=0,
+                        help="show the installed version (tag or commit, and its date)")
     parser.add_argument("--config", metavar="PATH",
                         help="config file (default: $MOODDJ_CONFIG or /etc/mooddj/config.toml)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

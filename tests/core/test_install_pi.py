@@ -72,7 +72,7 @@ def test_dry_run_lists_the_key_actions(shims, tmp_path: Path) -> None:
         "/constraints.txt (scripts/constraints-pi.txt, numpy==",
         "pip install --quiet --disable-pip-version-check --constraint "
         f"{prefix}/venvs/",
-        f"/bin/python -P -m appliance.vision.native",
+        "/bin/python -P -m appliance.vision.native",
         f"/scripts/fetch-models --cache {prefix}/cache/wheels",
         f"-m compileall -q -j 2 {prefix}/releases/",
         f"would: ln -sfn {prefix}/current/bin/mooddj {env['MOODDJ_BIN_DIR']}/mooddj",
