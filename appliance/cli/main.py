@@ -39,7 +39,8 @@ class _VersionAction(argparse.Action):
     def __call__(self, parser: argparse.ArgumentParser, *_args: object, **_kw: object) -> None:
         from appliance.maintenance.version import installed
 
-        parser.exit(message=f"mooddj {installed().describe()}\n")
+        print(f"mooddj {installed().describe()}")
+        parser.exit()
 
 
 def build_parser() -> argparse.ArgumentParser:
