@@ -104,6 +104,13 @@ def main(argv: list[str] | None = None) -> int:
         return int(mod.run(args) or 0)
     except KeyboardInterrupt:
         return 130
+    except PermissionError as err:
+        # The box's state (0700) and runtime files belong to the mooddj user.
+        where = f" on {err.filename}" if err.filename else ""
+        again = " ".join(sys.argv[1:] if argv is None else argv)
+        print(f"mooddj {args.command}: permission denied{where}: the box's files belong to "
+              f"the mooddj user; run: sudo -u mooddj mooddj {again}", file=sys.stderr)
+        return 1
     except BrokenPipeError:  # `mooddj ... | head` closed the pipe: stop quietly, like coreutils
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # so the flush at exit does not raise again

@@ -6,6 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
+from appliance.cli.backup import box_files
 from appliance.cli.locations import fail, load_config
 from appliance.maintenance.update import (
     REQUEST_NAME,
@@ -55,7 +56,9 @@ def run(args: argparse.Namespace) -> int:
             print("up to date" if new.commit == mine.commit
                   else "an update is available: sudo mooddj update")
             return 0
-        outcome = update(layout, cfg, retry=args.retry)
+        config_path, calibration_path = box_files(args, cfg)
+        outcome = update(layout, cfg, retry=args.retry, config_path=config_path,
+                         calibration_path=calibration_path)
     except UpdateError as err:
         return fail(str(err))
     print(outcome.message)

@@ -7,6 +7,7 @@ supervisor loads the config once and passes it down: there is no global.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import os
@@ -27,10 +28,43 @@ class ConfigError(Exception):
 
 
 def opt(default: Any, doc: str, *, choices: tuple[Any, ...] | None = None,
-        min: float | None = None, max: float | None = None) -> Any:
-    """A config field with its default, one-line doc and constraints."""
-    meta = {"doc": doc, "choices": choices, "min": min, "max": max}
+        min: float | None = None, max: float | None = None, length: int | None = None) -> Any:
+    """A config field with its default, one-line doc and constraints.
+
+    For a list, min and max apply to each item and `length` is the exact item count.
+    """
+    meta = {"doc": doc, "choices": choices, "min": min, "max": max, "length": length}
     return field(default=default, metadata=meta)
+
+
+# Keys a release renamed: old name -> new name. An old name in a config file still works
+# (its value moves to the new key; `mooddj doctor` says so); it is never rejected.
+RENAMED: dict[str, str] = {}
+
+
+def renamed_keys(data: dict[str, Any], renamed: dict[str, str] | None = None
+                 ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """`data` with every renamed key moved to its new name; the (old, new) pairs found.
+
+    A value already set under the new name wins over the old one.
+    """
+    out = copy.deepcopy(data)
+    found = []
+    for old, new in (RENAMED if renamed is None else renamed).items():
+        *old_path, old_leaf = old.split(".")
+        table = out
+        for part in old_path:
+            table = table.get(part) if isinstance(table, dict) else None
+        if not isinstance(table, dict) or old_leaf not in table:
+            continue
+        value = table.pop(old_leaf)
+        *new_path, new_leaf = new.split(".")
+        target = out
+        for part in new_path:
+            target = target.setdefault(part, {})
+        target.setdefault(new_leaf, value)
+        found.append((old, new))
+    return out, found
 
 
 @dataclass(frozen=True)
@@ -147,27 +181,64 @@ class PanelConfig:
     reset_hold_seconds: float = opt(10.0, "Play+Next held this long arms factory reset.", min=2)
     reset_confirm_seconds: float = opt(5.0, "Window to confirm a factory reset.", min=1)
     manual_mood_minutes: float = opt(30.0, "How long a mood chosen by button holds.", min=0.1)
-    status_led: tuple[int, ...] = opt((5, 6, 13), "BCM pins of the status LED (red, green, blue).")
-    mood_led: tuple[int, ...] = opt((12, 16, 20), "BCM pins of the mood LED (red, green, blue).")
+    status_led: tuple[int, ...] = opt((5, 6, 13), "BCM pins of the status LED (red, green, blue).",
+                                      min=0, max=27, length=3)
+    mood_led: tuple[int, ...] = opt((12, 16, 20), "BCM pins of the mood LED (red, green, blue).",
+                                    min=0, max=27, length=3)
     camera_led: int = opt(26, "BCM pin of the camera LED.", min=0, max=27)
     leds_active_high: bool = opt(True, "LEDs light when the pin is high (common cathode).")
 
 
 @dataclass(frozen=True)
 class ProviderConfig:
+    """One sign-in provider; each provider below has its own docs for the same keys."""
+
     client_id: str = opt("", "OAuth client ID; empty: this sign-in is not configured.")
-    client_secret: str = opt("", "OAuth client secret (Google's TV client has one; not secret).")
+    client_secret: str = opt("", "OAuth client secret, where the provider's device flow needs it.")
     tenant: str = opt("common", "Microsoft tenant (common, organizations, consumers or an id).")
     base_url: str = opt("", "Override of the provider's base URL (stand-ins); empty: the real one.")
-    api_url: str = opt("", "Override of the provider's API URL (GitHub user API); empty: real.")
+    api_url: str = opt("", "Override of the provider's user API URL; empty: the real one.")
+
+
+@dataclass(frozen=True)
+class GoogleConfig(ProviderConfig):
+    client_id: str = opt("", "Google OAuth client ID (type \"TVs and Limited Input devices\"); "
+                             "empty: no Google sign-in.")
+    client_secret: str = opt("", "That client's secret: Google's device flow sends it (for this "
+                                 "client type it is not confidential).")
+    tenant: str = opt("common", "Not used by Google (Microsoft only).")
+    base_url: str = opt("", "Override of https://oauth2.googleapis.com (stand-ins); empty: real.")
+    api_url: str = opt("", "Not used by Google (GitHub only).")
+
+
+@dataclass(frozen=True)
+class MicrosoftConfig(ProviderConfig):
+    client_id: str = opt("", "Microsoft Entra application (client) ID with public client flows "
+                             "on; empty: no Microsoft sign-in.")
+    client_secret: str = opt("", "Not needed: Microsoft's device flow is a public client.")
+    tenant: str = opt("common", "Microsoft tenant (common, organizations, consumers or an id).")
+    base_url: str = opt("", "Override of https://login.microsoftonline.com (stand-ins); "
+                            "empty: real.")
+    api_url: str = opt("", "Not used by Microsoft (GitHub only).")
+
+
+@dataclass(frozen=True)
+class GitHubConfig(ProviderConfig):
+    client_id: str = opt("", "GitHub OAuth app client ID (device flow enabled); empty: no "
+                             "GitHub sign-in.")
+    client_secret: str = opt("", "Not needed: GitHub's device flow uses the client ID alone.")
+    tenant: str = opt("common", "Not used by GitHub (Microsoft only).")
+    base_url: str = opt("", "Override of https://github.com (stand-ins); empty: real.")
+    api_url: str = opt("", "Override of GitHub's user API, https://api.github.com (stand-ins); "
+                           "empty: real.")
 
 
 @dataclass(frozen=True)
 class IdentityConfig:
-    google: ProviderConfig = field(default_factory=ProviderConfig, metadata={"doc": "Google."})
-    microsoft: ProviderConfig = field(default_factory=ProviderConfig,
-                                      metadata={"doc": "Microsoft."})
-    github: ProviderConfig = field(default_factory=ProviderConfig, metadata={"doc": "GitHub."})
+    google: GoogleConfig = field(default_factory=GoogleConfig, metadata={"doc": "Google."})
+    microsoft: MicrosoftConfig = field(default_factory=MicrosoftConfig,
+                                       metadata={"doc": "Microsoft."})
+    github: GitHubConfig = field(default_factory=GitHubConfig, metadata={"doc": "GitHub."})
 
 
 @dataclass(frozen=True)
@@ -251,6 +322,7 @@ def load(path: str | os.PathLike[str] | None = None, *, required: bool = False,
                           f"check the path and the disk") from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"config file {p} is not valid TOML: {err}") from None
+    data, _renamed = renamed_keys(data)
     if overrides:
         data = merge(data, overrides)
     return from_dict(Config, data)
@@ -297,7 +369,12 @@ def _check(key: str, value: Any, kind: Any, meta: typing.Mapping[str, Any]) -> A
         item = typing.get_args(kind)[0]
         if not isinstance(value, list | tuple):
             raise ConfigError(f"{key} = {value!r} is invalid: expected a list of {item.__name__}")
-        return tuple(_check(f"{key}[{i}]", v, item, {}) for i, v in enumerate(value))
+        length = meta.get("length")
+        if length is not None and len(value) != length:
+            raise ConfigError(f"{key} = {list(value)!r} is invalid: expected exactly {length} "
+                              f"item(s)")
+        each = {"min": meta.get("min"), "max": meta.get("max")}
+        return tuple(_check(f"{key}[{i}]", v, item, each) for i, v in enumerate(value))
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if (kind is bool and not isinstance(value, bool)) or (kind is not bool and (

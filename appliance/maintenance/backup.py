@@ -1,7 +1,8 @@
 """`mooddj backup PATH`: an online, consistent backup of the database and the key.
 
-Format (version 1): one gzip-compressed tar file, mode 0600, holding exactly
-`manifest.json`, `mooddj.db` and `secret.key`. PATH is either a file name (the
+Format (version 2): one gzip-compressed tar file, mode 0600, holding `manifest.json`,
+`mooddj.db` and `secret.key`, and `config.toml` and `calibration.json` when the box has
+them (version 1, still restored, had neither). PATH is either a file name (the
 suffix `.mooddj` is suggested; an existing file is never overwritten) or an
 existing directory, in which `mooddj-backup-<UTC stamp>.mooddj` is created.
 The manifest records the format, the mooddj version, the creation time, the
@@ -31,9 +32,13 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 FORMAT = "mooddj-backup"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# Versions `mooddj restore` reads (1: without the config and the calibration).
+READABLE_VERSIONS = (1, 2)
 SUFFIX = ".mooddj"
 MEMBERS = ("manifest.json", "mooddj.db", "secret.key")
+# Put in when present: the box's config file and its neutral-face calibration.
+OPTIONAL_MEMBERS = ("config.toml", "calibration.json")
 
 
 class BackupError(Exception):
@@ -130,8 +135,10 @@ def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes, mtime: float) -> No
     tar.addfile(info, io.BytesIO(data))
 
 
-def make_backup(db_path: Path, key_path: Path, dest: Path) -> BackupResult:
-    """Write a backup of `db_path` and `key_path` to `dest` (file or directory)."""
+def make_backup(db_path: Path, key_path: Path, dest: Path, *,
+                config_path: Path | None = None, calibration_path: Path | None = None
+                ) -> BackupResult:
+    """Write a backup of the database, the key (and config, calibration) to `dest`."""
     from appliance import __version__
     from appliance.core.crypto import KeyFileError, key_fingerprint, read_key
     from appliance.core.secrets_store import pending_key_path
@@ -143,6 +150,10 @@ def make_backup(db_path: Path, key_path: Path, dest: Path) -> BackupResult:
         key = read_key(key_path)
     except KeyFileError as err:
         raise BackupError(str(err)) from None
+    extras: dict[str, bytes] = {}
+    for name, path in (("config.toml", config_path), ("calibration.json", calibration_path)):
+        if path is not None and path.is_file():
+            extras[name] = path.read_bytes()
     now = time.time()
     target = _target_path(dest, now)
     with tempfile.TemporaryDirectory(prefix="mooddj-backup-") as tmp:
@@ -158,6 +169,7 @@ def make_backup(db_path: Path, key_path: Path, dest: Path) -> BackupResult:
             "key_fingerprint": key_fingerprint(key),
             "database_sha256": _sha256(copy),
             "database_bytes": copy.stat().st_size,
+            "files": {name: hashlib.sha256(data).hexdigest() for name, data in extras.items()},
             **facts,
         }
         partial = target.with_name(f".{target.name}.partial")
@@ -172,6 +184,8 @@ def make_backup(db_path: Path, key_path: Path, dest: Path) -> BackupResult:
                 with copy.open("rb") as fh:
                     tar.addfile(info, fh)
                 _add_bytes(tar, "secret.key", key, now)
+                for name, data in extras.items():
+                    _add_bytes(tar, name, data, now)
                 raw.flush()
                 os.fsync(raw.fileno())
             os.replace(partial, target)

@@ -94,6 +94,27 @@ def check_state_dir(cfg: Config) -> list[Check]:
     return out
 
 
+def check_runtime_dir(cfg: Config) -> list[Check]:
+    """The runtime directory (the box's lock and status snapshot) is there and usable."""
+    d = cfg.paths.runtime
+    if not d.exists():
+        return [warn("runtime dir", f"{d} does not exist (the box is not running)",
+                     f"systemd creates it at each start (RuntimeDirectory=mooddj); by hand: "
+                     f"sudo install -d -m 0750 -o mooddj -g mooddj {d}")]
+    if not d.is_dir():
+        return [bad("runtime dir", f"{d} is not a directory",
+                    f"remove it (sudo rm {d}); the next start creates the directory")]
+    mode = stat.S_IMODE(d.stat().st_mode)
+    if mode & 0o002:
+        return [bad("runtime dir permissions", f"{d} is writable by everyone (mode {mode:04o})",
+                    f"sudo chmod 0750 {d} (systemd sets RuntimeDirectoryMode=0750)")]
+    if not os.access(d, os.R_OK | os.X_OK):
+        return [warn("runtime dir", f"{d} is not readable by this user, so `mooddj status` "
+                     f"cannot see the box", "run as the mooddj user (sudo -u mooddj mooddj "
+                     "status), or add yourself to the group: sudo usermod -aG mooddj $USER")]
+    return [ok("runtime dir", f"{d} exists, mode {mode:04o}")]
+
+
 def _open_db(cfg: Config) -> Any:
     from appliance.core.store import open_readonly
 
@@ -263,6 +284,9 @@ async def run_plugin(spec: str, cfg: Config) -> list[Check]:
         if inspect.isawaitable(result):
             result = await asyncio.wait_for(result, PLUGIN_TIMEOUT)
         checks = list(result)
+    except PermissionError as err:
+        return [bad(name, f"permission denied on {err.filename or 'a state file'}",
+                    "run the doctor as the box's user: sudo -u mooddj mooddj doctor")]
     except Exception as err:
         return [bad(name, f"raised {err.__class__.__name__}: {err}",
                     "run `mooddj doctor` again; if it persists, report a bug")]
@@ -275,7 +299,7 @@ async def run_plugin(spec: str, cfg: Config) -> list[Check]:
 
 CORE_CHECKS: list[Callable[[Config], list[Check]]] = [
     # GPIO is the panel plug-in's check (board model, lgpio, the chip itself).
-    check_state_dir, check_key, check_database, check_disk, check_box,
+    check_state_dir, check_runtime_dir, check_key, check_database, check_disk, check_box,
 ]
 
 
@@ -302,6 +326,11 @@ async def run_checks(cfg: Config | None = None, *, config_path: str | None = Non
     for fn in CORE_CHECKS:
         try:
             checks.extend(await asyncio.to_thread(fn, cfg))
+        except PermissionError as err:
+            # Not a bug: the box's files belong to its user (state dir 0700).
+            checks.append(bad(fn.__name__.removeprefix("check_").replace("_", " "),
+                              f"permission denied on {err.filename or 'a state file'}",
+                              "run the doctor as the box's user: sudo -u mooddj mooddj doctor"))
         except Exception as err:
             checks.append(bad(fn.__name__.removeprefix("check_").replace("_", " "),
                               f"the check itself failed: {err!r}", "report a bug"))

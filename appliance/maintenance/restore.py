@@ -15,18 +15,27 @@ import json
 import logging
 import os
 import shutil
+import stat
 import tarfile
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from appliance.core.secrets_store import fsync_dir
-from appliance.maintenance.backup import FORMAT, FORMAT_VERSION, MEMBERS, BackupError
+from appliance.maintenance.backup import (
+    FORMAT,
+    MEMBERS,
+    OPTIONAL_MEMBERS,
+    READABLE_VERSIONS,
+    BackupError,
+)
 
 logger = logging.getLogger(__name__)
 
-MAX_MEMBER_BYTES = {"manifest.json": 1 << 16, "secret.key": 64, "mooddj.db": 4 << 30}
+MAX_MEMBER_BYTES = {"manifest.json": 1 << 16, "secret.key": 64, "mooddj.db": 4 << 30,
+                    "config.toml": 1 << 20, "calibration.json": 1 << 20}
 
 
 @dataclass(frozen=True)
@@ -35,6 +44,8 @@ class RestoreResult:
 
     manifest: dict[str, Any]
     kept: tuple[str, ...]
+    # What happened to the backup's config and calibration, one line each for a person.
+    notes: tuple[str, ...] = ()
 
 
 def _extract(archive: Path, into: Path) -> dict[str, Path]:
@@ -48,7 +59,7 @@ def _extract(archive: Path, into: Path) -> dict[str, Path]:
     out: dict[str, Path] = {}
     with tar:
         for member in tar:
-            if member.name not in MEMBERS or not member.isreg():
+            if member.name not in (*MEMBERS, *OPTIONAL_MEMBERS) or not member.isreg():
                 raise BackupError(f"{archive} holds an unexpected entry {member.name!r}; "
                                   f"it is not a mooddj backup")
             if member.size > MAX_MEMBER_BYTES[member.name]:
@@ -80,9 +91,12 @@ def verify_backup(files: dict[str, Path]) -> tuple[dict[str, Any], bytes]:
         raise BackupError("the backup's manifest.json is not valid JSON") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise BackupError("the backup's manifest is not a mooddj backup manifest")
-    if manifest.get("format_version") != FORMAT_VERSION:
+    if manifest.get("format_version") not in READABLE_VERSIONS:
         raise BackupError(f"backup format version {manifest.get('format_version')!r} is not "
-                          f"supported by this mooddj (expects {FORMAT_VERSION}); upgrade it")
+                          f"supported by this mooddj (reads {READABLE_VERSIONS}); upgrade it")
+    for name, digest in (manifest.get("files") or {}).items():
+        if name not in files or _sha256_file(files[name]) != digest:
+            raise BackupError(f"the backup's {name} does not match its manifest")
     try:
         key = read_key(files["secret.key"])
     except KeyFileError:
@@ -95,9 +109,67 @@ def verify_backup(files: dict[str, Path]) -> tuple[dict[str, Any], bytes]:
     return manifest, key
 
 
-def restore_backup(archive: Path, db_path: Path, key_path: Path, *, stamp: str
-                   ) -> RestoreResult:
-    """Verify `archive` and install it over `db_path`/`key_path`, keeping the current ones."""
+def _sha256_file(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _put_back(src: Path, dst: Path, stamp: str) -> str:
+    """Install src at dst with dst's owner and mode (new: 0640 config, else 0600)."""
+    note = f"put back {dst}"
+    mode, owner = (0o640 if dst.suffix == ".toml" else 0o600), None
+    if dst.exists():
+        st = dst.stat()
+        mode, owner = stat.S_IMODE(st.st_mode), (st.st_uid, st.st_gid)
+        old = dst.with_name(f"{dst.name}.pre-restore-{stamp}")
+        shutil.copy2(dst, old)
+        note += f" (the previous one kept as {old.name})"
+    tmp = dst.with_name(f".{dst.name}.restore")
+    shutil.copyfile(src, tmp)
+    tmp.chmod(mode)
+    if owner is not None and os.geteuid() == 0:
+        os.chown(tmp, *owner)
+    os.replace(tmp, dst)
+    return note
+
+
+def restore_files(files: dict[str, Path], *, config_path: Path | None,
+                  calibration_path: Path | None, state_dir: Path, stamp: str,
+                  replace_config: Callable[[], bool]) -> list[str]:
+    """Put the backup's config and calibration back; a differing config only if agreed."""
+    notes = []
+    if "calibration.json" in files and calibration_path is not None:
+        notes.append(_put_back(files["calibration.json"], calibration_path, stamp))
+    if "config.toml" in files and config_path is not None:
+        wanted = files["config.toml"].read_bytes()
+        current = config_path.read_bytes() if config_path.is_file() else None
+        if current == wanted:
+            notes.append(f"{config_path} is the same as the backup's: left as it is")
+        elif current is None or replace_config():
+            try:
+                notes.append(_put_back(files["config.toml"], config_path, stamp))
+            except PermissionError:
+                copy = state_dir / f"config.toml.from-backup-{stamp}"
+                shutil.copyfile(files["config.toml"], copy)
+                notes.append(f"{config_path} is not writable by this user: the backup's config "
+                             f"is in {copy}; as root: sudo cp {copy} {config_path}")
+        else:
+            copy = state_dir / f"config.toml.from-backup-{stamp}"
+            shutil.copyfile(files["config.toml"], copy)
+            notes.append(f"kept {config_path} (it differs from the backup's, which is in "
+                         f"{copy}; `mooddj restore --yes` replaces it)")
+    return notes
+
+
+def restore_backup(archive: Path, db_path: Path, key_path: Path, *, stamp: str,
+                   config_path: Path | None = None, calibration_path: Path | None = None,
+                   replace_config: Callable[[], bool] = lambda: False) -> RestoreResult:
+    """Verify `archive` and install it over `db_path`/`key_path`, keeping the current ones.
+
+    With config_path/calibration_path, the backup's copies of those go back too; a config
+    that differs from the current one only when `replace_config()` agrees.
+    """
     from appliance.core.crypto import write_key
     from appliance.core.secrets_store import install_pending_key, pending_key_path
 
@@ -121,6 +193,9 @@ def restore_backup(archive: Path, db_path: Path, key_path: Path, *, stamp: str
         os.replace(files["mooddj.db"], db_path)
         fsync_dir(db_path.parent)
         install_pending_key(key_path)
+        notes = restore_files(files, config_path=config_path, calibration_path=calibration_path,
+                              state_dir=db_path.parent, stamp=stamp,
+                              replace_config=replace_config)
     logger.info("restored backup created %s (key id %s)", manifest.get("created"),
                 manifest.get("key_fingerprint"))
-    return RestoreResult(manifest, tuple(kept))
+    return RestoreResult(manifest, tuple(kept), tuple(notes))

@@ -266,6 +266,7 @@ def check(layout: Layout) -> tuple[Version, Version]:
 
 
 def update(layout: Layout, cfg: Config, *, retry: bool = False,
+           config_path: Path | None = None, calibration_path: Path | None = None,
            say: Callable[[str], None] = print) -> Outcome:
     """One whole update (see the module docstring); never raises for a failed start."""
     lock_fd = os.open(layout.prefix / "update.lock", os.O_RDWR | os.O_CREAT, 0o644)
@@ -274,13 +275,13 @@ def update(layout: Layout, cfg: Config, *, retry: bool = False,
             fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise UpdateError("another update is running") from None
-        return _update_locked(layout, cfg, retry=retry, say=say)
+        return _update_locked(layout, cfg, retry, config_path, calibration_path, say)
     finally:
         os.close(lock_fd)
 
 
-def _update_locked(layout: Layout, cfg: Config, *, retry: bool,
-                   say: Callable[[str], None]) -> Outcome:
+def _update_locked(layout: Layout, cfg: Config, retry: bool, config_path: Path | None,
+                   calibration_path: Path | None, say: Callable[[str], None]) -> Outcome:
     old_release = layout.release_of(layout.current)
     old_previous = layout.release_of(layout.previous)
     mine, new = check(layout)
@@ -300,7 +301,8 @@ def _update_locked(layout: Layout, cfg: Config, *, retry: bool,
     backups = cfg.paths.state / "backups"
     backups.mkdir(mode=0o700, exist_ok=True)
     if cfg.paths.database_path.exists():
-        result = make_backup(cfg.paths.database_path, cfg.paths.key_path, backups)
+        result = make_backup(cfg.paths.database_path, cfg.paths.key_path, backups,
+                             config_path=config_path, calibration_path=calibration_path)
         say(f"backup: {result.path}")
     _git(layout.src, "checkout", "--quiet", "--detach", new.commit)
     say("building the new release beside the running one")

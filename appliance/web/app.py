@@ -34,6 +34,7 @@ from appliance.web.routes import pages as routes_pages
 from appliance.web.routes import pair as routes_pair
 from appliance.web.routes import profiles as routes_profiles
 from appliance.web.routes import providers as routes_providers
+from appliance.web.routes import update as routes_update
 from appliance.web.routes import user as routes_user
 
 logger = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ def create_app(deps: WebDeps) -> web.Application:
     routes_pair.add_routes(app)
     routes_auth.add_routes(app)
     routes_user.add_routes(app)
+    routes_update.add_routes(app)
     ws.add_routes(app)
     static = cfg.paths.web / "static"
     app.router.add_static("/static/", static, name="static", append_version=False)

@@ -78,11 +78,13 @@ def test_backup_of_a_live_store_holds_db_key_and_manifest(source, tmp_path: Path
     assert archive.suffix == ".mooddj"
     assert stat.S_IMODE(archive.stat().st_mode) == 0o600
     with tarfile.open(archive) as tar:
-        assert sorted(tar.getnames()) == ["manifest.json", "mooddj.db", "secret.key"]
+        # The config file is in too (tests/core/test_backup_config_files.py).
+        assert sorted(tar.getnames()) == ["config.toml", "manifest.json", "mooddj.db",
+                                          "secret.key"]
         manifest = json.load(tar.extractfile("manifest.json"))
         key = tar.extractfile("secret.key").read()
     assert key == key_path.read_bytes()
-    assert manifest["format"] == "mooddj-backup" and manifest["format_version"] == 1
+    assert manifest["format"] == "mooddj-backup" and manifest["format_version"] == 2
     assert manifest["key_fingerprint"] == key_fingerprint(key)
     assert manifest["sealed_values"] == 4 and manifest["created"].endswith("Z")
     assert "m001_accounts" in manifest["migrations"]

@@ -20,6 +20,7 @@ from appliance.web.kit.live import status_snapshot
 from appliance.web.kit.middleware import wants_json
 from appliance.web.kit.render import render
 from appliance.web.kit.responses import ApiError, json_data
+from appliance.web.routes.update import update_facts
 
 
 async def _privacy_enabled(request: web.Request) -> bool:
@@ -127,6 +128,7 @@ async def about_page(request: web.Request) -> web.Response:
         "python": platform.python_version(), "machine": platform.machine(),
         "db_bytes": deps.store.size_bytes(), "app_version": __version__,
         "signed_in": current_user(request) is not None,
+        "update": update_facts(deps.config),
     })
 
 
