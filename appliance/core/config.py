@@ -52,7 +52,7 @@ def renamed_keys(data: dict[str, Any], renamed: dict[str, str] | None = None
     found = []
     for old, new in (RENAMED if renamed is None else renamed).items():
         *old_path, old_leaf = old.split(".")
-        table = out
+        table: Any = out
         for part in old_path:
             table = table.get(part) if isinstance(table, dict) else None
         if not isinstance(table, dict) or old_leaf not in table:

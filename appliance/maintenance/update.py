@@ -286,14 +286,17 @@ def _update_locked(layout: Layout, cfg: Config, retry: bool, config_path: Path |
     old_previous = layout.release_of(layout.previous)
     mine, new = check(layout)
     failed = list(read_outcome(layout).get("failed_commits", []))
-    base = {"installed": asdict(mine), "available": asdict(new), "failed_commits": failed}
+
+    def outcome(status: str, message: str, now: Version = mine) -> Outcome:
+        return _write_outcome(layout, Outcome(status, message, asdict(now), asdict(new),
+                                              list(failed)))
+
     if new.commit == mine.commit:
-        return _write_outcome(layout, Outcome("up-to-date", f"{mine.describe()} is the newest",
-                                              **base))
+        return outcome("up-to-date", f"{mine.describe()} is the newest")
     if new.commit in failed and not retry:
-        return _write_outcome(layout, Outcome(
-            "refused", f"{new.describe()} failed to start before and was rolled back; it is "
-                       f"not tried again (mooddj update --retry tries anyway)", **base))
+        return outcome("refused", f"{new.describe()} failed to start before and was rolled "
+                                  f"back; it is not tried again (mooddj update --retry tries "
+                                  f"anyway)")
     assert old_release is not None
     say(f"updating {mine.describe()} -> {new.describe()}")
     from appliance.maintenance.backup import make_backup
@@ -320,9 +323,7 @@ def _update_locked(layout: Layout, cfg: Config, retry: bool, config_path: Path |
         except UpdateError as err:
             systemctl("start", SERVICE)
             failed.append(new.commit)
-            return _write_outcome(layout, Outcome("failed", f"{err}; the box runs "
-                                                  f"{mine.describe()} as before",
-                                                  **{**base, "failed_commits": failed}))
+            return outcome("failed", f"{err}; the box runs {mine.describe()} as before")
         _replace_db(migrated, db)
     _relink(layout, layout.previous, old_release)
     _relink(layout, layout.current, release)
@@ -338,8 +339,7 @@ def _update_locked(layout: Layout, cfg: Config, retry: bool, config_path: Path |
         removed = prune(layout)
         if removed:
             say(f"removed old release(s): {', '.join(removed)}")
-        return _write_outcome(layout, Outcome("updated", f"now running {new.describe()}",
-                                              **{**base, "installed": asdict(new)}))
+        return outcome("updated", f"now running {new.describe()}", now=new)
     say(f"{why}: rolling back to {mine.describe()}")
     systemctl("stop", SERVICE)
     systemctl("reset-failed", SERVICE)
@@ -354,6 +354,5 @@ def _update_locked(layout: Layout, cfg: Config, retry: bool, config_path: Path |
     back = _started()
     prune(layout)  # the failed release and a venv only it used
     state = "serving again" if back else "NOT serving either: see `mooddj logs`"
-    return _write_outcome(layout, Outcome(
-        "rolled-back", f"{new.describe()} failed ({why}); rolled back to {mine.describe()}, "
-                       f"{state}", **{**base, "failed_commits": failed}))
+    return outcome("rolled-back", f"{new.describe()} failed ({why}); rolled back to "
+                                  f"{mine.describe()}, {state}")
