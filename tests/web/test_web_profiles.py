@@ -215,3 +215,21 @@ async def test_an_invite_code_brings_a_new_member_who_names_themself(box, browse
     assert r.status == 201 and (await data(r))["role"] == "member"
     await newcomer.refresh_csrf()
     assert (await data(await newcomer.get("/user/profile")))["displayName"] == "Dev"
+
+
+async def test_the_owner_resets_a_forgotten_pin_and_names_can_change(box, browser):
+    owner = browser()
+    await claim(owner, "Ana", None)
+    ben = browser()
+    await ben.pair_with_button()
+    made = await data(await ben.post("/api/profiles", json={"name": "Ben", "pin": "4444"}))
+    await ben.refresh_csrf()
+    assert (await ben.delete(f"/api/members/{made['id']}/pin")).status == 403  # not the owner
+    r = await owner.delete(f"/api/members/{made['id']}/pin")
+    assert r.status == 200 and (await data(r))["hasPin"] is False
+    assert box.store.read_sync(lambda db: profiles.pin_hash_of(db, made["id"])) == ""
+    r = await ben.send("PUT", "/user/name", json={"name": "ana"})
+    assert r.status == 409 and (await r.json())["error"]["code"] == "name_taken"
+    r = await ben.send("PUT", "/user/name", json={"name": "  Benji "})
+    assert r.status == 200 and (await data(r))["displayName"] == "Benji"
+    assert (await data(await ben.get("/user/profile")))["displayName"] == "Benji"

@@ -186,6 +186,40 @@ async def api_delete_pin(request: web.Request) -> web.Response:
     return json_data({"hasPin": await set_pin(request, "")})
 
 
+async def clear_pin_of(request: web.Request, user_id: str) -> None:
+    """The owner removes a member's forgotten PIN (the member sets a new one after)."""
+    user = current_user(request)
+    if user is None or not user.is_owner:
+        raise ApiError(403, "owner_only", "Only the owner resets someone's PIN.")
+    await _write(request, lambda db: profiles.set_pin_hash(db, user_id, ""))
+
+
+async def rename(request: web.Request, name: Any) -> str:
+    """The signed-in user's new name (unique in the household)."""
+    user = require_user(request)
+
+    def w(db: Any) -> str:
+        display = profiles.clean_name(name)
+        if profiles.name_taken(db, display, except_id=user.user_id):
+            raise profiles.NameTaken(f"someone in the household is already called {display!r}")
+        accounts.rename_user(db, user.user_id, display)
+        return display
+
+    return str(await _write(request, w))
+
+
+async def api_clear_pin(request: web.Request) -> web.Response:
+    """DELETE /api/members/{user_id}/pin (owner)."""
+    await clear_pin_of(request, request.match_info["user_id"])
+    return json_data({"id": request.match_info["user_id"], "hasPin": False})
+
+
+async def api_rename(request: web.Request) -> web.Response:
+    """PUT /user/name {name}."""
+    body = await read_body(request)
+    return json_data({"displayName": await rename(request, body.get("name"))})
+
+
 # -- forms ------------------------------------------------------------------
 
 def _back(request: web.Request, path: str, err: ApiError) -> web.HTTPSeeOther:
@@ -234,6 +268,24 @@ async def form_pin(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther("/profile")
 
 
+async def form_clear_pin(request: web.Request) -> web.StreamResponse:
+    """Form on /members: the owner resets a member's PIN."""
+    try:
+        await clear_pin_of(request, request.match_info["user_id"])
+    except ApiError as err:
+        raise _back(request, "/members", err) from None
+    raise web.HTTPSeeOther("/members")
+
+
+async def form_rename(request: web.Request) -> web.StreamResponse:
+    """Form on /profile: change your name."""
+    try:
+        await rename(request, (await read_body(request)).get("name"))
+    except ApiError as err:
+        raise _back(request, "/profile", err) from None
+    raise web.HTTPSeeOther("/profile")
+
+
 def add_routes(app: web.Application) -> None:
     """Register the profile routes."""
     app[PIN_LIMITS] = PinLimits()
@@ -248,3 +300,7 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/profiles/{user_id}/pick", form_pick)
     r.add_post("/members/add", form_add_member)
     r.add_post("/profile/pin", form_pin)
+    r.add_put("/user/name", api_rename)
+    r.add_post("/profile/name", form_rename)
+    r.add_delete("/api/members/{user_id}/pin", api_clear_pin)
+    r.add_post("/members/{user_id}/pin/remove", form_clear_pin)
