@@ -310,3 +310,15 @@ async def test_non_ascii_bind_is_just_another_browser(sim, flows):
     assert flows.status(view.flow_id, "näive-bind").state == "pending"
     with pytest.raises(FlowNotFound):
         flows.status(view.flow_id, "naive-bind")
+
+
+async def test_a_client_set_up_wrong_says_what_to_change_in_the_console(sim, flows):
+    sim.misconfigured["sim-microsoft-app"] = "public_flows_off"
+    view = await flows.start("microsoft", BIND)
+    done = await wait_for(lambda: flows.status(view.flow_id, BIND).state in DONE and
+                          flows.status(view.flow_id, BIND))
+    assert done.state == "error" and "invalid_client" in done.message
+    assert "Allow public client flows" in done.message
+    sim.misconfigured["Iv1.simgithub"] = "device_flow_disabled"
+    with pytest.raises(FlowStartError, match=r"Enable Device Flow.*Sign-in setup page"):
+        await flows.start("github", BIND)
