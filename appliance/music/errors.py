@@ -6,6 +6,7 @@ the page, on the CLI and in the log as they are.
 
 from __future__ import annotations
 
+import re
 import time
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -103,6 +104,39 @@ class SpotifyUnavailable(SpotifyError):
                        "tries again shortly.")
 
 
+class NotRegistered(SpotifyError):
+    """The account is not on the app's user list (Development Mode): a plain-text 403."""
+
+    default_message = ("Spotify refuses this account because it is not on your Spotify app's "
+                       "user list. In the Spotify Developer Dashboard open your app, Settings, "
+                       "User Management, and add this account's name and e-mail (an app in "
+                       "Development Mode allows at most 5 users); then link again.")
+
+
+class PlaybackRefused(SpotifyError):
+    """Spotify would not start this track or context ("Restriction violated" on play).
+
+    Unlike `Restricted` this is no harmless no-op: nothing plays. Seen on single-track
+    plays of tracks Spotify cannot play in the account's market.
+    """
+
+    default_message = ("Spotify refused to play this track on the speaker; the box tries "
+                       "another one.")
+
+
+class PlaylistUnavailable(SpotifyError):
+    """The items of one playlist cannot be read; `playlist_id` names it."""
+
+    default_message = ("Spotify does not let this app read the songs of this playlist: an "
+                       "app in Development Mode reads only playlists the account owns or "
+                       "collaborates on.")
+
+    def __init__(self, message: str | None = None, *, playlist_id: str = "", status: int = 0,
+                 reason: str = "") -> None:
+        self.playlist_id = playlist_id
+        super().__init__(message, status=status, reason=reason)
+
+
 class Restricted(SpotifyError):
     """The command is not allowed in the current state ("Restriction violated").
 
@@ -141,6 +175,18 @@ def _spotify_message(err: Any) -> str:
     return str(err.msg or "").split(":\n ", 1)[-1]
 
 
+# Plain-text 403 bodies for an account missing from the app's user list (see
+# tests/contracts/corpus/spotify-not-registered.json): three wordings seen so far.
+_NOT_REGISTERED = re.compile(r"not registered|may not be registered|not approved for app", re.I)
+# Player reasons meaning "already in that state": harmless to the caller.
+_SAME_STATE = frozenset({"ALREADY_PAUSED", "NOT_PAUSED", "ALREADY_PLAYING"})
+
+
+def not_registered(status: int, text: str) -> bool:
+    """True for the 403 Spotify sends an account that is not on the app's user list."""
+    return status == 403 and bool(_NOT_REGISTERED.search(text or ""))
+
+
 def map_error(err: Any, *, device_id: str | None = None) -> SpotifyError:
     """The domain error for a spotipy `SpotifyException` (by status and `error.reason`)."""
     status = int(err.http_status or 0)
@@ -157,17 +203,26 @@ def map_error(err: Any, *, device_id: str | None = None) -> SpotifyError:
     if reason == "VOLUME_CONTROL_DISALLOW":
         return DeviceNotControllable("This speaker does not let Spotify change its volume.",
                                      status=status, reason=reason)
-    if reason == "DEVICE_NOT_CONTROLLABLE":
+    if reason in ("DEVICE_NOT_CONTROLLABLE", "REMOTE_CONTROL_DISALLOW"):
         return DeviceNotControllable(status=status, reason=reason)
-    if status == 403 and reason in ("", "UNKNOWN") and "Restriction violated" in _spotify_message(
-            err):
+    if reason in _SAME_STATE:
+        return Restricted(status=status, reason=reason)
+    if reason == "RATE_LIMITED":  # too many track plays in a row: a 403, no Retry-After
+        return RateLimited(DEFAULT_RETRY_AFTER * 6, status=status, reason=reason)
+    message = _spotify_message(err)
+    if status == 403 and reason in ("", "UNKNOWN") and "Restriction violated" in message:
         # Spotify's only signal for this is the message text under reason UNKNOWN.
         return Restricted(status=status, reason=reason or "UNKNOWN")
+    if not reason and not_registered(status, message):
+        return NotRegistered(status=status)
     if status == 404 and device_id:
         return SpeakerMissing(status=status, reason=reason)
     if status >= 500:
         return SpotifyUnavailable(status=status, reason=reason)
-    what = f"HTTP {status} {reason}".strip()
+    if reason:  # a documented player reason: the command cannot be done now
+        return SpotifyError(f"Spotify cannot do that on the speaker right now ({reason}).",
+                            status=status, reason=reason)
+    what = f"HTTP {status}".strip()
     return SpotifyError(f"Spotify refused the request ({what}); try again, or re-link if it "
                         "keeps happening.",
                         status=status, reason=reason)

@@ -40,8 +40,12 @@ from appliance.core.config import SpotifyConfig
 from appliance.music.errors import (
     DeviceNotControllable,
     NoActiveDevice,
+    NotRegistered,
+    PlaybackRefused,
+    PlaylistUnavailable,
     PremiumRequired,
     RateLimited,
+    Restricted,
     SpotifyError,
     SpotifyUnavailable,
     map_error,
@@ -55,6 +59,7 @@ __all__ = ["Device", "Playback", "SpotifyApi", "Track", "map_error", "parse_retr
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
+SEARCH_PAGE = 10  # Development Mode refuses limit > 10 with 400 "Invalid limit"
 GET_ATTEMPTS = 3  # one try and two retries for requests that are safe to repeat
 BACKOFF_BASE = 0.25
 BACKOFF_MAX = 2.0
@@ -232,6 +237,12 @@ class SpotifyApi:
                         "Choose another listener on the page, or use a Premium account.")
             self._publish(LinkState(platform="spotify", user_id=user_id,
                                     state="premium_required"))
+        elif isinstance(err, NotRegistered):
+            self._raise(f"spotify.not_registered.{user_id}", err.message,
+                        "Add the account under User Management in your app on the Spotify "
+                        "Developer Dashboard (at most 5 users), then link again.")
+            self._publish(LinkState(platform="spotify", user_id=user_id,
+                                    state="not_registered"))
         elif isinstance(err, DeviceNotControllable) and err.reason != "VOLUME_CONTROL_DISALLOW":
             self._raise("spotify.device_not_controllable", err.message,
                         "Choose another speaker on the Spotify page.")
@@ -244,6 +255,7 @@ class SpotifyApi:
             self._clear(RATE_KEY)
         if klass == "player":
             self._clear(f"spotify.premium_required.{user_id}")
+        self._clear(f"spotify.not_registered.{user_id}")
 
     def clear_device_error(self) -> None:
         """Withdraw the "speaker not controllable" error (another speaker was chosen)."""
@@ -275,9 +287,9 @@ class SpotifyApi:
         return [Device.from_json(d) for d in data.get("devices") or [] if isinstance(d, dict)]
 
     async def playback(self, user_id: str) -> Playback:
-        """The player's state (not playing, no track when nothing is active)."""
-        data = await self._call(user_id, "me/player", lambda sp: sp.current_playback(),
-                                repeatable=True)
+        """The player's state; `kind` tells a track from a podcast, an ad or nothing."""
+        data = await self._call(user_id, "me/player", lambda sp: sp.current_playback(
+            additional_types="episode"), repeatable=True)
         return Playback.from_json(data)
 
     async def _paged(self, user_id: str, path: str, page: Callable[[spotipy.Spotify, int, int],
@@ -302,41 +314,83 @@ class SpotifyApi:
         return [t for t in map(track_of_item, items) if t is not None]
 
     async def playlists(self, user_id: str) -> list[dict[str, Any]]:
-        """The account's playlists as dicts `id`, `name`, `tracks` (number of items)."""
+        """The account's playlists: `id`, `name`, `tracks` (count), `owner`, `collaborative`.
+
+        Entries can be `null` and the count sits under `items` since February 2026.
+        """
         items = await self._paged(user_id, "me/playlists", lambda sp, o, n: (
             sp.current_user_playlists(limit=n, offset=o)), 500, 50)
         out = []
         for p in items:
-            counts = p.get("tracks") if isinstance(p.get("tracks"), dict) else p.get("items")
+            counts = p.get("items") if isinstance(p.get("items"), dict) else p.get("tracks")
             total = counts.get("total", 0) if isinstance(counts, dict) else 0
+            owner = p.get("owner") if isinstance(p.get("owner"), dict) else {}
             out.append({"id": str(p.get("id") or ""), "name": str(p.get("name") or ""),
-                        "tracks": int(total or 0)})
+                        "tracks": int(total or 0), "owner": str(owner.get("id") or ""),
+                        "collaborative": bool(p.get("collaborative"))})
         return out
 
     async def playlist_tracks(self, user_id: str, playlist_id: str,
                               limit: int = 200) -> list[Track]:
-        """The tracks of a playlist (episodes and local files skipped), at most `limit`."""
-        items = await self._paged(user_id, "playlists", lambda sp, o, n: sp.playlist_items(
-            playlist_id, limit=n, offset=o, additional_types=("track",)), limit, 100)
+        """The tracks of a playlist (episodes and local files skipped), at most `limit`.
+
+        `PlaylistUnavailable` when Spotify refuses its items (403: Development Mode reads
+        only playlists the account owns or collaborates on) or does not know it (404).
+        """
+        try:
+            items = await self._paged(user_id, "playlists", lambda sp, o, n: sp.playlist_items(
+                playlist_id, limit=n, offset=o, additional_types=("track",)), limit, 100)
+        except (NotRegistered, RateLimited, SpotifyUnavailable):
+            raise
+        except SpotifyError as err:
+            if err.status == 403:
+                raise PlaylistUnavailable(playlist_id=playlist_id, status=403,
+                                          reason=err.reason) from err
+            if err.status == 404:
+                raise PlaylistUnavailable("Spotify does not know this playlist any more "
+                                          "(deleted, or the link is wrong).",
+                                          playlist_id=playlist_id, status=404) from err
+            raise
         return [t for t in map(track_of_item, items) if t is not None]
 
     async def search_tracks(self, user_id: str, query: str, limit: int = 20) -> list[Track]:
-        """Tracks matching `query` (one page, at most 50)."""
-        n = max(1, min(limit, 50))
-        data = await self._call(user_id, "search", lambda sp: sp.search(
-            q=query, limit=n, type="track"), repeatable=True) or {}
-        items = (data.get("tracks") or {}).get("items") or []
-        return [Track.from_json(t) for t in items if isinstance(t, dict) and t.get("id")]
+        """Tracks matching `query`, at most `limit` (50), in pages of 10."""
+        want = max(1, min(limit, 50))
+        found: dict[str, Track] = {}
+        offset = 0
+        while len(found) < want:
+            n = min(SEARCH_PAGE, want - len(found))
+            data = await self._call(user_id, "search", lambda sp, o=offset, n=n: sp.search(
+                q=query, limit=n, offset=o, type="track"), repeatable=True) or {}
+            page = data.get("tracks") if isinstance(data.get("tracks"), dict) else {}
+            items = [t for t in page.get("items") or [] if isinstance(t, dict)]
+            before = len(found)
+            for t in items:
+                if t.get("id") and not t.get("is_local"):
+                    found.setdefault(str(t["id"]), Track.from_json(t))
+            offset += n
+            if len(found) == before or not page.get("next"):
+                break
+        return list(found.values())[:want]
 
     # -- commands ---------------------------------------------------------------------
 
     async def play(self, user_id: str, *, device_id: str, uris: list[str] | None = None,
                    context_uri: str | None = None, position_ms: int | None = None) -> None:
-        """Start `uris` or `context_uri` (or resume when both are None) on `device_id`."""
-        await self._call(user_id, "me/player/play", lambda sp: sp.start_playback(
-            device_id=device_id, uris=list(uris) if uris is not None else None,
-            context_uri=context_uri, position_ms=position_ms),
-            repeatable=False, device_id=device_id)
+        """Start `uris` or `context_uri` (or resume when both are None) on `device_id`.
+
+        "Restriction violated" here means nothing started: `PlaybackRefused`, not the
+        harmless `Restricted` of a pause that was already paused.
+        """
+        try:
+            await self._call(user_id, "me/player/play", lambda sp: sp.start_playback(
+                device_id=device_id, uris=list(uris) if uris is not None else None,
+                context_uri=context_uri, position_ms=position_ms),
+                repeatable=False, device_id=device_id)
+        except Restricted as err:
+            if uris is None and context_uri is None:
+                raise  # resuming what already plays
+            raise PlaybackRefused(status=err.status, reason=err.reason) from err
 
     async def resume(self, user_id: str, *, device_id: str) -> None:
         """Resume the paused track on `device_id`."""
