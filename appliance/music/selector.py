@@ -22,10 +22,12 @@ from typing import Any, Protocol
 import numpy as np
 from sqlite_utils import Database
 
+from appliance.core.bus import Bus, ErrorCleared, ErrorRaised
 from appliance.core.config import PlayerConfig
 from appliance.music import features_cache
 from appliance.music.features import FeatureProvider, TrackFeatures
 from appliance.music.features_cache import FeatureMatrix
+from appliance.music.errors import NotRegistered, RateLimited, SpotifyError
 from appliance.music.moods import MOOD_WORDS, MoodTarget
 from appliance.music.spotify_models import Track
 
@@ -39,6 +41,7 @@ LIKE_BONUS = 0.15
 MOOD_PLAYLIST_BONUS = 0.05
 INLINE_FEATURES = 400  # features fetched before the first pick; the rest in the background
 MISS_RETRY_SECONDS = 24 * 3600.0  # a track the provider does not know is asked again after this
+NOTHING_KEY = "music.nothing_playable"
 _PLAYLIST_ID = re.compile(r"(?:playlist[:/])?([A-Za-z0-9]{22})")
 
 
@@ -92,6 +95,15 @@ def parse_mood_playlists(raw: str | None) -> dict[str, list[str]]:
     return out
 
 
+@dataclass(frozen=True)
+class Skipped:
+    """A playlist the last collection could not read, and why (shown on the music page)."""
+
+    playlist_id: str
+    name: str
+    why: str
+
+
 @dataclass
 class Pool:
     """One listener's candidates and their features."""
@@ -103,6 +115,7 @@ class Pool:
     loaded_at: float
     index: dict[str, int] = field(default_factory=dict)
     feedback: dict[str, dict[str, float]] = field(default_factory=dict)  # mood -> id -> bias
+    skipped: list[Skipped] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.index = {tid: i for i, tid in enumerate(self.matrix.ids)}
@@ -112,6 +125,12 @@ def _id_of(playlist: Any) -> str:
     if isinstance(playlist, dict):
         return str(playlist.get("id") or "")
     return str(getattr(playlist, "id", "") or "")
+
+
+def _name_of(playlist: Any) -> str:
+    if isinstance(playlist, dict):
+        return str(playlist.get("name") or "")
+    return str(getattr(playlist, "name", "") or "")
 
 
 def recent_track_ids(db: Database, since: float) -> set[str]:
@@ -142,7 +161,8 @@ class Selector:
 
     def __init__(self, api: LibraryApi, store: Any, provider: FeatureProvider | None,
                  config: PlayerConfig, *, refresh_seconds: float = 1800.0,
-                 max_playlists: int = 20, clock: Callable[[], float] = time.time) -> None:
+                 max_playlists: int = 20, clock: Callable[[], float] = time.time,
+                 bus: Bus | None = None) -> None:
         self.api = api
         self.store = store
         self.provider = provider
@@ -156,6 +176,8 @@ class Selector:
         self._recent_at = 0.0
         self._topup: asyncio.Task[None] | None = None
         self._asked: dict[str, float] = {}  # id -> when the provider last did not know it
+        self.bus = bus
+        self._nothing_shown = False
 
     # -- candidates ----------------------------------------------------------
 
@@ -187,20 +209,23 @@ class Selector:
             self._pools.pop(user_id, None)
 
     async def _collect(self, user_id: str) -> Pool:
+        """Saved tracks and playlists; a playlist that fails is skipped and named, not fatal."""
         tracks: dict[str, Track] = {}
+        skipped: list[Skipped] = []
         for t in await self.api.saved_tracks(user_id):
             tracks.setdefault(t.id, t)
         mood_lists = parse_mood_playlists(self.store.get_setting(MOOD_PLAYLISTS_SETTING))
         mood_tracks: dict[str, list[Track]] = {}
         fetched: dict[str, list[Track]] = {}
+        own = [p for p in await self.api.playlists(user_id) if _id_of(p)]
+        names = {_id_of(p): _name_of(p) for p in own}
         for mood, ids in mood_lists.items():
             for pid in ids:
                 if pid not in fetched:
-                    fetched[pid] = await self.api.playlist_tracks(user_id, pid)
+                    fetched[pid] = await self._playlist(user_id, pid, names.get(pid, ""), skipped)
                 mood_tracks.setdefault(mood, []).extend(fetched[pid])
-        own = [_id_of(p) for p in await self.api.playlists(user_id)]
-        for pid in [p for p in own if p and p not in fetched][:self.max_playlists]:
-            fetched[pid] = await self.api.playlist_tracks(user_id, pid)
+        for p in [p for p in own if _id_of(p) not in fetched][:self.max_playlists]:
+            fetched[_id_of(p)] = await self._playlist(user_id, _id_of(p), _name_of(p), skipped)
         for items in fetched.values():
             for t in items:
                 tracks.setdefault(t.id, t)
@@ -209,9 +234,42 @@ class Selector:
         ids = list(tracks)
         matrix = await self.store.read(lambda db: features_cache.load_matrix(db, ids))
         bias = await self.store.read(lambda db: feedback_bias(db, user_id))
-        logger.info("track candidates: %d (%d with features) from %d playlists", len(tracks),
-                    len(matrix), len(fetched))
-        return Pool(user_id, tracks, mood_tracks, matrix, self._clock(), feedback=bias)
+        logger.info("track candidates: %d (%d with features) from %d playlists (%d skipped)",
+                    len(tracks), len(matrix), len(fetched) - len(skipped), len(skipped))
+        return Pool(user_id, tracks, mood_tracks, matrix, self._clock(), feedback=bias,
+                    skipped=skipped)
+
+    async def _playlist(self, user_id: str, pid: str, name: str,
+                        skipped: list[Skipped]) -> list[Track]:
+        """One playlist's tracks; [] (and a `Skipped` entry) when Spotify refuses it.
+
+        Errors about the whole account (rate limit, not registered) still stop the pool.
+        """
+        try:
+            return await self.api.playlist_tracks(user_id, pid)
+        except (RateLimited, NotRegistered):
+            raise
+        except SpotifyError as err:
+            logger.info("playlist %s skipped: %s", pid, err.message)
+            skipped.append(Skipped(pid, name, err.message))
+            return []
+
+    def skipped(self, user_id: str) -> list[Skipped]:
+        """The playlists the last collection for this listener could not read."""
+        pool = self._pools.get(user_id)
+        return list(pool.skipped) if pool else []
+
+    def why_nothing(self, user_id: str, mood: str) -> str:
+        """What to tell a person when no track fits `mood` (names refused playlists)."""
+        pool = self._pools.get(user_id)
+        parts = [f"No {mood} track can be played from this listener's library."]
+        if pool is not None and pool.skipped:
+            names = ", ".join(repr(s.name or s.playlist_id) for s in pool.skipped[:3])
+            more = f" and {len(pool.skipped) - 3} more" if len(pool.skipped) > 3 else ""
+            parts.append(f"Spotify refused {names}{more}: {pool.skipped[0].why}")
+        parts.append("Save some songs in Spotify or pick playlists you own for the moods on "
+                     "the music page; the box tries again in a few minutes.")
+        return " ".join(parts)
 
     async def _fetch_features(self, tracks: Sequence[Track], limit: int | None = None) -> int:
         """Ask the provider for missing features (ids it did not know are not asked again
@@ -299,7 +357,20 @@ class Selector:
             out.extend(await self._search(user_id, mood, recent | {t.id for t in out},
                                           count - len(out)))
         self._maybe_top_up(user_id, pool)
+        self._show_nothing(user_id, mood, not out)
         return out
+
+    def _show_nothing(self, user_id: str, mood: str, nothing: bool) -> None:
+        """Raise (page and LED) or clear the "nothing playable" problem."""
+        if self.bus is None or nothing == self._nothing_shown:
+            return
+        self._nothing_shown = nothing
+        if nothing:
+            self.bus.publish(ErrorRaised(key=NOTHING_KEY, source="spotify",
+                                         message=self.why_nothing(user_id, mood),
+                                         hint="Pick playlists you own on the music page."))
+        else:
+            self.bus.publish(ErrorCleared(key=NOTHING_KEY))
 
     def _fallback(self, pool: Pool, mood: str, skip: set[str], count: int) -> list[Track]:
         return [t for t in pool.mood_tracks.get(mood, []) if t.id not in skip][:count]
