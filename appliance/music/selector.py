@@ -25,9 +25,9 @@ from sqlite_utils import Database
 from appliance.core.bus import Bus, ErrorCleared, ErrorRaised
 from appliance.core.config import PlayerConfig
 from appliance.music import features_cache
+from appliance.music.errors import NotRegistered, RateLimited, SpotifyError
 from appliance.music.features import FeatureProvider, TrackFeatures
 from appliance.music.features_cache import FeatureMatrix
-from appliance.music.errors import NotRegistered, RateLimited, SpotifyError
 from appliance.music.moods import MOOD_WORDS, MoodTarget
 from appliance.music.spotify_models import Track
 

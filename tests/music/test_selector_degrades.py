@@ -46,7 +46,8 @@ async def test_nothing_playable_is_reported_once_and_cleared(tmp_path: Path) -> 
         assert await sel.pick("u_alice", "xyzzy", DEFAULT_TARGETS["happy"]) == []
         raised = [e for e in env.published(ErrorRaised) if e.key == NOTHING_KEY]
         assert len(raised) == 1 and raised[0].source == "spotify"
-        assert "'Happy Vibes'" in raised[0].message and "3 more" in raised[0].message and "music page" in raised[0].message
+        message = raised[0].message
+        assert "'Happy Vibes'" in message and "3 more" in message and "music page" in message
         env.sim.injections.clear()
         await env.store.set_setting("mood_playlists", json.dumps(
             {"happy": env.sim.playlists[0]["id"]}))
