@@ -28,7 +28,13 @@ from appliance.core.crypto import Sealer, SealError
 from appliance.core.store import Store
 from appliance.music import connections
 from appliance.music.connections import Connection
-from appliance.music.errors import LinkRefused, SpotifyError, SpotifyUnavailable
+from appliance.music.errors import (
+    LinkRefused,
+    NotRegistered,
+    SpotifyError,
+    SpotifyUnavailable,
+    not_registered,
+)
 from appliance.music.tokens import (
     CLIENT_ID_SETTING,
     PLATFORM,
@@ -249,6 +255,9 @@ class LinkManager:
                     "Authorization": f"Bearer {access}"}, timeout=aiohttp.ClientTimeout(
                     total=self.config.timeout)) as resp:
                 if resp.status != 200:
+                    text = await resp.text()
+                    if not_registered(resp.status, text):  # plain text, not JSON
+                        raise NotRegistered(status=resp.status)
                     raise SpotifyError(f"Spotify did not return the account's profile (HTTP "
                                        f"{resp.status}); {TRY_AGAIN}.", status=resp.status)
                 body = await resp.json(content_type=None)

@@ -31,8 +31,10 @@ import hashlib
 import hmac
 import html
 import json
+import re
 import secrets
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -605,9 +607,22 @@ async def _form(request: web.Request) -> dict[str, str]:
     return {k: str(v) for k, v in (await request.post()).items()}
 
 
-def _ms_error(error: str, description: str, code: int = 70016) -> web.Response:
-    return web.json_response({"error": error, "error_description": description,
-                              "error_codes": [code], "timestamp": time.strftime("%F %T"),
+_AADSTS = re.compile(r"^AADSTS(\d*): ")
+MS_CODES = {"authorization_pending": 70016, "bad_verification_code": 70018,
+            "expired_token": 70019, "authorization_declined": 70000,
+            "invalid_client": 700016}
+
+
+def _ms_error(error: str, description: str, code: int | None = None) -> web.Response:
+    """Entra's error body (tests/contracts/corpus/microsoft-token.json): codes and trace ids."""
+    named = _AADSTS.match(description)
+    code = code or (int(named.group(1)) if named and named.group(1) else None) \
+        or MS_CODES.get(error, 70016)
+    trace = str(uuid.uuid4())
+    return web.json_response({"error": error, "error_description": f"AADSTS{code}: "
+                              f"{_AADSTS.sub('', description)} Trace ID: {trace}",
+                              "error_codes": [code], "timestamp": time.strftime("%F %TZ"),
+                              "trace_id": trace, "correlation_id": str(uuid.uuid4()),
                               "error_uri": f"https://login.microsoftonline.com/error?code="
                                            f"{code}"},
                              status=400)

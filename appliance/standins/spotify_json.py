@@ -34,21 +34,36 @@ def artist_id(name: str) -> str:
 
 
 def track_json(t: CatalogTrack, base: str) -> dict[str, Any]:
-    """A full track object as the Web API returns it (no popularity, like new apps)."""
-    artists = [{"id": artist_id(a.strip()), "name": a.strip(), "type": "artist",
-                "uri": f"spotify:artist:{artist_id(a.strip())}",
-                "href": f"{base}artists/{artist_id(a.strip())}"}
-               for a in t.artists.split(",")]
+    """A full track object as the Web API returns it to a Development Mode app.
+
+    The shape of tests/contracts/corpus/spotify-player-track.json without `popularity`
+    and `external_ids` (february-2026-migration-guide: removed for Development Mode).
+    """
+    artists = [{"external_urls": {"spotify": f"https://open.spotify.com/artist/{aid}"},
+                "href": f"{base}artists/{aid}", "id": aid, "name": a.strip(), "type": "artist",
+                "uri": f"spotify:artist:{aid}"}
+               for a in t.artists.split(",") for aid in (artist_id(a.strip()),)]
     album_id = artist_id(t.album)
     return {
-        "id": t.id, "name": t.name, "type": "track", "uri": t.uri,
-        "href": f"{base}tracks/{t.id}", "duration_ms": t.duration_ms, "explicit": False,
-        "is_local": False, "is_playable": True, "track_number": 1, "disc_number": 1,
-        "artists": artists,
-        "album": {"id": album_id, "name": t.album, "type": "album", "album_type": "single",
-                  "uri": f"spotify:album:{album_id}", "images": [], "artists": artists},
+        "album": {"album_type": "single", "artists": artists,
+                  "external_urls": {"spotify": f"https://open.spotify.com/album/{album_id}"},
+                  "href": f"{base}albums/{album_id}", "id": album_id, "images": [],
+                  "name": t.album, "release_date": "2026-01-01",
+                  "release_date_precision": "day", "total_tracks": 1, "type": "album",
+                  "uri": f"spotify:album:{album_id}"},
+        "artists": artists, "disc_number": 1, "duration_ms": t.duration_ms, "explicit": False,
         "external_urls": {"spotify": f"https://open.spotify.com/track/{t.id}"},
+        "href": f"{base}tracks/{t.id}", "id": t.id, "is_local": False, "name": t.name,
+        "track_number": 1, "type": "track", "uri": t.uri,
     }
+
+
+def user_json(account: str, display_name: str, base: str) -> dict[str, Any]:
+    """A public user object (playlist owners, `added_by`)."""
+    return {"display_name": display_name,
+            "external_urls": {"spotify": f"https://open.spotify.com/user/{account}"},
+            "href": f"{base}users/{account}", "id": account, "type": "user",
+            "uri": f"spotify:user:{account}"}
 
 
 def paging(request: web.Request, items: list[Any], href: str, *, max_limit: int = 50,
@@ -68,3 +83,19 @@ def paging(request: web.Request, items: list[Any], href: str, *, max_limit: int 
     prev = f"{href}?offset={max(0, offset - limit)}&limit={limit}" if offset > 0 else None
     return {"href": f"{href}?offset={offset}&limit={limit}", "items": page, "limit": limit,
             "offset": offset, "total": len(items), "next": nxt, "previous": prev}
+
+
+def episode_json(base: str) -> dict[str, Any]:
+    """The podcast episode someone plays on a speaker (spotify-player-episode.json's shape)."""
+    eid, show = "3o0RYoo5iOMKSmEbunsbvW", "1Y9ExMgMxoBVrgrfU7u0nD"
+    return {
+        "description": "A weekly show.", "duration_ms": 3690161, "explicit": False,
+        "external_urls": {"spotify": f"https://open.spotify.com/episode/{eid}"},
+        "href": f"{base}episodes/{eid}", "id": eid, "images": [],
+        "is_externally_hosted": False, "is_playable": True, "language": "en-US",
+        "languages": ["en-US"], "name": "Someone else's podcast",
+        "release_date": "2024-07-26", "release_date_precision": "day",
+        "resume_point": {"fully_played": False, "resume_position_ms": 0},
+        "show": {"id": show, "name": "A Show", "publisher": "A Publisher", "type": "show",
+                 "uri": f"spotify:show:{show}", "media_type": "audio", "total_episodes": 120},
+        "type": "episode", "uri": f"spotify:episode:{eid}"}

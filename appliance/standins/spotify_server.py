@@ -29,6 +29,7 @@ from appliance.standins import spotify_accounts, spotify_webapi
 from appliance.standins.catalog import CatalogTrack, catalog
 from appliance.standins.spotify_json import SIM_KEY, error
 from appliance.standins.spotify_player import SimPlayer, SimSpeaker
+from appliance.standins.spotify_rules import Rules, not_registered, registered, reshape
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +90,12 @@ class SpotifySim:
                    "playlists": self.playlists}
             for name, display, premium in (("alice", "Alice", True), ("bob", "Bob", True),
                                            ("carol", "Carol (Free)", False))}
+        # Household members beyond the five a Development Mode app may have (five_users rule).
+        for name, display in (("dave", "Dave"), ("erin", "Erin"), ("frank", "Frank")):
+            self.accounts[name] = {"display_name": display, "premium": True,
+                                   "saved": list(saved), "playlists": self.playlists}
+        self.rules = Rules()
+        self.foreign: str | None = None  # "episode" or "ad": someone else's audio is on
         self.requests: list[tuple[str, str, dict[str, str], Any, int, float]] = []
         self.injections: list[Injection] = []
         self.removed_calls = 0
@@ -106,7 +113,8 @@ class SpotifySim:
             ids = [t.id for t in tracks if v0 <= t.valence <= v1 and e0 <= t.energy <= e1]
             out.append({"id": f"{i:02d}simMoodPlaylist{i:06d}"[:22], "name": name,
                         "tracks": ids[:40]})
-        out.append({"id": "99simEverything0000000", "name": "Everything",
+        # An editorial list the accounts follow: Spotify owns it (dev_mode refuses its items).
+        out.append({"id": "99simEverything0000000", "name": "Everything", "owner": "spotify",
                     "tracks": [t.id for t in tracks[:150]]})
         return out
 
@@ -224,6 +232,14 @@ class SpotifySim:
         return resp
 
     async def _dispatch(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        return reshape(request, await self._answer(request, handler), self.rules)
+
+    async def _answer(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        members = registered(self.accounts, self.rules)
+        if members is not None and request.path.startswith("/v1/"):
+            account, _ = spotify_accounts.bearer_account(request)
+            if account is not None and account not in members:
+                return not_registered()
         removed = spotify_webapi.removed_status(request.path)
         if removed is not None:
             self.removed_calls += 1
@@ -270,6 +286,26 @@ class SpotifySim:
         assert sp is not None
         return sp.id
 
+    def play_podcast(self, name: str | None = None) -> None:
+        """Someone starts a podcast from the Spotify app (on `name`, else the active speaker)."""
+        self._foreign("episode", name)
+
+    def play_ad(self, name: str | None = None) -> None:
+        """An advertisement plays on the speaker (a Free account shares it)."""
+        self._foreign("ad", name)
+
+    def stop_foreign(self) -> None:
+        """The podcast or ad is over; the speaker is back to what the box plays."""
+        self.foreign = None
+
+    def _foreign(self, kind: str, name: str | None) -> None:
+        sp = self.player.speaker(name) if name else self.player.active()
+        sp = sp or next(iter(self.player.visible()), None)
+        assert sp is not None, "no speaker to play on"
+        self.player.pause()
+        self.player.transfer(sp, play=False)
+        self.foreign = kind
+
     def expire_access_tokens(self) -> None:
         """Make every issued access token expired (the next call gets 401)."""
         self.access_tokens = {k: (g, 0.0) for k, (g, _) in self.access_tokens.items()}
@@ -297,6 +333,9 @@ class SpotifySim:
                                 for m, p, _q, _b, s, t in self.requests[-30:]]
         snap["volume_log"] = {s.name: [[round(t, 3), v] for t, v in s.volume_log[-40:]]
                               for s in self.player.speakers}  # (clock, percent): fades
+        snap["rules"] = self.rules.switches()
+        snap["refuse_play"] = sorted(self.rules.refuse_play)
+        snap["foreign"] = self.foreign
         snap["injections"] = [{"method": i.method, "pattern": i.pattern.pattern,
                                "status": i.status, "times": i.times}
                               for i in self.injections if i.times > 0]

@@ -16,8 +16,21 @@ from typing import Any
 from aiohttp import web
 
 from appliance.standins.spotify_accounts import bearer_account
-from appliance.standins.spotify_json import SIM_KEY, error, paging, track_json
+from appliance.standins.spotify_json import (
+    SIM_KEY,
+    episode_json,
+    error,
+    paging,
+    track_json,
+    user_json,
+)
 from appliance.standins.spotify_player import SimSpeaker
+from appliance.standins.spotify_rules import (
+    DEV_MODE_SEARCH_DEFAULT,
+    DEV_MODE_SEARCH_LIMIT,
+    device_json,
+    playlist_readable,
+)
 
 REMOVED = (  # (pattern, status) of endpoints gone for new apps
     (re.compile(r"^/v1/audio-features(/.*)?$"), 403),
@@ -96,30 +109,52 @@ async def me(request: web.Request) -> web.Response:
         return bad
     acc = request.app[SIM_KEY].accounts[account]
     # No product / email / country: removed from /me for new apps.
-    return web.json_response({"id": account, "display_name": acc["display_name"],
-                              "type": "user", "uri": f"spotify:user:{account}",
-                              "href": f"{request.app[SIM_KEY].api_url}users/{account}",
-                              "images": [], "followers": {"href": None, "total": 0}})
+    # followers: gone for new apps too (spotify-me.json)
+    return web.json_response({**user_json(account, acc["display_name"],
+                                          request.app[SIM_KEY].api_url), "images": []})
 
 
 async def player_state(request: web.Request) -> web.Response:
-    """`GET /me/player`: 204 when nothing is active."""
+    """`GET /me/player`: 204 when nothing is active; a podcast or an ad when one is on."""
     _acct, bad = _account(request)
     if bad:
         return bad
     sim = request.app[SIM_KEY]
     p = sim.player
     sp = p.active()
+    if sim.foreign and sp is not None:
+        return web.json_response(_foreign_state(request, sim, sp))
     if sp is None or p.current is None:
         return web.Response(status=204)
-    ctx = ({"type": "playlist", "uri": p.context_uri, "href": None}
+    pid = (p.context_uri or "").rsplit(":", 1)[-1]
+    ctx = ({"external_urls": {"spotify": f"https://open.spotify.com/playlist/{pid}"},
+            "href": f"{sim.api_url}playlists/{pid}", "type": "playlist", "uri": p.context_uri}
            if p.context_uri else None)
     return web.json_response({
-        "device": sp.to_json(True), "repeat_state": "off", "shuffle_state": False,
+        "device": device_json(sp.to_json(True), sim.rules), "repeat_state": "off",
+        "shuffle_state": False, "smart_shuffle": False,
         "context": ctx, "timestamp": int(time.time() * 1000), "progress_ms": p.progress_ms(),
         "is_playing": p.is_playing, "item": track_json(p.current, sim.api_url),
         "currently_playing_type": "track",
-        "actions": {"disallows": {"resuming": p.is_playing, "pausing": not p.is_playing}}})
+        # Spotify lists only what is disallowed now (spotify-player-track.json).
+        "actions": {"disallows": {"resuming": True} if p.is_playing else {"pausing": True}}})
+
+
+def _foreign_state(request: web.Request, sim: Any, sp: SimSpeaker) -> dict[str, Any]:
+    """Someone else's podcast or an ad on the speaker (spotify-player-episode*.json, -ad)."""
+    kind = sim.foreign
+    asked = request.query.get("additional_types", "").split(",")
+    item = episode_json(sim.api_url) if kind == "episode" and "episode" in asked else None
+    ctx = ({"type": "show", "uri": "spotify:show:1Y9ExMgMxoBVrgrfU7u0nD",
+            "href": f"{sim.api_url}shows/1Y9ExMgMxoBVrgrfU7u0nD",
+            "external_urls": {"spotify": "https://open.spotify.com/show/1Y9ExMgMxoBVrgrfU7u0nD"}}
+           if kind == "episode" else None)
+    return {"device": device_json(sp.to_json(True), sim.rules), "repeat_state": "off",
+            "shuffle_state": False, "smart_shuffle": False, "context": ctx,
+            "timestamp": int(time.time() * 1000), "progress_ms": 5410, "is_playing": True,
+            "item": item,
+            "currently_playing_type": kind,
+            "actions": {"disallows": {"resuming": True}}}
 
 
 async def devices(request: web.Request) -> web.Response:
@@ -128,7 +163,9 @@ async def devices(request: web.Request) -> web.Response:
     if bad:
         return bad
     p = request.app[SIM_KEY].player
-    return web.json_response({"devices": [s.to_json(s.id == p.active_id) for s in p.visible()]})
+    rules = request.app[SIM_KEY].rules
+    return web.json_response({"devices": [device_json(s.to_json(s.id == p.active_id), rules)
+                                          for s in p.visible()]})
 
 
 async def transfer(request: web.Request) -> web.Response:
@@ -178,12 +215,16 @@ async def play(request: web.Request) -> web.Response:
         ids = _track_ids(sim, body["uris"]) if isinstance(body["uris"], list) else None
         if not ids:
             return error(400, "Invalid track uri")
+        if sim.rules.refuse_play & set(ids):
+            return error(403, "Player command failed: Restriction violated", "UNKNOWN")
         p.play(ids, None, int(offset.get("position") or 0), position)
+        sim.foreign = None
     elif body.get("context_uri"):
         ids = sim.context_tracks(account, str(body["context_uri"]))
         if not ids:
             return error(404, "Context not found")
         p.play(ids, str(body["context_uri"]), int(offset.get("position") or 0), position)
+        sim.foreign = None
     elif not p.resume():
         return error(403, "Player command failed: Restriction violated", "UNKNOWN")
     return web.Response(status=204)
@@ -274,38 +315,56 @@ async def saved_tracks(request: web.Request) -> web.Response:
 
 
 async def playlists(request: web.Request) -> web.Response:
-    """`GET /me/playlists`."""
+    """`GET /me/playlists` (the count under `tracks`, or `items` after the rename)."""
     account, bad = _account(request)
     if bad:
         return bad
     sim = request.app[SIM_KEY]
-    items = []
+    rules = sim.rules
+    items: list[dict[str, Any] | None] = []
     for pl in sim.accounts[account]["playlists"]:
-        counts = {"href": f"{sim.api_url}playlists/{pl['id']}/items", "total": len(pl["tracks"])}
-        items.append({"id": pl["id"], "name": pl["name"], "type": "playlist",
-                      "uri": f"spotify:playlist:{pl['id']}", "description": "",
-                      "public": False, "collaborative": False, "snapshot_id": "sim",
-                      "owner": {"id": account, "display_name": sim.accounts[account][
-                          "display_name"]}, "images": [], "tracks": counts, "items": counts})
+        owner = pl.get("owner") or account
+        if owner == "spotify" and rules.null_playlist_entries:
+            items.append(None)
+            continue
+        counts = {"href": f"{sim.api_url}playlists/{pl['id']}/"
+                          f"{'items' if rules.items_rename else 'tracks'}",
+                  "total": len(pl["tracks"])}
+        name = sim.accounts[owner]["display_name"] if owner in sim.accounts else "Spotify"
+        items.append({
+            "collaborative": bool(pl.get("collaborative")), "description": "",
+            "external_urls": {"spotify": f"https://open.spotify.com/playlist/{pl['id']}"},
+            "href": f"{sim.api_url}playlists/{pl['id']}", "id": pl["id"], "images": [],
+            "name": pl["name"], "owner": user_json(owner, name, sim.api_url),
+            "primary_color": None, "public": False, "snapshot_id": "c2lt",
+            "items" if rules.items_rename else "tracks": counts, "type": "playlist",
+            "uri": f"spotify:playlist:{pl['id']}"})
     page = paging(request, items, f"{sim.api_url}me/playlists")
     return page if isinstance(page, web.Response) else web.json_response(page)
 
 
 async def playlist_items(request: web.Request) -> web.Response:
-    """`GET /playlists/{id}/tracks` and `/items`."""
-    _acct, bad = _account(request)
+    """`GET /playlists/{id}/items` (and the old `/tracks`, refused after the rename)."""
+    account, bad = _account(request)
     if bad:
         return bad
     sim = request.app[SIM_KEY]
+    rules = sim.rules
+    if rules.items_rename and request.path.endswith("/tracks"):
+        return error(403, "Forbidden")
     pid = request.match_info["pid"]
     pl = sim.playlist(pid)
     if pl is None:
         return error(404, "Resource not found")
-    items = []
-    for t in pl["tracks"]:
-        tj = track_json(sim.player.tracks[t], sim.api_url)
-        items.append({"added_at": "2026-01-01T00:00:00Z", "is_local": False, "track": tj,
-                      "item": tj})
+    if not playlist_readable(pl, account, rules):
+        return error(403, "Forbidden")
+    key = "item" if rules.items_rename else "track"
+    owner = pl.get("owner") or account
+    by = user_json(owner, sim.accounts[owner]["display_name"] if owner in sim.accounts
+                   else "Spotify", sim.api_url)
+    items = [{"added_at": "2026-01-01T00:00:00Z", "added_by": by, "is_local": False,
+              "primary_color": None, key: track_json(sim.player.tracks[t], sim.api_url)}
+             for t in pl["tracks"]]
     page = paging(request, items, f"{sim.api_url}playlists/{pid}/items", max_limit=100,
                   default_limit=100)
     return page if isinstance(page, web.Response) else web.json_response(page)
@@ -325,7 +384,10 @@ async def search(request: web.Request) -> web.Response:
     words = [w.lower() for w in re.findall(r"\w+", q)]
     hits = [track_json(t, sim.api_url) for t in sim.player.tracks.values()
             if any(w in f"{t.name} {t.artists} {t.album}".lower() for w in words)]
-    page = paging(request, hits, f"{sim.api_url}search", max_limit=50, default_limit=20)
+    dev = sim.rules.dev_mode
+    page = paging(request, hits, f"{sim.api_url}search",
+                  max_limit=DEV_MODE_SEARCH_LIMIT if dev else 50,
+                  default_limit=DEV_MODE_SEARCH_DEFAULT if dev else 20)
     if isinstance(page, web.Response):
         return page
     return web.json_response({"tracks": page})

@@ -24,6 +24,7 @@ from aiohttp import web
 
 from appliance.standins.features import FeaturesSim
 from appliance.standins.identity import IdentitySim
+from appliance.standins.spotify_rules import Rules
 from appliance.standins.spotify_server import SpotifySim
 
 logger = logging.getLogger(__name__)
@@ -62,6 +63,8 @@ class SimStack:
         app.router.add_get("/sim/state", self._state)
         app.router.add_post("/sim/spotify/outage", self._outage)
         app.router.add_post("/sim/spotify/wake", self._wake)
+        app.router.add_post("/sim/spotify/rules", self._rules)
+        app.router.add_post("/sim/spotify/foreign", self._foreign)
         app.router.add_post("/sim/identity/fail", self._identity_fail)
         app.router.add_post("/sim/identity/approve", self._identity_approve)
         app.router.add_post("/sim/spotify/apps", self._spotify_app)
@@ -185,6 +188,42 @@ class SimStack:
         self.spotify.wake(request.query.get("name", "Kitchen"))
         return web.json_response(self.spotify.state())
 
+    async def _rules(self, request: web.Request) -> web.StreamResponse:
+        """Switch a real-service rule: `?name=dev_mode&on=1`, or `?preset=real` / `off`."""
+        q = {**request.query, **(await request.post())}
+        preset = q.get("preset")
+        if preset in ("real", "off"):
+            keep = self.spotify.rules.refuse_play
+            self.spotify.rules = Rules.real() if preset == "real" else Rules()
+            self.spotify.rules.refuse_play = keep
+        elif "refuse_play" in q:
+            self.spotify.rules.refuse_play = {t for t in str(q["refuse_play"]).split(",") if t}
+        else:
+            try:
+                self.spotify.rules.set(str(q.get("name", "")), q.get("on") in ("1", "true", "on"))
+            except KeyError:
+                return web.json_response({"error": "unknown rule", "rules": list(
+                    self.spotify.rules.switches())}, status=400)
+        return self._back(request, {"rules": self.spotify.rules.switches()})
+
+    async def _foreign(self, request: web.Request) -> web.StreamResponse:
+        """Someone else's audio on the speaker: `?what=episode`, `ad` or `off`."""
+        q = {**request.query, **(await request.post())}
+        what = q.get("what", "off")
+        if what == "episode":
+            self.spotify.play_podcast(q.get("speaker") or None)
+        elif what == "ad":
+            self.spotify.play_ad(q.get("speaker") or None)
+        else:
+            self.spotify.stop_foreign()
+        return self._back(request, {"foreign": self.spotify.foreign})
+
+    @staticmethod
+    def _back(request: web.Request, data: dict[str, Any]) -> web.StreamResponse:
+        if request.content_type == "application/x-www-form-urlencoded":
+            raise web.HTTPSeeOther("/sim")
+        return web.json_response(data)
+
     async def _identity_fail(self, request: web.Request) -> web.Response:
         status = int(request.query.get("status", "500"))
         count = int(request.query.get("count", "5"))
@@ -211,6 +250,30 @@ class SimStack:
                               email=request.query.get("email", "alex@example.org"),
                               name=request.query.get("name", "Alex"))
         return web.json_response({"approved": code})
+
+    def _rules_html(self) -> str:
+        """The switches of the real-service rules, and someone else's audio."""
+        rules = self.spotify.rules
+        rows = "".join(
+            f'<tr><td>{name.replace("_", " ")}</td><td>{"on" if on else "off"}</td><td>'
+            f'<form method="post" action="/sim/spotify/rules"><input type="hidden" '
+            f'name="name" value="{name}"><input type="hidden" name="on" '
+            f'value="{"0" if on else "1"}"><button>{"switch off" if on else "switch on"}'
+            f'</button></form></td></tr>' for name, on in rules.switches().items())
+        foreign = html.escape(str(self.spotify.foreign or "nothing"))
+        buttons = "".join(
+            f'<form method="post" action="/sim/spotify/foreign" style="display:inline">'
+            f'<input type="hidden" name="what" value="{w}"><button>{label}</button></form> '
+            for w, label in (("episode", "someone plays a podcast"), ("ad", "an ad plays"),
+                             ("off", "stop it")))
+        return (f'<h2>Real Spotify rules</h2><p>As a Development Mode app meets them '
+                f'(tests/contracts/SOURCES.md). <form method="post" '
+                f'action="/sim/spotify/rules" style="display:inline"><input type="hidden" '
+                f'name="preset" value="real"><button>all real</button></form> <form '
+                f'method="post" action="/sim/spotify/rules" style="display:inline"><input '
+                f'type="hidden" name="preset" value="off"><button>all off</button></form></p>'
+                f'<table id="rules">{rows}</table><p id="foreign">Someone else\'s audio: '
+                f'{foreign}. {buttons}</p>')
 
     async def _page(self, request: web.Request) -> web.Response:
         st = self.spotify.state()
@@ -239,6 +302,7 @@ text-align:left}}h2{{margin-top:1.4rem}}</style></head><body>
 ({'playing' if st.get('is_playing') else 'paused'})</p>
 <h2>Queue</h2><ol>{queue}</ol>
 <h2>Speakers</h2><table>{speakers}</table>
+{self._rules_html()}
 <h2>Recent Spotify API calls</h2><table><tr><th>method</th><th>path</th><th>status</th>
 <th>time</th></tr>{calls}</table></body></html>"""
         return web.Response(text=body, content_type="text/html")

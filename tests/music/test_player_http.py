@@ -15,6 +15,7 @@ from yarl import URL
 from appliance.core.bus import Bus, ListenerChanged, ManualMood, MoodReading
 from appliance.core.config import Config, from_dict
 from appliance.core.store import Store
+from appliance.music.errors import PlaylistUnavailable
 from appliance.music.history import MoodHistoryService
 from appliance.music.player import PlayerService, settings_from
 from appliance.music.selector import Selector
@@ -187,3 +188,22 @@ async def test_history_refuses_days_that_are_not_a_number(page, days) -> None:
         text = await r.text()
         assert r.status == 400, text
         assert json.loads(text)["error"]["code"] == "bad_days"  # strict JSON, no NaN
+
+
+async def test_the_music_page_names_playlists_spotify_refused(page) -> None:
+    base, http, _csrf, store, _sub, (player, _history) = page
+    api = player.selector.api
+    refused = "37i9dQZF1DXcBWIGoYBM5M"
+
+    async def playlists(user_id: str) -> list[dict]:
+        return [{"id": refused, "name": "Today's <Top> Hits", "tracks": 50}]
+
+    async def playlist_tracks(user_id: str, playlist_id: str) -> list:
+        raise PlaylistUnavailable(playlist_id=playlist_id, status=403)
+    api.playlists, api.playlist_tracks = playlists, playlist_tracks
+    await store.set_setting("active_listener", "mmp_a")
+    await player.selector.pool("mmp_a", force=True)
+    async with http.get(base + "/music") as r:
+        html = await r.text()
+    assert 'id="skipped-playlists"' in html and "Today&#39;s &lt;Top&gt; Hits" in html
+    assert PlaylistUnavailable.default_message.split(":")[0] in html

@@ -193,3 +193,34 @@ async def test_housekeeping_trims_the_play_history_but_keeps_the_count() -> None
         assert stack.state()["plays"] == total
     finally:
         await stack.stop()
+
+
+async def test_sim_page_switches_the_real_spotify_rules_and_someone_elses_audio() -> None:
+    stack = SimStack()
+    await stack.start()
+    sim_url = stack.info()["sim"]
+    control = sim_url.rsplit("/sim", 1)[0]
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(sim_url) as resp:
+                page = await resp.text()
+            assert 'id="rules"' in page and "dev mode" in page and "five users" in page
+            async with http.post(control + "/sim/spotify/rules",
+                                 data={"name": "dev_mode", "on": "1"}) as resp:
+                assert resp.status == 200 and resp.url.path == "/sim"  # the form goes back
+            assert stack.spotify.rules.dev_mode and not stack.spotify.rules.five_users
+            async with http.post(control + "/sim/spotify/rules?preset=real") as resp:
+                assert all((await resp.json())["rules"].values())
+            async with http.post(control + "/sim/spotify/rules?name=nonsense&on=1") as resp:
+                assert resp.status == 400
+            async with http.post(control + "/sim/spotify/foreign",
+                                 data={"what": "episode"}) as resp:
+                assert resp.status == 200
+            assert stack.spotify.foreign == "episode"
+            async with http.get(control + "/sim/state") as resp:
+                state = (await resp.json())["spotify"]
+            assert state["foreign"] == "episode" and state["rules"]["items_rename"]
+            async with http.post(control + "/sim/spotify/foreign?what=off") as resp:
+                assert (await resp.json())["foreign"] is None
+    finally:
+        await stack.stop()

@@ -18,6 +18,7 @@ from appliance.music.errors import (
     DeviceNotControllable,
     LinkRefused,
     NotLinked,
+    NotRegistered,
     PremiumRequired,
     RateLimited,
     RelinkNeeded,
@@ -56,7 +57,7 @@ def api_error(err: SpotifyError) -> ApiError:
     table: list[tuple[type[SpotifyError], int, str]] = [
         (LinkRefused, 400, "link_refused"), (NotLinked, 404, "not_linked"),
         (RelinkNeeded, 409, "relink_needed"), (RateLimited, 429, "rate_limited"),
-        (PremiumRequired, 403, "premium_required"),
+        (PremiumRequired, 403, "premium_required"), (NotRegistered, 403, "not_registered"),
         (DeviceNotControllable, 409, "device_not_controllable"),
         (SpeakerMissing, 404, "speaker_missing"), (SpotifyUnavailable, 503, "spotify_unavailable"),
     ]
