@@ -81,7 +81,11 @@ class Playback:
     progress_ms: int
     device: Device | None
     context_uri: str = ""
-    kind: PlaybackKind = "nothing"
+    kind: PlaybackKind | None = None  # None: "track" with a track, else "nothing"
+
+    def __post_init__(self) -> None:
+        if self.kind is None:
+            object.__setattr__(self, "kind", "track" if self.track is not None else "nothing")
 
     @property
     def foreign(self) -> bool:
