@@ -113,17 +113,6 @@ class NotRegistered(SpotifyError):
                        "Development Mode allows at most 5 users); then link again.")
 
 
-class PlaybackRefused(SpotifyError):
-    """Spotify would not start this track or context ("Restriction violated" on play).
-
-    Unlike `Restricted` this is no harmless no-op: nothing plays. Seen on single-track
-    plays of tracks Spotify cannot play in the account's market.
-    """
-
-    default_message = ("Spotify refused to play this track on the speaker; the box tries "
-                       "another one.")
-
-
 class PlaylistUnavailable(SpotifyError):
     """The items of one playlist cannot be read; `playlist_id` names it."""
 
@@ -140,10 +129,23 @@ class PlaylistUnavailable(SpotifyError):
 class Restricted(SpotifyError):
     """The command is not allowed in the current state ("Restriction violated").
 
-    Example: pausing while already paused. Callers may treat it as success.
+    Example: pausing while already paused: callers of pause, resume, next and queue may
+    treat it as success. On a play of tracks or a context it is `PlaybackRefused`.
     """
 
     default_message = "Spotify ignored the command because the player is already in that state."
+
+
+class PlaybackRefused(Restricted):
+    """Spotify would not start this track or context ("Restriction violated" on play).
+
+    The same answer as `Restricted`, but on a play it is no harmless no-op: nothing
+    started. Seen on single-track plays of tracks Spotify cannot play in the account's
+    market. Catch it before `Restricted` where that is treated as success.
+    """
+
+    default_message = ("Spotify refused to play this on the speaker (\"Restriction "
+                       "violated\"); nothing started.")
 
 
 def _human_seconds(seconds: float) -> str:

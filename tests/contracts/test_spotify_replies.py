@@ -145,10 +145,14 @@ async def test_restriction_violated_on_play_is_a_refusal_not_a_no_op() -> None:
         replay.serve(case("spotify-player-errors-seen", "restriction-violated"))
         with pytest.raises(PlaybackRefused) as got:
             await api.play("u", device_id=DEV, uris=["spotify:track:1FyXbzOlq3dkxaB6iRsETv"])
-        assert not isinstance(got.value, Restricted)
+        assert "refused to play" in got.value.message  # not "already in that state"
         assert len(replay.seen) == 1  # a play is never repeated
-        with pytest.raises(Restricted):  # pausing a paused player stays harmless
+        with pytest.raises(Restricted) as paused:  # pausing a paused player stays harmless
             await api.pause("u", device_id=DEV)
+        assert not isinstance(paused.value, PlaybackRefused)
+        with pytest.raises(Restricted) as resumed:  # so does resuming what plays
+            await api.resume("u", device_id=DEV)
+        assert not isinstance(resumed.value, PlaybackRefused)
 
 
 async def test_a_player_command_answered_200_with_text_counts_as_done() -> None:
