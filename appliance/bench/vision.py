@@ -7,6 +7,7 @@ from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
+from appliance.bench.compare import report as compare_report
 from appliance.vision import native
 
 DEFAULT_MEDIA = Path(__file__).resolve().parents[2] / "tests" / "media"
@@ -164,19 +165,22 @@ def repeated(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 async def service_run(cfg: Any, path: Path, seconds: float, *, realtime: bool,
-                       probe_lag: bool) -> dict[str, Any]:
+                       probe_lag: bool, main: bool = True) -> dict[str, Any]:
     """Run VisionService on a replay for `seconds`: process CPU share and event-loop lag."""
     import asyncio
 
     from appliance.core.bus import Bus
     from appliance.vision.loop import VisionService
+    from appliance.vision.sources import main_side
     from appliance.vision.sources.replay import ReplaySource
 
     bus = Bus()
     bus.bind(asyncio.get_running_loop())
+    side = max(cfg.camera.width, cfg.camera.height)
     svc = VisionService(cfg.camera, cfg.vision, bus, None, models_dir=cfg.paths.models,
-                        source_factory=lambda cam: ReplaySource(path, loop=True,
-                                                                realtime=realtime))
+                        source_factory=lambda cam: ReplaySource(
+                            path, loop=True, realtime=realtime, max_side=side,
+                            main_side=main_side(cam) if main else 0))
     await svc.start()
     lags: list[float] = []
     stop = asyncio.Event()
@@ -249,10 +253,14 @@ def report(out: dict[str, Any]) -> str:
         for k, sp in rep["spread"].items():
             runs = ", ".join(f"{v}" for v in rep["runs"][k])
             lines.append(f"    {k:<24} {sp['min']} / {sp['median']} / {sp['max']}  ({runs})")
+    if "compare" in out:
+        lines.extend(compare_report(out["compare"]))
     if "idle" in out:
         i = out["idle"]
+        before = out.get("idle_before", {}).get("cpu_percent_one_core")
         lines.append(f"  idle room ({i['source']}, idle_fps {i['idle_fps']}): "
-                     f"{i['cpu_percent_one_core']}% of one core over {i['seconds']} s")
+                     f"{i['cpu_percent_one_core']}% of one core over {i['seconds']} s "
+                     f"(target <= 1%; before issue 12: {before}%)")
     if "event_loop" in out:
         e = out["event_loop"]
         lines.append(f"  event loop while the vision loop runs (active_fps {e['active_fps']}): "

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
+from appliance.bench.compare import compare
 from appliance.bench.vision import (
     DEFAULT_MEDIA,
     lag_baseline,
@@ -20,7 +23,8 @@ from appliance.cli.locations import fail, load_config
 def configure(parser: argparse.ArgumentParser) -> None:
     """Options of `mooddj bench vision`."""
     parser.add_argument("path", nargs="?", metavar="PATH",
-                        help="recording to run (default tests/media/single_face.mp4)")
+                        help="recording to run (default tests/media/single_face.mp4); with "
+                             "--distance, the folder of test media (default tests/media)")
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument("--frames", type=int, default=300, metavar="N",
                         help="frames to process (the recording loops; default 300)")
@@ -30,6 +34,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="fit each frame into WxH (keeping its aspect, padded), e.g. 640x480")
     parser.add_argument("--empty", metavar="PATH",
                         help="empty-room recording for the idle run (default no_face.mp4)")
+    parser.add_argument("--distance", action="store_true",
+                        help="the distance ladder instead: real faces shrunk to 20-64 px wide "
+                             "in a 640-px view, found / false / agreement / valence error / cost")
+    parser.add_argument("--peer", choices=("fer",), metavar="NAME",
+                        help="with --distance: also run fer with MTCNN on the same frames "
+                             "(installed into its own venv under .cache/ on first use)")
     parser.add_argument("--repeat", type=int, default=1, metavar="R",
                         help="run the pipeline figures R times and report their spread "
                              "(the last run's details are shown; default 1)")
@@ -44,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
     from appliance.vision.sources import CameraError
 
     cfg = load_config(args)
+    if args.distance:
+        return distance(cfg, args)
     path = Path(args.path) if args.path else DEFAULT_MEDIA / "single_face.mp4"
     empty = Path(args.empty) if args.empty else DEFAULT_MEDIA / "no_face.mp4"
     if args.frames < 1:
@@ -65,10 +77,16 @@ def run(args: argparse.Namespace) -> int:
         out = runs[-1]
         if args.repeat > 1:
             out["repeat"] = repeated(runs)
+        out["compare"] = compare(cfg.vision, cfg.paths.models, path, args.frames)
         if args.idle_seconds > 0:
             out["idle"] = asyncio.run(service_run(cfg, empty, args.idle_seconds,
                                                    realtime=False, probe_lag=False))
             out["idle"]["idle_fps"] = cfg.vision.idle_fps
+            before = dataclasses.replace(cfg, vision=dataclasses.replace(
+                cfg.vision, tile_detector="off", still_seconds=0.0))
+            out["idle_before"] = asyncio.run(service_run(before, empty, args.idle_seconds,
+                                                         realtime=False, probe_lag=False,
+                                                         main=False))
             out["event_loop"] = asyncio.run(service_run(cfg, path, args.idle_seconds,
                                                          realtime=True, probe_lag=True))
             out["event_loop"]["active_fps"] = cfg.vision.active_fps
@@ -80,4 +98,18 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(out, indent=2))
     else:
         print(report(out))
+    return 0
+
+
+def distance(cfg: Any, args: argparse.Namespace) -> int:
+    """`--distance`: the ladder (and the peer), printed."""
+    from appliance.bench import distance as ladder
+    from appliance.vision.models import ModelError
+
+    media = Path(args.path) if args.path else DEFAULT_MEDIA
+    try:
+        out = ladder.run_ladder(cfg, media, peer=args.peer)
+    except (ModelError, ladder.LadderError) as err:
+        return fail(str(err).splitlines()[0])
+    print(json.dumps(out, indent=2) if args.json else ladder.report(out))
     return 0

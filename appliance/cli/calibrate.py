@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
                 start = frame.t if start is None else start
                 if frame.t - start > args.seconds:
                     break
-                faces = pipe.faces(frame.rgb)
+                faces = pipe.faces(frame.rgb, frame.main)
                 if len(faces) == 1:
                     samples.append(geometry.raw_cues(faces[0].landmarks))
                 if not args.source:

@@ -138,8 +138,13 @@ class WebConfig:
 @dataclass(frozen=True)
 class CameraConfig:
     source: str = opt("picamera2", "Frame source.", choices=("picamera2", "webcam", "replay"))
-    width: int = opt(640, "Frame width in pixels.", min=64, max=4096)
-    height: int = opt(480, "Frame height in pixels.", min=64, max=4096)
+    width: int = opt(640, "Width of the view the mood loop reads (the camera's low-res stream).",
+                     min=64, max=4096)
+    height: int = opt(480, "Height of the view (picamera2 with a main stream: from the mode's "
+                           "aspect).", min=64, max=4096)
+    main: str = opt("auto", "High-resolution stream next to the view, for small faces: auto "
+                            "(picamera2: the sensor's binned full-view mode; replay and webcam: "
+                            "frames larger than the view), off, or WxH.")
     fps: float = opt(15.0, "Camera frame rate.", min=1, max=120)
     device: int = opt(0, "Webcam device index (source = webcam).", min=0)
     replay_path: str = opt("", "Video, image or folder of images (source = replay).")
@@ -154,6 +159,13 @@ class VisionConfig:
     max_faces: int = opt(4, "Most faces tracked at once.", min=1, max=16)
     num_threads: int = opt(2, "LiteRT interpreter threads per model.", min=1, max=8)
     detect_every: int = opt(15, "Run the detector at least every N frames while tracking.", min=1)
+    tile_detector: str = opt("short_range", "Detector run on tiles of the high-resolution frame "
+                                            "for faces far away (off: the whole view only).",
+                             choices=("short_range", "full_range", "back", "off"))
+    tiles_per_pass: int = opt(3, "Tiles searched per detector run (they rotate; tracking keeps "
+                                 "the faces found).", min=0, max=64)
+    still_seconds: float = opt(10.0, "A face that does not move for this long is a picture "
+                                     "(poster, photo), not a person (0: never).", min=0)
     active_fps: float = opt(5.0, "Frames analysed per second while faces are present.", min=0.1)
     idle_fps: float = opt(1.0, "Frames checked per second while the room is empty.", min=0.05)
     smoothing_seconds: float = opt(3.0, "Time constant of the room mood smoothing.", min=0.1)

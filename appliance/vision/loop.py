@@ -290,7 +290,7 @@ class VisionService(Service):
             return self.people > 0
         self._camera_recovered()
         try:
-            result = self.pipeline.process(frame.rgb, frame.t)
+            result = self.pipeline.process(frame.rgb, frame.t, frame.main)
         except (FrameError, ValueError) as err:
             self._bad_frame(str(err))
             return self.people > 0

@@ -18,6 +18,7 @@ MODEL_NAMES: tuple[str, ...] = (
     "face_detection_short_range",
     "face_landmark",
     "emotion",
+    "face_detection_back",
 )
 
 _verified: dict[tuple[str, int, int], bool] = {}

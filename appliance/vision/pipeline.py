@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -15,7 +16,9 @@ from appliance.vision import geometry
 from appliance.vision.expression import EmotionClassifier
 from appliance.vision.fusion import EMOTIONS, fuse
 from appliance.vision.room import FaceMood, RoomMood, RoomState, face_weight, instant
-from appliance.vision.sources.base import MAX_SIDE, to_rgb
+from appliance.vision.sources.base import MAIN_MAX_SIDE, MAX_SIDE, to_rgb
+from appliance.vision.stillness import Stillness
+from appliance.vision.tracker import main_for
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +40,7 @@ class FaceResult:
     weight: float
     probs: tuple[float, ...]  # fused distribution over fusion.LABELS
     landmarks: np.ndarray = field(repr=False)
+    still: bool = False  # has not moved for vision.still_seconds: a picture, not a person
 
     def summary(self, scale: float = 1.0) -> dict[str, Any]:
         """JSON-ready numbers (box scaled back to the original image by `scale`)."""
@@ -48,6 +52,7 @@ class FaceResult:
             "mood": self.mood,
             "confidence": round(self.confidence, 3),
             "emotions": {k: round(v, 3) for k, v in self.emotions.items()},
+            **({"still": True} if self.still else {}),
         }
 
 
@@ -68,13 +73,10 @@ class Pipeline:
     def __init__(self, vision: VisionConfig, models_dir: Path, *,
                  baseline: geometry.Cues | None = None,
                  calibration_path: Path | None = None, tracker: Any = None) -> None:
-        from appliance.vision.tracker import FaceTracker
-
         self.config = vision
         self.models_dir = Path(models_dir)
-        self.tracker = tracker or FaceTracker(
-            self.models_dir, detector=vision.detector, max_faces=vision.max_faces,
-            num_threads=vision.num_threads, detect_every=vision.detect_every)
+        self.tracker = tracker or _tracker(vision, self.models_dir)
+        self.stillness = Stillness(vision.still_seconds)
         self.emotion = EmotionClassifier.load(self.models_dir, num_threads=1)
         if baseline is None:
             path = calibration_path or (Path(vision.calibration_file)
@@ -102,21 +104,24 @@ class Pipeline:
         if callable(reset):
             reset()
         else:
-            from appliance.vision.tracker import FaceTracker
-
-            self.tracker = FaceTracker(
-                self.models_dir, detector=self.config.detector, max_faces=self.config.max_faces,
-                num_threads=self.config.num_threads, detect_every=self.config.detect_every)
+            self.tracker = _tracker(self.config, self.models_dir)
         self.room = RoomMood.from_config(self.config)
+        self.stillness.reset()
 
-    def faces(self, rgb: np.ndarray) -> list[FaceResult]:
-        """Track the faces of one RGB frame and read each one's mood (no room update)."""
+    def faces(self, rgb: np.ndarray, main: np.ndarray | None = None, *,
+              sweep: bool = False) -> list[FaceResult]:
+        """Track the faces of one RGB frame and read each one's mood (no room update).
+
+        main: the same picture at high resolution (the camera's main stream), or None;
+        landmarks and expressions are read from it. sweep: search every detector tile.
+        """
         t0 = time.perf_counter()
-        tracked = self.tracker.process(rgb)
+        tracked = self.tracker.process(rgb, main, sweep=sweep)
+        main, scale = main_for(rgb, main)
         t1 = time.perf_counter()
         out = []
         for f in tracked:
-            r = self._read_face(rgb, f)
+            r = self._read_face(rgb, f, main, scale)
             if r is not None:
                 out.append(r)
         t2 = time.perf_counter()
@@ -126,14 +131,15 @@ class Pipeline:
         self.stage_ms = stage
         return out
 
-    def _read_face(self, rgb: np.ndarray, face: Any) -> FaceResult | None:
+    def _read_face(self, rgb: np.ndarray, face: Any, main: np.ndarray | None = None,
+                   scale: float = 1.0) -> FaceResult | None:
         lm = face.landmarks if isinstance(face.landmarks, np.ndarray) else np.asarray(
             face.landmarks)
         try:
-            frame = geometry.measure(lm)
+            frame = geometry.measure(lm if main is None else lm * np.float32(scale))
         except ValueError:  # collapsed landmarks: not a usable face
             return None
-        probs = self.emotion.read(rgb, frame)
+        probs = self.emotion.read(rgb if main is None else main, frame)
         c = geometry.frame_cues(frame, self.baseline or geometry.DEFAULT_BASELINE)
         expr = fuse(probs, c)
         front = geometry.frame_frontality(frame)
@@ -148,13 +154,18 @@ class Pipeline:
             weight=face_weight(w, h, front, presence), probs=expr.probs, landmarks=lm,
         )
 
-    def process(self, frame: np.ndarray, t: float) -> FrameResult:
-        """Run one frame (any image array; RGB order) at time `t` seconds through everything."""
+    def process(self, frame: np.ndarray, t: float, main: np.ndarray | None = None,
+                ) -> FrameResult:
+        """Run one frame (any image array; RGB order) at time `t` seconds through everything.
+
+        main: the same picture at high resolution (Frame.main), or None. Faces that have
+        not moved for vision.still_seconds are reported `still` and left out of the room.
+        """
         start = time.perf_counter()
         rgb, scale = prepare(frame)
-        faces = self.faces(rgb)
+        faces = self._mark_still(self.faces(rgb, main if scale == 1.0 else None), t)
         t3 = time.perf_counter()
-        room = self.room.update([_mood(f) for f in faces], t)
+        room = self.room.update([_mood(f) for f in faces if not f.still], t)
         end = time.perf_counter()
         ms = self.stage_ms  # a new dict each frame (faces() builds it)
         ms["room"] = (end - t3) * 1e3
@@ -162,11 +173,32 @@ class Pipeline:
         self.frames += 1
         return FrameResult(faces=faces, room=room, t=t, scale=scale, ms=ms)
 
-    def still(self, frame: np.ndarray) -> FrameResult:
-        """Read a single photo: fresh tracker, unsmoothed room (people = faces found)."""
+    def _mark_still(self, faces: list[FaceResult], t: float) -> list[FaceResult]:
+        out = []
+        for f in faces:
+            cx, cy = f.landmarks[:, :2].mean(axis=0).tolist()  # unrounded, unlike the box
+            still = self.stillness.update(f.track_id, t, cx, cy, _iod(f.landmarks))
+            out.append(dataclasses.replace(f, still=True) if still else f)
+        self.stillness.keep({f.track_id for f in faces})
+        return out
+
+    def still(self, frame: np.ndarray, main: np.ndarray | None = None) -> FrameResult:
+        """Read a single photo: fresh tracker, every tile searched, unsmoothed room.
+
+        The faces found are read on a second pass from their own landmarks.
+
+        A photo larger than the pipeline's frames is its own main image.
+        """
         self.reset()
         rgb, scale = prepare(frame)
-        faces = self.faces(rgb)
+        if main is None and scale != 1.0:
+            main = to_rgb(frame, max_side=MAIN_MAX_SIDE)
+        elif scale != 1.0:
+            main = None
+        self.faces(rgb, main, sweep=True)
+        # Once more from the landmarks just found, as the next frame of a stream would:
+        # the mesh's own box fits the face better than the detector's.
+        faces = self.faces(rgb, main)
         self.frames += 1
         return FrameResult(faces=faces, room=instant([_mood(f) for f in faces]), t=0.0,
                            scale=scale, ms=dict(self.stage_ms))
@@ -181,6 +213,19 @@ def prepare(frame: np.ndarray) -> tuple[np.ndarray, float]:
     rgb = to_rgb(frame, order="rgb", max_side=MAX_SIDE)
     scale = frame.shape[1] / rgb.shape[1] if rgb.shape[1] else 1.0
     return rgb, float(scale)
+
+
+def _tracker(vision: VisionConfig, models_dir: Path) -> Any:
+    from appliance.vision.tracker import FaceTracker
+
+    return FaceTracker(models_dir, detector=vision.detector, max_faces=vision.max_faces,
+                       num_threads=vision.num_threads, detect_every=vision.detect_every,
+                       tile_detector=vision.tile_detector, tiles_per_pass=vision.tiles_per_pass)
+
+
+def _iod(lm: np.ndarray) -> float:
+    d = lm[geometry.L_EYE_OUTER, :2] - lm[geometry.R_EYE_OUTER, :2]
+    return float(np.hypot(d[0], d[1]))
 
 
 def _mood(f: FaceResult) -> FaceMood:

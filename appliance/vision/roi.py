@@ -102,6 +102,14 @@ def iou(a: tuple[float, float, float, float], b: tuple[float, float, float, floa
     return inter / union if union > 0 else 0.0
 
 
+def inside(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    """Share of the smaller of two (x, y, w, h) boxes that lies inside the other."""
+    ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    small = min(a[2] * a[3], b[2] * b[3])
+    return ix * iy / small if small > 0 else 0.0
+
+
 @dataclass(frozen=True, slots=True)
 class Letterbox:
     """How a frame was resized and padded into a square model input (aspect ratio kept)."""

@@ -1,4 +1,10 @@
-"""Face tracking: detector when needed, face mesh every frame, ROI from the last landmarks."""
+"""Face tracking: detector when needed, face mesh every frame, ROI from the last landmarks.
+
+Coordinates are the view's pixels throughout. When the frame comes with a main
+(high-resolution) image of the same picture, the face mesh reads its crop from that
+image (the ROI scaled up), so a face 24 px wide in the view is sampled from its ~70
+real pixels rather than upscaled from 24, and the detector's tiles come from it too.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +20,9 @@ from appliance.vision.faces import Face
 from appliance.vision.imageops import to_three_channels
 from appliance.vision.landmarks import MODEL as MESH_MODEL
 from appliance.vision.landmarks import PRESENCE_THRESHOLD, FaceMesh
-from appliance.vision.roi import Roi, iou, roi_from_detection, roi_from_landmarks
+from appliance.vision.roi import Roi, inside, iou, roi_from_detection, roi_from_landmarks
 from appliance.vision.runtime import Model
+from appliance.vision.tiles import TiledDetector
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +32,10 @@ MERGE_IOU = 0.5  # two tracks overlapping this much have converged on one face
 # while the detector's false positives (e.g. cartoon letters in no_face.mp4) reach 0.55.
 # Once tracked, the face stays until presence drops below PRESENCE_THRESHOLD (0.5).
 ACQUIRE_PRESENCE = 0.8
+# While faces are tracked, one detector tile is searched every this many frames between
+# the detector's runs, so a far face arriving next to a tracked one is found within one
+# sweep (15 tiles: 9 s at 5 fps) while two frames in three cost what they did before.
+BACKGROUND_TILE_EVERY = 3
 
 
 def as_rgb_frame(frame: object) -> np.ndarray:
@@ -50,6 +61,23 @@ def as_rgb_frame(frame: object) -> np.ndarray:
     if frame.shape[2] != 3:
         raise ValueError(f"frame must have 1, 3 or 4 channels, got {frame.shape[2]}")
     return frame if frame.flags.c_contiguous else np.ascontiguousarray(frame)
+
+
+def main_for(view: np.ndarray, main: np.ndarray | None) -> tuple[np.ndarray | None, float]:
+    """The main image to read crops from and its scale over the view (None, 1.0 if unusable).
+
+    Usable: RGB uint8, larger than the view and of the same picture (same aspect within
+    a pixel), so view coordinates times the scale are main coordinates.
+    """
+    if main is None or not isinstance(main, np.ndarray) or main.dtype != np.uint8 \
+            or main.ndim != 3 or main.shape[2] != 3:
+        return None, 1.0
+    vh, vw = view.shape[:2]
+    mh, mw = main.shape[:2]
+    s = mw / vw
+    if s <= 1.0 or abs(mh - vh * s) > max(2.0, s):
+        return None, 1.0
+    return main, s
 
 
 @dataclass(slots=True)
@@ -78,15 +106,23 @@ class FaceTracker:
     """
 
     def __init__(self, models_dir: Path, detector: str = "full_range", max_faces: int = 4,
-                 num_threads: int = 2, detect_every: int = 15) -> None:
-        if detector not in VARIANTS:
-            raise ValueError(f"unknown detector {detector!r}; use one of {', '.join(VARIANTS)}")
+                 num_threads: int = 2, detect_every: int = 15, *,
+                 tile_detector: str = "off", tiles_per_pass: int = 3) -> None:
+        for name, allowed in ((detector, tuple(VARIANTS)), (tile_detector, (*VARIANTS, "off"))):
+            if name not in allowed:
+                raise ValueError(f"unknown detector {name!r}; use one of {', '.join(allowed)}")
         self.detector = FaceDetector.load(models_dir, detector, num_threads)
         self.mesh = FaceMesh.load(models_dir, num_threads)
         self.models: dict[str, Model] = {
             VARIANTS[detector].model: self.detector.model,
             MESH_MODEL: self.mesh.model,
         }
+        tiler = None
+        if tile_detector != "off":
+            # Its own interpreter even for the same variant: tiles are a different input size.
+            tiler = FaceDetector.load(models_dir, tile_detector, 1)
+            self.models["tiles." + VARIANTS[tile_detector].model] = tiler.model
+        self.tiled = TiledDetector(self.detector, tiler, tiles_per_pass=tiles_per_pass)
         self.max_faces = max(1, int(max_faces))
         self.detect_every = max(1, int(detect_every))
         self.frames = 0
@@ -95,11 +131,15 @@ class FaceTracker:
         self._tracks: list[_Track] = []
         self._next_id = 1
         self._since_detect = 0
+        self._main: np.ndarray | None = None
+        self._scale = 1.0
+        self._tiles_due = 0  # tiles left to search at every frame (a sweep after a change)
 
     def reset(self) -> None:
         """Forget all tracked faces; the next frame runs the detector."""
         self._tracks = []
         self._since_detect = 0
+        self._tiles_due = 0
 
     @property
     def tracked(self) -> int:
@@ -108,7 +148,13 @@ class FaceTracker:
 
     def _mesh(self, frame: np.ndarray, track: _Track,
               threshold: float = PRESENCE_THRESHOLD) -> bool:
-        landmarks, presence = self.mesh.run(frame, track.roi)
+        if self._main is None:
+            landmarks, presence = self.mesh.run(frame, track.roi)
+        else:
+            s, r = self._scale, track.roi
+            landmarks, presence = self.mesh.run(self._main,
+                                                Roi(r.cx * s, r.cy * s, r.size * s, r.rotation))
+            landmarks = landmarks / np.float32(s)
         if presence < threshold:
             return False
         h, w = frame.shape[:2]
@@ -119,9 +165,15 @@ class FaceTracker:
         track.roi = roi_from_landmarks(landmarks, bounds=(lo, hi))
         return True
 
-    def process(self, frame_rgb: np.ndarray) -> list[Face]:
-        """Faces in this frame (RGB, HxWx3 uint8; gray and RGBA are converted)."""
+    def process(self, frame_rgb: np.ndarray, main: np.ndarray | None = None, *,
+                sweep: bool = False) -> list[Face]:
+        """Faces in this frame (RGB, HxWx3 uint8; gray and RGBA are converted).
+
+        main: the same picture at a higher resolution (RGB uint8), or None. sweep: search
+        every tile at once (a single photo) instead of this pass's few.
+        """
         frame = as_rgb_frame(frame_rgb)
+        self._main, self._scale = main_for(frame, main)
         self.frames += 1
         self._since_detect += 1
         t_mesh = 0.0
@@ -139,18 +191,35 @@ class FaceTracker:
         t_mesh += time.perf_counter() - t0
 
         t_detect = 0.0
-        if not kept or lost or self._since_detect >= self.detect_every:
+        h, w = frame.shape[:2]
+        if lost:  # someone left (or turned away): search the whole room again
+            self._tiles_due = self.tiled.tile_count(w, h)
+        before = len(kept)
+        if not kept or lost or self._since_detect >= self.detect_every or self._tiles_due > 0:
             t1 = time.perf_counter()
-            detections = self.detector.detect(frame, self.max_faces)
+            detections = self.tiled.detect(frame, self._main, self.max_faces, sweep=sweep)
             self.detector_runs += 1
             self._since_detect = 0
+            self._tiles_due = max(0, self._tiles_due - self.tiled.last_tiles)
             t_detect = time.perf_counter() - t1
             t2 = time.perf_counter()
             self._adopt(frame, detections, kept, lost, lost_ids)
             t_mesh += time.perf_counter() - t2
+        elif self.frames % BACKGROUND_TILE_EVERY == 0 and self.tiled.tiler is not None:
+            t1 = time.perf_counter()
+            detections = self.tiled.detect(frame, self._main, self.max_faces, whole=False,
+                                           count=1)
+            t_detect = time.perf_counter() - t1
+            t2 = time.perf_counter()
+            self._adopt(frame, detections, kept, lost, lost_ids)
+            t_mesh += time.perf_counter() - t2
+        if len(kept) > before and not sweep:
+            # Someone new: people come in company, so finish a sweep of the tiles now.
+            self._tiles_due = self.tiled.tile_count(w, h)
 
         kept = self._merge(kept)
         self._tracks = kept
+        self._main = None  # the frame is not kept past this call
         self.stage_ms = {"detect": t_detect * 1000.0, "landmarks": t_mesh * 1000.0}
         return [t.face for t in kept if t.face is not None]
 
@@ -158,7 +227,9 @@ class FaceTracker:
                lost: list[tuple[float, float, float, float]], lost_ids: list[int]) -> None:
         """Start tracks for detections that are not already tracked faces."""
         for det in detections:
-            match = next((t for t in kept if t.face and iou(t.face.box, det.box) > DEDUPE_IOU),
+            # A tile that holds only part of a near face can find a "face" inside it.
+            match = next((t for t in kept if t.face and (iou(t.face.box, det.box) > DEDUPE_IOU
+                                                         or inside(t.face.box, det.box) > 0.6)),
                          None)
             if match is not None:
                 match.score = det.score
@@ -181,7 +252,8 @@ class FaceTracker:
         """Drop tracks that converged onto a face another (older) track follows."""
         out: list[_Track] = []
         for t in tracks:
-            if t.face and any(o.face and iou(o.face.box, t.face.box) > MERGE_IOU for o in out):
+            if t.face and any(o.face and (iou(o.face.box, t.face.box) > MERGE_IOU
+                                          or inside(o.face.box, t.face.box) > 0.8) for o in out):
                 continue
             out.append(t)
         return out

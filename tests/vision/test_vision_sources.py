@@ -291,3 +291,120 @@ def test_replay_from_the_config_delivers_frames_at_the_camera_size_like_the_came
     with create_source(cam) as src:
         frame = src.read()
     assert frame.rgb.shape == (180, 320, 3)  # fitted inside 320x240, aspect kept
+
+
+# Sensor modes as `rpicam-hello --list-cameras` and picamera2 list them (Raspberry Pi
+# camera documentation): size and the crop of the pixel array each mode reads.
+IMX708_MODES = [
+    {"size": (1536, 864), "crop_limits": (768, 432, 3072, 1728), "bit_depth": 10, "fps": 120.13},
+    {"size": (2304, 1296), "crop_limits": (0, 0, 4608, 2592), "bit_depth": 10, "fps": 56.03},
+    {"size": (4608, 2592), "crop_limits": (0, 0, 4608, 2592), "bit_depth": 10, "fps": 14.35},
+]
+IMX219_MODES = [
+    {"size": (640, 480), "crop_limits": (1000, 752, 1280, 960), "bit_depth": 10, "fps": 206.65},
+    {"size": (1640, 1232), "crop_limits": (0, 0, 3280, 2464), "bit_depth": 10, "fps": 41.85},
+    {"size": (1920, 1080), "crop_limits": (680, 692, 1920, 1080), "bit_depth": 10, "fps": 47.57},
+    {"size": (3280, 2464), "crop_limits": (0, 0, 3280, 2464), "bit_depth": 10, "fps": 21.19},
+]
+IMX477_MODES = [
+    {"size": (1332, 990), "crop_limits": (696, 528, 2664, 1980), "bit_depth": 10, "fps": 120.05},
+    {"size": (2028, 1080), "crop_limits": (0, 440, 4056, 2160), "bit_depth": 12, "fps": 50.03},
+    {"size": (2028, 1520), "crop_limits": (0, 0, 4056, 3040), "bit_depth": 12, "fps": 40.01},
+    {"size": (4056, 3040), "crop_limits": (0, 0, 4056, 3040), "bit_depth": 12, "fps": 10.0},
+]
+
+
+@pytest.mark.parametrize(("modes", "array", "size"), [
+    (IMX708_MODES, (4608, 2592), (2304, 1296)),  # Camera Module 3 and 3 Wide
+    (IMX219_MODES, (3280, 2464), (1640, 1232)),  # Camera Module 2
+    (IMX477_MODES, (4056, 3040), (2028, 1520)),  # HQ camera
+])
+def test_picamera2_main_stream_uses_the_binned_mode_that_sees_the_whole_sensor(
+        modes, array, size):
+    from appliance.vision.sources.picamera2 import choose_mode
+
+    assert choose_mode(modes, array)["size"] == size
+
+
+def test_picamera2_gives_a_lores_view_and_the_high_resolution_main_frame(monkeypatch):
+    calls = _fake_picamera2(monkeypatch)
+    mod = sys.modules["picamera2"]
+    base = mod.Picamera2
+    rgb = np.zeros((1296, 2304, 3), np.uint8)
+    rgb[..., 0] = 200  # a red picture
+
+    class Request:
+        def make_array(self, name):
+            if name == "main":
+                return rgb
+            small = cv2.resize(rgb, (640, 360), interpolation=cv2.INTER_AREA)
+            return cv2.cvtColor(small, cv2.COLOR_RGB2YUV_I420)  # the Pi 4's lores format
+
+        def release(self):
+            pass
+
+    class Picamera2(base):
+        sensor_modes = IMX708_MODES
+        camera_properties = {"Model": "imx708", "PixelArraySize": (4608, 2592)}
+
+        def captured_request(self, flush=None):
+            import contextlib
+
+            return contextlib.nullcontext(Request())
+
+    mod.Picamera2 = Picamera2
+    src = create_source(CameraConfig(source="picamera2", fps=10))
+    src.open()
+    frame = src.read()
+    src.close()
+    cfg = calls["config"]
+    assert cfg["main"] == {"size": (2304, 1296), "format": "BGR888"}
+    assert cfg["lores"] == {"size": (640, 360), "format": "YUV420"}
+    assert cfg["sensor"]["output_size"] == (2304, 1296)
+    assert frame.rgb.shape == (360, 640, 3) and frame.main.shape == (1296, 2304, 3)
+    assert abs(int(frame.rgb[10, 10, 0]) - 200) <= 3 and frame.rgb[10, 10, 1] <= 3
+
+
+def test_yuv420_view_converts_like_opencv():
+    from appliance.vision.imageops import yuv420_to_rgb
+
+    rng = np.random.default_rng(2)
+    rgb = cv2.GaussianBlur((rng.random((360, 640, 3)) * 255).astype(np.uint8), (0, 0), 3)
+    i420 = cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420)
+    ours = yuv420_to_rgb(i420, 640, 360).astype(int)
+    assert np.abs(ours - cv2.cvtColor(i420, cv2.COLOR_YUV2RGB_I420)).max() <= 1
+    with pytest.raises(ValueError, match="YUV420"):
+        yuv420_to_rgb(i420[:300], 640, 360)
+
+
+def test_replay_of_a_high_resolution_recording_gives_the_view_and_the_main_frame():
+    cam = CameraConfig(source="replay", replay_realtime=False,
+                       replay_path=str(media("small_faces.mp4")))  # 1920x1080
+    with create_source(cam) as src:
+        frame = src.read()
+    assert frame.rgb.shape == (360, 640, 3) and frame.main.shape == (1080, 1920, 3)
+    small = cv2.resize(frame.main, (640, 360), interpolation=cv2.INTER_AREA)
+    assert np.abs(small.astype(int) - frame.rgb).mean() < 1.0  # the same picture
+    off = CameraConfig(source="replay", replay_realtime=False, main="off",
+                       replay_path=str(media("small_faces.mp4")))
+    with create_source(off) as src:
+        assert src.read().main is None
+    with create_source(CameraConfig(source="replay", replay_realtime=False,
+                                    replay_path=str(media("single_face.mp4")))) as src:
+        assert src.read().main is None  # no larger than the view: nothing more to give
+
+
+def test_a_bad_main_setting_is_a_clear_camera_error():
+    with pytest.raises(CameraError, match=r"camera\.main"):
+        create_source(CameraConfig(source="replay", replay_path="x", main="big"))
+
+
+def test_webcam_frames_larger_than_the_view_are_kept_as_the_main_frame():
+    from appliance.vision.sources.webcam import WebcamSource
+
+    bgr = np.zeros((1080, 1920, 3), np.uint8)
+    bgr[..., 2] = 180  # red in BGR
+    view, main = WebcamSource(main="auto")._split(bgr)
+    assert view.shape == (360, 640, 3) and main.shape == (1080, 1920, 3)
+    assert view[0, 0, 0] == 180 and main[0, 0, 0] == 180
+    assert WebcamSource(main="off")._split(bgr)[1] is None

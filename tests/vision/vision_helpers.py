@@ -30,11 +30,12 @@ def models_dir() -> Path:
     return MODELS
 
 
-def synthetic_face(*, smile: float = 0.0, widen: float = 0.0, mouth_open: float = 0.006,
-                   brow_up: float = 0.0, brow_gap: float = 0.48, eye_open: float = 0.153,
-                   turn: float = 0.0, scale: float = 100.0, angle_deg: float = 0.0,
-                   center: tuple[float, float] = (320.0, 240.0)):
-    """A 468x3 landmark array of a schematic neutral face (inter-ocular distance = `scale` px).
+def synthetic_face(*, smile: float = 0.0, widen: float = 0.0, mouth_open: float | None = None,
+                   brow_up: float = 0.0, brow_gap: float | None = None,
+                   eye_open: float | None = None, turn: float = 0.0, scale: float = 100.0,
+                   angle_deg: float = 0.0, center: tuple[float, float] = (320.0, 240.0)):
+    """A 468x3 landmark array of a schematic face (inter-ocular distance = `scale` px),
+    neutral as the default baseline (the population's neutral face) unless told otherwise.
 
     `smile` lifts the mouth corners, `widen` widens the mouth, `turn` shifts the nose
     towards one cheek (yaw); the face is rotated by `angle_deg` and placed at `center`.
@@ -46,6 +47,10 @@ def synthetic_face(*, smile: float = 0.0, widen: float = 0.0, mouth_open: float 
     from appliance.vision import geometry as g
     from appliance.vision.expression import FACE_OVAL
 
+    base = g.DEFAULT_BASELINE
+    mouth_open = base.mouth_open if mouth_open is None else mouth_open
+    brow_gap = base.brow_gap if brow_gap is None else brow_gap
+    eye_open = base.eye_open if eye_open is None else eye_open
     p = np.zeros((468, 2))
     p[:] = (0.0, 0.4)
     for k, i in enumerate(FACE_OVAL):
@@ -55,14 +60,15 @@ def synthetic_face(*, smile: float = 0.0, widen: float = 0.0, mouth_open: float 
     p[g.L_EYE_INNER], p[g.L_EYE_OUTER] = (0.3, 0.0), (0.7, 0.0)
     p[g.R_EYE_TOP], p[g.R_EYE_BOTTOM] = (-0.5, -eye_open / 2), (-0.5, eye_open / 2)
     p[g.L_EYE_TOP], p[g.L_EYE_BOTTOM] = (0.5, -eye_open / 2), (0.5, eye_open / 2)
-    brow_y = -eye_open / 2 - 0.365 - brow_up
+    brow_y = -eye_open / 2 - base.brow_raise - brow_up
     for i in g.R_BROW_MID:
         p[i] = (-0.5, brow_y)
     for i in g.L_BROW_MID:
         p[i] = (0.5, brow_y)
     p[g.R_BROW_INNER], p[g.L_BROW_INNER] = (-brow_gap / 2, brow_y), (brow_gap / 2, brow_y)
-    half = 0.3875 + widen / 2
-    p[g.MOUTH_R], p[g.MOUTH_L] = (-half, 1.0 - smile), (half, 1.0 - smile)
+    half = base.mouth_width / 2 + widen / 2
+    corner = 1.0 - smile - base.mouth_corner_lift
+    p[g.MOUTH_R], p[g.MOUTH_L] = (-half, corner), (half, corner)
     p[g.LIP_UPPER_INNER], p[g.LIP_LOWER_INNER] = (0.0, 1.0 - mouth_open / 2), (
         0.0, 1.0 + mouth_open / 2)
     p[g.NOSE_TIP] = (turn, 0.5)

@@ -6,11 +6,13 @@ from collections.abc import Callable
 
 from appliance.core.config import CameraConfig
 from appliance.vision.sources.base import (
+    MAIN_MAX_SIDE,
     CameraError,
     Frame,
     FrameError,
     FrameSource,
     SourceEnded,
+    parse_main,
     to_rgb,
 )
 
@@ -18,13 +20,21 @@ from appliance.vision.sources.base import (
 def _picamera2(cam: CameraConfig) -> FrameSource:
     from appliance.vision.sources.picamera2 import Picamera2Source
 
-    return Picamera2Source(cam.width, cam.height, cam.fps)
+    return Picamera2Source(cam.width, cam.height, cam.fps, main=parse_main(cam.main))
 
 
 def _webcam(cam: CameraConfig) -> FrameSource:
     from appliance.vision.sources.webcam import WebcamSource
 
-    return WebcamSource(cam.device, cam.width, cam.height, cam.fps)
+    return WebcamSource(cam.device, cam.width, cam.height, cam.fps, main=parse_main(cam.main))
+
+
+def main_side(cam: CameraConfig) -> int:
+    """Largest side of the main frames a replay or webcam passes on (0: no main frames)."""
+    main = parse_main(cam.main)
+    if main == "off":
+        return 0
+    return MAIN_MAX_SIDE if main == "auto" else max(main)
 
 
 def _replay(cam: CameraConfig) -> FrameSource:
@@ -32,9 +42,11 @@ def _replay(cam: CameraConfig) -> FrameSource:
 
     if not cam.replay_path:
         raise CameraError("camera.source is replay but camera.replay_path is empty; set it")
-    # Frames come at most at the camera's configured size, as the Pi's camera delivers them.
+    # Views come at most at the camera's configured size, as the Pi's low-res stream; a
+    # larger recording also comes whole, as the Pi's high-resolution main stream.
     return ReplaySource(cam.replay_path, loop=cam.replay_loop, realtime=cam.replay_realtime,
-                        image_fps=cam.fps, max_side=max(cam.width, cam.height))
+                        image_fps=cam.fps, max_side=max(cam.width, cam.height),
+                        main_side=main_side(cam))
 
 
 # camera.source -> factory building the (not yet opened) source from the camera config.
@@ -56,4 +68,4 @@ def create_source(cam: CameraConfig) -> FrameSource:
 
 
 __all__ = ["SOURCES", "CameraError", "Frame", "FrameError", "FrameSource", "SourceEnded",
-           "create_source", "to_rgb"]
+           "create_source", "main_side", "parse_main", "to_rgb"]

@@ -12,6 +12,7 @@ import numpy as np
 from appliance.vision.imageops import resize_area, to_three_channels
 
 MAX_SIDE = 1920  # larger frames (photos) are downscaled, never rejected
+MAIN_MAX_SIDE = 4608  # the largest sensor mode (Camera Module 3's full resolution)
 
 
 class CameraError(Exception):
@@ -28,11 +29,28 @@ class FrameError(ValueError):
 
 @dataclass(frozen=True)
 class Frame:
-    """One RGB frame (H x W x 3 uint8) and its capture time in seconds (monotonic per source)."""
+    """One RGB view (H x W x 3 uint8), its capture time in seconds (monotonic per source),
+    and the same picture at high resolution when the source has one (`main`, or None)."""
 
     rgb: np.ndarray
     t: float
     index: int = 0
+    main: np.ndarray | None = None
+
+
+def parse_main(value: str) -> str | tuple[int, int]:
+    """camera.main as "auto", "off" or (width, height); CameraError when it is none of them."""
+    v = value.strip().lower()
+    if v in ("auto", "off"):
+        return v
+    try:
+        w, h = (int(x) for x in v.split("x"))
+    except ValueError:
+        raise CameraError(f"camera.main is {value!r}; use auto, off or WxH (e.g. 2304x1296)"
+                          ) from None
+    if not (64 <= w <= MAIN_MAX_SIDE and 64 <= h <= MAIN_MAX_SIDE):
+        raise CameraError(f"camera.main {value!r} is outside 64..{MAIN_MAX_SIDE} pixels a side")
+    return w, h
 
 
 def to_rgb(image: np.ndarray, *, order: str = "rgb", max_side: int = MAX_SIDE) -> np.ndarray:

@@ -34,32 +34,47 @@ class Decoder:
     def __init__(self) -> None:
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
+        self._main: np.ndarray | None = None  # the main frame of the last reply
 
     @property
     def running(self) -> bool:
         """Whether the child process is alive."""
         return self._proc is not None and self._proc.poll() is None
 
-    def open(self, path: Path, max_side: int) -> float:
-        """Open a video; its frame rate. CameraError says why it cannot be used."""
-        reply, _ = self._call({"op": "open", "path": str(path), "max_side": max_side})
+    def open(self, path: Path, max_side: int, main_side: int = 0) -> float:
+        """Open a video; its frame rate. CameraError says why it cannot be used.
+
+        Frames come as a view of at most max_side pixels a side and, when the video is
+        larger than that and main_side > 0, the frame itself at most main_side a side.
+        """
+        reply, _ = self._call({"op": "open", "path": str(path), "max_side": max_side,
+                               "main_side": main_side})
         return float(reply["fps"])
 
     def read(self) -> np.ndarray | None:
-        """The next frame of the open video (RGB), None at its end."""
+        """The next view of the open video (RGB), None at its end."""
+        got = self.read_pair()
+        return None if got is None else got[0]
+
+    def read_pair(self) -> tuple[np.ndarray, np.ndarray | None] | None:
+        """The next (view, main or None) of the open video, None at its end."""
         reply, frame = self._call({"op": "read"})
-        return None if reply.get("end") else frame
+        if reply.get("end") or frame is None:
+            return None
+        return frame, self._main
 
     def grab(self) -> bool:
         """Skip one frame; False at the video's end."""
         reply, _ = self._call({"op": "grab"})
         return not reply.get("end")
 
-    def image(self, path: Path, max_side: int) -> np.ndarray:
-        """An image file decoded to RGB."""
-        _, frame = self._call({"op": "image", "path": str(path), "max_side": max_side})
+    def image(self, path: Path, max_side: int, main_side: int = 0,
+              ) -> tuple[np.ndarray, np.ndarray | None]:
+        """An image file decoded to RGB: (view, main or None), as `open` describes."""
+        _, frame = self._call({"op": "image", "path": str(path), "max_side": max_side,
+                               "main_side": main_side})
         assert frame is not None
-        return frame
+        return frame, self._main
 
     def close(self) -> None:
         """Stop the child (it exits as its stdin closes), even while a read waits on it."""
@@ -83,9 +98,13 @@ class Decoder:
                     raise EOFError("no answer")
                 reply = json.loads(line)
                 frame = None
+                self._main = None
                 if "shape" in reply:
                     frame = np.empty(tuple(reply["shape"]), np.uint8)
                     _read_into(proc.stdout, frame.data.cast("B"))
+                if "main_shape" in reply:
+                    self._main = np.empty(tuple(reply["main_shape"]), np.uint8)
+                    _read_into(proc.stdout, self._main.data.cast("B"))
             except (OSError, EOFError, ValueError) as err:
                 self._stop()
                 raise CameraError(f"the replay decoder process stopped ({err}); it restarts "
@@ -149,15 +168,32 @@ def serve(stdin: BinaryIO, stdout: BinaryIO) -> None:
     cv2.setNumThreads(1)
     cap: Any = None
     max_side = 1 << 30
+    main_side = 0
 
-    def send(reply: dict[str, Any], frame: np.ndarray | None = None) -> None:
+    def send(reply: dict[str, Any], frame: np.ndarray | None = None,
+             main: np.ndarray | None = None) -> None:
         if frame is not None:
             frame = np.ascontiguousarray(frame)
             reply = {**reply, "shape": list(frame.shape)}
+        if main is not None:
+            main = np.ascontiguousarray(main)
+            reply = {**reply, "main_shape": list(main.shape)}
         stdout.write(json.dumps(reply).encode() + b"\n")
         if frame is not None:
             stdout.write(frame.tobytes())
+        if main is not None:
+            stdout.write(main.tobytes())
         stdout.flush()
+
+    def pair(rgb: np.ndarray, view_side: int, main: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """(view, main): area-shrunk by OpenCV here, as the camera's ISP shrinks its views."""
+        h, w = rgb.shape[:2]
+        if max(h, w) <= view_side:
+            return rgb, None
+        big = None
+        if main > 0:
+            big = rgb if max(h, w) <= main else _shrink(cv2, rgb, main)
+        return _shrink(cv2, big if big is not None else rgb, view_side), big
 
     for line in stdin:
         request = json.loads(line)
@@ -168,24 +204,34 @@ def serve(stdin: BinaryIO, stdout: BinaryIO) -> None:
                     cap.release()
                 cap, fps = _open_video(cv2, Path(request["path"]))
                 max_side = int(request.get("max_side") or max_side)
+                main_side = int(request.get("main_side") or 0)
                 send({"ok": True, "fps": fps})
             elif op in ("read", "grab") and cap is None:
                 send({"ok": False, "error": "no video is open"})
             elif op == "read":
                 ok, bgr = cap.read()
                 if ok:
-                    send({"ok": True}, to_rgb(bgr, order="bgr", max_side=max_side))
+                    send({"ok": True}, *pair(to_rgb(bgr, order="bgr", max_side=1 << 30),
+                                             max_side, main_side))
                 else:
                     send({"ok": False, "end": True})
             elif op == "grab":
                 send({"ok": True} if cap.grab() else {"ok": False, "end": True})
             elif op == "image":
-                send({"ok": True}, read_image(Path(request["path"]),
-                                              int(request.get("max_side") or max_side)))
+                send({"ok": True}, *pair(read_image(Path(request["path"]), 1 << 30),
+                                         int(request.get("max_side") or max_side),
+                                         int(request.get("main_side") or 0)))
             else:
                 send({"ok": False, "error": f"unknown request {op!r}"})
         except CameraError as err:
             send({"ok": False, "error": str(err)})
+
+
+def _shrink(cv2: Any, rgb: np.ndarray, side: int) -> np.ndarray:
+    h, w = rgb.shape[:2]
+    s = side / max(h, w)
+    size = (max(1, round(w * s)), max(1, round(h * s)))
+    return np.ascontiguousarray(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA))
 
 
 def _open_video(cv2: Any, path: Path) -> tuple[Any, float]:

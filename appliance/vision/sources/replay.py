@@ -60,10 +60,12 @@ class ReplaySource(FrameSource):
     name = "replay"
 
     def __init__(self, path: str | Path, *, loop: bool = True, realtime: bool = True,
-                 image_fps: float = 15.0, max_side: int = MAX_SIDE) -> None:
+                 image_fps: float = 15.0, max_side: int = MAX_SIDE, main_side: int = 0) -> None:
         super().__init__()
         self.path = Path(path)
-        self.max_side = max_side  # like a camera: frames no larger than its configured size
+        self.max_side = max_side  # like a camera: views no larger than its configured size
+        # Like the camera's main stream: frames larger than the view also come whole.
+        self.main_side = main_side
         self.loop = loop
         self.realtime = realtime
         self.image_fps = image_fps
@@ -78,7 +80,7 @@ class ReplaySource(FrameSource):
         self._wall_start = 0.0
         self._count = 0
         self._opened = False
-        self._still: np.ndarray | None = None
+        self._still: tuple[np.ndarray, np.ndarray | None] | None = None
 
     @property
     def fps(self) -> float:
@@ -106,10 +108,10 @@ class ReplaySource(FrameSource):
                 raise CameraError(f"folder {path} holds no images (.jpg, .png, ...)")
             self._images, self._fps = images, self.image_fps
         elif is_image(path):
-            self._still = self._decoder.image(path, self.max_side)
+            self._still = self._decoder.image(path, self.max_side, self.main_side)
             self._images, self._fps = [path], self.image_fps
         else:
-            self._fps = self._decoder.open(path, self.max_side)
+            self._fps = self._decoder.open(path, self.max_side, self.main_side)
             self._video, self._images = True, []
         self.path = path
         self._pos = 0
@@ -141,19 +143,19 @@ class ReplaySource(FrameSource):
             self._open_path(pending)
         if self.realtime:
             self._pace()
-        rgb = self._next()
-        if rgb is None:
+        got = self._next()
+        if got is None:
             if not self.loop:
                 raise SourceEnded(f"end of {self.path}")
             self._restart_pass()
             if self._video:
                 self._open_path(self.path)
-            rgb = self._next()
-            if rgb is None:
+            got = self._next()
+            if got is None:
                 raise CameraError(f"video {self.path} stopped yielding frames")
         t = self._t_base + (self._pos - 1) / self._fps
         self._count += 1
-        return Frame(rgb=rgb, t=t, index=self._count - 1)
+        return Frame(rgb=got[0], t=t, index=self._count - 1, main=got[1])
 
     def _pace(self) -> None:
         """Wait for the next frame's time, or skip frames that are already stale."""
@@ -170,14 +172,14 @@ class ReplaySource(FrameSource):
         elif len(self._images) > 1:
             self._pos = min(self._pos + skip, len(self._images))
 
-    def _next(self) -> np.ndarray | None:
-        """The next frame of the current pass, or None at its end."""
+    def _next(self) -> tuple[np.ndarray, np.ndarray | None] | None:
+        """The next (view, main) of the current pass, or None at its end."""
         if self._video:
-            rgb = self._decoder.read()
-            if rgb is None:
+            got = self._decoder.read_pair()
+            if got is None:
                 return None
             self._pos += 1
-            return rgb
+            return got
         if self._pos >= len(self._images):
             return None
         path = self._images[self._pos]
@@ -185,7 +187,7 @@ class ReplaySource(FrameSource):
         if self._still is not None:
             return self._still
         try:
-            return self._decoder.image(path, self.max_side)
+            return self._decoder.image(path, self.max_side, self.main_side)
         except CameraError:
             if len(self._images) == 1:
                 raise

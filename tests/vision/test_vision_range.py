@@ -1,0 +1,117 @@
+"""Faces far from the box: tiles of the high-resolution frame and crops read from it."""
+
+from __future__ import annotations
+
+import itertools
+import tomllib
+
+import cv2
+import numpy as np
+import pytest
+from vision_helpers import REPO, media, models_dir
+
+from appliance.bench.distance import background, camera
+from appliance.core.config import VisionConfig
+from appliance.vision.detector import FaceDetector
+from appliance.vision.pipeline import Pipeline
+from appliance.vision.sources import SourceEnded
+from appliance.vision.sources.replay import ReplaySource, read_image
+from appliance.vision.tiles import TiledDetector, tile_grid
+
+
+def test_tiles_cover_the_view_and_overlap_so_a_face_on_a_seam_is_whole_in_one():
+    tiles = tile_grid(640, 360, 160)
+    covered = np.zeros((360, 640), bool)
+    for t in tiles:
+        covered[round(t.y):round(t.y + t.h), round(t.x):round(t.x + t.w)] = True
+    assert covered.all() and len(tiles) == 15
+    xs = sorted({t.x for t in tiles})
+    assert all(b - a <= 160 * 0.75 + 1e-9 for a, b in itertools.pairwise(xs))
+
+
+def _far_face(width: int) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
+    """single_face.jpg's face shrunk to `width` px of a 640x360 view (main 3x) in the
+    empty room, through the distance ladder's camera model."""
+    rgb = read_image(media("single_face.jpg"))
+    face_w = 187  # its face box at full size
+    s = 3 * width / face_w
+    small = cv2.resize(rgb, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+    main = background(media("no_face.mp4").parent)
+    y, x = 500, 1200
+    main[y:y + small.shape[0], x:x + small.shape[1]] = small
+    view, main = camera(main, np.random.default_rng(1))
+    centre = ((x + (191 + 187 / 2) * s) / 3, (y + (175 + 225 / 2) * s) / 3)
+    return view, main, centre
+
+
+def test_a_face_22_px_wide_in_the_view_is_found_on_the_tiles_not_on_the_whole_view():
+    view, main, (cx, cy) = _far_face(22)
+    whole = FaceDetector.load(models_dir(), "full_range")
+    assert whole.detect(view) == []  # the whole view shrinks it to ~7 px: lost
+    tiled = TiledDetector(whole, FaceDetector.load(models_dir(), "short_range"))
+    found = tiled.detect(view, main, sweep=True)
+    assert len(found) == 1
+    x, y, w, h = found[0].box  # in view pixels, wherever it was found
+    assert abs(x + w / 2 - cx) < 6 and abs(y + h / 2 - cy) < 8 and 14 < w < 34
+
+
+def test_tiles_rotate_a_few_per_pass_and_a_sweep_searches_them_all():
+    view, main, _ = _far_face(22)
+    whole = FaceDetector.load(models_dir(), "full_range")
+    tiled = TiledDetector(whole, FaceDetector.load(models_dir(), "short_range"),
+                          tiles_per_pass=3)
+    passes = [len(tiled.detect(view, main)) for _ in range(5)]
+    assert tiled.tile_runs == 15 and sum(passes) >= 1  # 5 passes x 3 tiles: every tile once
+    assert passes.count(1) <= 2  # found on the pass(es) whose tiles hold it, not on all
+
+
+def test_landmarks_and_expression_read_the_high_resolution_crop():
+    view, main, _ = _far_face(28)
+    pipe = Pipeline(VisionConfig(), models_dir())
+    sharp = pipe.still(view, main).faces
+    blurred = pipe.still(view).faces  # the same picture, crops upscaled from the view
+    assert len(sharp) == 1
+    full = pipe.still(read_image(media("single_face.jpg"))).faces[0]
+    assert sharp[0].mood == full.mood == "happy"
+    assert abs(sharp[0].valence - full.valence) < 0.15
+    if blurred:  # the view alone may not even hold the face
+        assert abs(sharp[0].valence - full.valence) <= abs(blurred[0].valence - full.valence) + 0.05
+
+
+def _expected_faces(name: str) -> int:
+    manifest = tomllib.loads((REPO / "scripts" / "test-media.toml").read_text())
+    return next(e["faces"] for e in manifest["derived"].values() if e["file"] == name)
+
+
+def test_small_face_recording_is_found_within_a_second_and_tracked_to_the_end():
+    expected = _expected_faces("small_faces.mp4")
+    src = ReplaySource(media("small_faces.mp4"), loop=False, realtime=False, max_side=640,
+                       main_side=4608)
+    pipe = Pipeline(VisionConfig(), models_dir())
+    results = []
+    with src:
+        while True:
+            try:
+                frame = src.read()
+            except SourceEnded:
+                break
+            assert frame.main is not None and frame.rgb.shape[1] == 640
+            results.append(pipe.process(frame.rgb, frame.t, frame.main))
+    first = next(i for i, r in enumerate(results) if len(r.faces) == expected)
+    assert results[first].t <= 1.0
+    tracked = results[first:]
+    assert all(len(r.faces) == expected for r in tracked)
+    ids = {f.track_id for r in tracked for f in r.faces}
+    assert len(ids) == expected  # the same people throughout, not re-found as new ones
+    assert max(f.box[2] for f in tracked[-1].faces) < 32  # they really are small
+    assert results[-1].room.people == expected
+
+
+@pytest.mark.parametrize("tile_detector", ["short_range", "back"])
+def test_either_tile_detector_finds_the_small_faces(tile_detector):
+    src = ReplaySource(media("small_faces.mp4"), loop=False, realtime=False, max_side=640,
+                       main_side=4608)
+    with src:
+        frame = src.read()
+    pipe = Pipeline(VisionConfig(tile_detector=tile_detector), models_dir())
+    assert len(pipe.still(frame.rgb, frame.main).faces) == _expected_faces("small_faces.mp4")
