@@ -132,7 +132,7 @@ def camera(clean: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.
     """(view, main) of one frame: blur, fresh sensor noise, JPEG; the view area-shrunk."""
     import cv2
 
-    img = cv2.GaussianBlur(clean, (0, 0), BLUR).astype(np.float32)
+    img = np.asarray(cv2.GaussianBlur(clean, (0, 0), BLUR), np.float32)
     img += rng.normal(0.0, NOISE, img.shape).astype(np.float32)
     _, buf = cv2.imencode(".jpg", np.clip(img, 0, 255).astype(np.uint8),
                            [cv2.IMWRITE_JPEG_QUALITY, JPEG])

@@ -20,7 +20,10 @@ def main() -> None:
     detector = FER(mtcnn=True)
     out = []
     for p in paths:
-        rgb = cv2.cvtColor(cv2.imread(p), cv2.COLOR_BGR2RGB)
+        bgr = cv2.imread(p)
+        if bgr is None:
+            raise SystemExit(f"cannot read {p}")
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         t0 = time.perf_counter()
         faces = detector.detect_emotions(rgb)
         ms = (time.perf_counter() - t0) * 1e3

@@ -32,9 +32,9 @@ def _webcam(cam: CameraConfig) -> FrameSource:
 def main_side(cam: CameraConfig) -> int:
     """Largest side of the main frames a replay or webcam passes on (0: no main frames)."""
     main = parse_main(cam.main)
-    if main == "off":
-        return 0
-    return MAIN_MAX_SIDE if main == "auto" else max(main)
+    if isinstance(main, tuple):
+        return max(main)
+    return 0 if main == "off" else MAIN_MAX_SIDE
 
 
 def _replay(cam: CameraConfig) -> FrameSource:

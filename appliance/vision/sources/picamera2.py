@@ -170,10 +170,11 @@ class Picamera2Source(FrameSource):
             raise CameraError(f"camera stopped delivering frames ({_first_line(err)}); "
                               f"retrying") from err
         try:
-            if lores is None:
+            view = self._view
+            if lores is None or view is None:
                 rgb, main = to_rgb(arr, order="rgb"), None
             else:
-                rgb = yuv420_to_rgb(lores, *self._view)
+                rgb = yuv420_to_rgb(lores, view[0], view[1])
                 main = to_rgb(arr, order="rgb", max_side=1 << 30)
         except (FrameError, ValueError) as err:
             raise FrameError(f"camera frame unusable: {err}") from None
