@@ -503,10 +503,11 @@ class IdentitySim:
         if error == "slow_down":
             assert g is not None
             return _gh(request, {"error": "slow_down", "interval": _num(g.interval),
-                                 "error_description": "Too many requests have been made."})
-        if error:
+                                 "error_description": "Too many requests have been made.",
+                                 "error_uri": GH_ERROR_URI})
+        if error:  # every device-flow error names its docs (github-token.json)
             return _gh(request, {"error": error, "error_description": error,
-                                 "error_uri": "https://docs.github.com/developers/apps"})
+                                 "error_uri": GH_ERROR_URI})
         assert g is not None
         return _gh(request, {"access_token": g.access_token, "token_type": "bearer",
                              "scope": g.scope})
@@ -607,6 +608,8 @@ async def _form(request: web.Request) -> dict[str, str]:
     return {k: str(v) for k, v in (await request.post()).items()}
 
 
+GH_ERROR_URI = ("https://docs.github.com/developers/apps/authorizing-oauth-apps"
+                "#error-codes-for-the-device-flow")
 _AADSTS = re.compile(r"^AADSTS(\d*): ")
 MS_CODES = {"authorization_pending": 70016, "bad_verification_code": 70018,
             "expired_token": 70019, "authorization_declined": 70000,

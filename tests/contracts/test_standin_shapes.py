@@ -238,3 +238,34 @@ async def test_features_stand_in_replies_like_reccobeats() -> None:
             body = await resp.json()
             assert_like("reccobeats-audio-features", "ok", resp.status, resp.content_type, body)
             assert len(body["content"]) == 1 and body["content"][0]["href"].endswith(known)
+
+
+DENIED = {"google": "access_denied", "microsoft": "authorization_declined",
+          "github": "access_denied"}
+
+
+@pytest.mark.parametrize("provider", sorted(SIGNIN))
+async def test_signin_stand_in_slow_down_and_denial_look_real(provider: str) -> None:
+    sim = await IdentitySim(interval=0.01, enforce_interval=False).start()
+    code_path, token_path, extra = SIGNIN[provider]
+    headers = {"Accept": "application/json"}
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.post(sim.base_url + code_path, headers=headers, data={
+                    "client_id": "client-123", "scope": "openid email profile"}) as resp:
+                body = await resp.json()
+            form = {"grant_type": "urn:ietf:params:oauth:grant-type:device_code",
+                    "device_code": body["device_code"], "client_id": "client-123", **extra}
+            if provider != "microsoft":  # Entra has no slow_down
+                sim.force_slow_down(1)
+                async with http.post(sim.base_url + token_path, headers=headers,
+                                     data=form) as resp:
+                    assert_like(f"{provider}-token", "slow_down", resp.status,
+                                resp.content_type, await resp.json())
+            sim.deny(body["user_code"], provider)
+            async with http.post(sim.base_url + token_path, headers=headers,
+                                 data=form) as resp:
+                assert_like(f"{provider}-token", DENIED[provider], resp.status,
+                            resp.content_type, await resp.json())
+    finally:
+        await sim.stop()
