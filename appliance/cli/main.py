@@ -43,6 +43,12 @@ class _VersionAction(argparse.Action):
         parser.exit()
 
 
+def _needs_opencv() -> str:
+    """What to do when OpenCV is missing: the `opencv` extra, which a Pi box leaves out."""
+    return (f"it needs OpenCV, the `opencv` extra (on a Pi: sudo {sys.prefix}/bin/pip install "
+            f"-c {sys.prefix}/constraints.txt 'opencv-python-headless>=4.8,<5')")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (imports each command's module to add its options)."""
     parser = argparse.ArgumentParser(
@@ -58,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             mod = importlib.import_module(module)
         except ImportError as err:
-            p.set_defaults(_import_error=str(err))
+            p.set_defaults(_import_error=_needs_opencv() if err.name == "cv2" else str(err))
             continue
         mod.configure(p)
         _add_location_options(p)
@@ -104,6 +110,11 @@ def main(argv: list[str] | None = None) -> int:
         return int(mod.run(args) or 0)
     except KeyboardInterrupt:
         return 130
+    except ModuleNotFoundError as err:
+        if err.name != "cv2":
+            raise
+        print(f"mooddj {args.command}: unavailable: {_needs_opencv()}", file=sys.stderr)
+        return 1
     except PermissionError as err:
         # The box's state (0700) and runtime files belong to the mooddj user.
         where = f" on {err.filename}" if err.filename else ""

@@ -139,9 +139,9 @@ def make_backup(db_path: Path, key_path: Path, dest: Path, *,
                 config_path: Path | None = None, calibration_path: Path | None = None
                 ) -> BackupResult:
     """Write a backup of the database, the key (and config, calibration) to `dest`."""
-    from appliance import __version__
     from appliance.core.crypto import KeyFileError, key_fingerprint, read_key
     from appliance.core.secrets_store import pending_key_path
+    from appliance.maintenance.version import installed
 
     if pending_key_path(key_path).exists():
         raise BackupError(f"a key rotation is unfinished ({pending_key_path(key_path)} "
@@ -163,7 +163,7 @@ def make_backup(db_path: Path, key_path: Path, dest: Path, *,
         manifest = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
-            "mooddj_version": __version__,
+            "mooddj_version": installed().name,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
             "created_at": now,
             "key_fingerprint": key_fingerprint(key),

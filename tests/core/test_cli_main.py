@@ -32,3 +32,19 @@ def test_output_piped_into_head_ends_without_a_traceback(tmp_path: Path) -> None
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=30) == 141
     assert "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+def test_a_command_that_needs_opencv_says_how_to_add_it(monkeypatch, capsys) -> None:
+    """A Pi box has no OpenCV: `mooddj analyze` names the extra instead of a bare ImportError."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "cv2", None)  # `import cv2` fails as if not installed
+    for name in [m for m in sys.modules if m in ("appliance.cli.analyze",
+                                                 "appliance.vision.analyze")]:
+        monkeypatch.delitem(sys.modules, name)
+    from appliance.cli import main as cli
+
+    assert cli.main(["analyze", "photo.jpg"]) == 1
+    err = capsys.readouterr().err
+    assert "mooddj analyze: unavailable: it needs OpenCV, the `opencv` extra" in err
+    assert "constraints.txt 'opencv-python-headless>=4.8,<5'" in err

@@ -211,3 +211,16 @@ def test_update_succeeds_then_a_broken_release_is_rolled_back_once(box: Box) -> 
     proc = box.mooddj("update")
     assert proc.returncode == 1 and "not tried again" in proc.stdout, proc.stdout
     assert box.starts() == starts and box.release() == second and box.serves()
+
+    # A release that starts but whose doctor fails a check the running one passes: rolled
+    # back too (the broken start is reverted in it, so only the doctor tells them apart).
+    _git(box.upstream, "revert", "--no-edit", bad)
+    doctor_bad = box.commit("a release whose doctor fails", "appliance/maintenance/doctor.py", (
+        "\n\ndef _check_update_test(cfg: Config) -> list[Check]:\n"
+        '    return [bad("update test", "fails in this release only", "roll back")]\n\n\n'
+        "CORE_CHECKS.append(_check_update_test)\n"))
+    proc = box.mooddj("update")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "doctor fails update test" in proc.stdout and "serving again" in proc.stdout
+    assert box.release() == second and box.serves() and _note(db) == "kept"
+    assert doctor_bad in json.loads((box.prefix / "update.json").read_text())["failed_commits"]
