@@ -178,12 +178,13 @@ class Row:
 
 
 def burst_length(pipe: Any) -> int:
-    """Frames per scene: one sweep of the pipeline's tiles at its pace, plus one."""
+    """Frames per scene: one sweep of the pipeline's tiles at an empty room's pace (the
+    whole view and the tiles take turns), plus one."""
     tiled = getattr(getattr(pipe, "tracker", None), "tiled", None)
     if tiled is None or tiled.tiler is None or not tiled.tiles_per_pass:
         return 2
     n = len(tiled.tiles(*VIEW))
-    return math.ceil(n / tiled.tiles_per_pass) + 1
+    return 2 * math.ceil(n / tiled.tiles_per_pass) + 1
 
 
 def reference(pipe: Any, src: Source) -> dict[int, Any]:

@@ -135,6 +135,8 @@ class Pipeline:
                    scale: float = 1.0) -> FaceResult | None:
         lm = face.landmarks if isinstance(face.landmarks, np.ndarray) else np.asarray(
             face.landmarks)
+        if main is not None and float(face.box[2]) >= 2 * self.emotion.size:
+            main = None  # the view already has twice the CNN's pixels across this face
         try:
             frame = geometry.measure(lm if main is None else lm * np.float32(scale))
         except ValueError:  # collapsed landmarks: not a usable face

@@ -18,6 +18,7 @@ import numpy as np
 from appliance.vision.detector import VARIANTS, Detection, FaceDetector
 from appliance.vision.faces import Face
 from appliance.vision.imageops import to_three_channels
+from appliance.vision.landmarks import CROP as MESH_CROP
 from appliance.vision.landmarks import MODEL as MESH_MODEL
 from appliance.vision.landmarks import PRESENCE_THRESHOLD, FaceMesh
 from appliance.vision.roi import Roi, inside, iou, roi_from_detection, roi_from_landmarks
@@ -134,12 +135,14 @@ class FaceTracker:
         self._main: np.ndarray | None = None
         self._scale = 1.0
         self._tiles_due = 0  # tiles left to search at every frame (a sweep after a change)
+        self._idle_turn = False  # an empty room's passes alternate: whole view, tiles
 
     def reset(self) -> None:
         """Forget all tracked faces; the next frame runs the detector."""
         self._tracks = []
         self._since_detect = 0
         self._tiles_due = 0
+        self._idle_turn = False
 
     @property
     def tracked(self) -> int:
@@ -148,7 +151,9 @@ class FaceTracker:
 
     def _mesh(self, frame: np.ndarray, track: _Track,
               threshold: float = PRESENCE_THRESHOLD) -> bool:
-        if self._main is None:
+        if self._main is None or track.roi.size >= MESH_CROP:
+            # A face this large already fills the mesh's input from the view: the main
+            # frame adds nothing but the cost of reading a large, cache-cold image.
             landmarks, presence = self.mesh.run(frame, track.roi)
         else:
             s, r = self._scale, track.roi
@@ -197,7 +202,14 @@ class FaceTracker:
         before = len(kept)
         if not kept or lost or self._since_detect >= self.detect_every or self._tiles_due > 0:
             t1 = time.perf_counter()
-            detections = self.tiled.detect(frame, self._main, self.max_faces, sweep=sweep)
+            whole, count = True, None
+            if not kept and not lost and not sweep and self.tiled.tiler is not None:
+                # An empty room: the whole view and the tiles take turns, so checking the
+                # room costs what the whole view alone did before the tiles.
+                self._idle_turn = not self._idle_turn
+                whole, count = (True, 0) if self._idle_turn else (False, None)
+            detections = self.tiled.detect(frame, self._main, self.max_faces, sweep=sweep,
+                                           whole=whole, count=count)
             self.detector_runs += 1
             self._since_detect = 0
             self._tiles_due = max(0, self._tiles_due - self.tiled.last_tiles)
