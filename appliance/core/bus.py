@@ -15,7 +15,7 @@ import asyncio
 import collections
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -169,6 +169,13 @@ class ErrorCleared(Event):
 
 
 @dataclass(frozen=True)
+class SettingChanged(Event):
+    """A setting was written or removed (`key` "": possibly every one, e.g. a factory reset)."""
+
+    key: str
+
+
+@dataclass(frozen=True)
 class ServiceState(Event):
     """Supervisor view of one service."""
 
@@ -259,6 +266,7 @@ class Bus:
     def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self._loop = loop
         self._subs: list[Subscription] = []
+        self._observers: list[tuple[tuple[type[Event], ...], Callable[[Event], None]]] = []
         self.dropped = 0
         self.published = 0
         self.last: dict[type[Event], Event] = {}
@@ -273,6 +281,15 @@ class Bus:
         self._subs.append(sub)
         return sub
 
+    def observe(self, fn: Callable[[Event], None], *types: type[Event]) -> None:
+        """Call `fn(event)` inside `publish` for every event of `types`, for the life of the bus.
+
+        For the few in-memory folds that must never miss or reorder an event (the
+        error board, the settings cache); `fn` must be quick, and what it raises
+        is logged, never passed to the publisher.
+        """
+        self._observers.append((types or (Event,), fn))
+
     def _unsubscribe(self, sub: Subscription) -> None:
         if sub in self._subs:
             self._subs.remove(sub)
@@ -281,6 +298,12 @@ class Bus:
         """Hand `event` to every matching subscriber; never blocks."""
         self.published += 1
         self.last[type(event)] = event
+        for types, fn in self._observers:
+            if isinstance(event, types):
+                try:
+                    fn(event)
+                except Exception:
+                    logger.exception("bus observer %r failed on %s", fn, type(event).__name__)
         for sub in list(self._subs):
             if isinstance(event, sub.types):
                 sub._offer(event)
