@@ -16,7 +16,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +25,8 @@ from typing import TypeVar
 from sqlite_utils import Database
 
 from appliance.core import schema
+from appliance.core.crypto import SealedColumn
+from appliance.core.schema import Tables
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -114,11 +116,13 @@ def move_aside(path: Path, reason: str) -> tuple[str, ...]:
 
 
 class Store:
-    """The box's database. Use `Store.open(path)`; `path=None` is an in-memory store."""
+    """The box's database. Use `Store.open(path, tables)`; `path=None` is an in-memory store."""
 
-    def __init__(self, path: Path | None, report: OpenReport) -> None:
+    def __init__(self, path: Path | None, report: OpenReport,
+                 tables: Sequence[Tables] = (schema.TABLES,)) -> None:
         self.path = path
         self.report = report
+        self.tables = tuple(tables)
         self._wconn = _connect(path)
         # An in-memory database exists once per connection: readers share the writer's.
         self._rconn = self._wconn if path is None else _connect(path)
@@ -128,13 +132,25 @@ class Store:
         self._rdb = Database(self._rconn)
         self._lock = threading.Lock() if path is None else None
         self._closed = False
-        self._run_write(lambda db: schema.migrations.apply(db))
+        self._run_write(lambda db: schema.apply(db, self.tables))
+
+    @property
+    def sealed(self) -> tuple[SealedColumn, ...]:
+        """The sealed columns of this store's tables."""
+        return tuple(c for t in self.tables for c in t.sealed)
 
     @classmethod
-    def open(cls, path: Path | str | None) -> Store:
-        """Open (creating or repairing) the database at `path`."""
+    def open(cls, path: Path | str | None,
+             tables: Sequence[Tables] = (schema.TABLES,)) -> Store:
+        """Open (creating or repairing) the database at `path`; bring `tables` up to date.
+
+        `tables` are the packages' sets in the order they are applied (the box's:
+        `appliance.schema.TABLES`); core's own table is always first.
+        """
+        if schema.TABLES not in tables:
+            tables = (schema.TABLES, *tables)
         if path is None:
-            return cls(None, OpenReport(path=":memory:", created=True))
+            return cls(None, OpenReport(path=":memory:", created=True), tables)
         p = Path(path)
         try:
             p.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -159,7 +175,7 @@ class Store:
                 moved = move_aside(p, reason)
                 created = True
         try:
-            store = cls(p, OpenReport(str(p), created, moved, reason))
+            store = cls(p, OpenReport(str(p), created, moved, reason), tables)
         except sqlite3.DatabaseError as err:
             # Passed quick_check but is not usable (e.g. a schema from the future).
             raise StoreError(f"database {p} cannot be used: {err}; "
@@ -225,18 +241,6 @@ class Store:
         if self._closed:
             raise StoreError("store is closed")
 
-    # -- settings (a small key/value table used by several packages) ------
-
-    def get_setting(self, key: str, default: str | None = None) -> str | None:
-        def q(db: Database) -> str | None:
-            rows = list(db.query("SELECT value FROM settings WHERE key = ?", [key]))
-            return rows[0]["value"] if rows else default
-        return self.read_sync(q)
-
-    async def set_setting(self, key: str, value: str) -> None:
-        await self.write(lambda db: db.table("settings").upsert(
-            {"key": key, "value": value, "updated_at": time.time()}, pk="key"))
-
     def checkpoint_sync(self) -> None:
         """Copy the WAL into the main file and truncate it (after erasing personal data)."""
         self._ensure_open()
@@ -264,16 +268,6 @@ class Store:
             return 0
         return sum(Path(f"{self.path}{s}").stat().st_size
                    for s in ("", "-wal") if Path(f"{self.path}{s}").exists())
-
-
-def migration_state(db: Database) -> tuple[list[str], list[str]]:
-    """(pending, unknown) migration names: pending ones run at the next start; unknown
-    ones were applied by a newer mooddj than this one."""
-    known = [m.name for m in schema.migrations._migrations]
-    applied = [m.name for m in schema.migrations.applied(db)]
-    pending = [n for n in known if n not in applied]
-    unknown = [n for n in applied if n not in known]
-    return pending, unknown
 
 
 def open_readonly(path: Path) -> Database:
