@@ -44,24 +44,6 @@ class SealedColumn:
                 "field": self.column}
 
 
-# Every sealed column in mooddj.db: rotate-key, backup, restore and doctor walk this
-# list. A package that stores another sealed value appends it with register_sealed_column.
-SEALED_COLUMNS: list[SealedColumn] = [
-    SealedColumn("connections", "access_token"),
-    SealedColumn("connections", "refresh_token"),
-    SealedColumn("identity_clients", "client_id", user_id_column="provider",
-                 platform="identity"),
-    SealedColumn("identity_clients", "client_secret", user_id_column="provider",
-                 platform="identity"),
-]
-
-
-def register_sealed_column(column: SealedColumn) -> None:
-    """Add a sealed column to the registry (idempotent)."""
-    if column not in SEALED_COLUMNS:
-        SEALED_COLUMNS.append(column)
-
-
 def sealed_key_version(sealed: str) -> str | None:
     """The fingerprint of the key a sealed value was sealed with, or None if not sealed."""
     parts = sealed.split(".", 2) if isinstance(sealed, str) else []

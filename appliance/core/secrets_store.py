@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,6 @@ from sqlite_utils import Database
 
 from appliance.core.crypto import (
     KEY_BYTES,
-    SEALED_COLUMNS,
     KeyFileError,
     SealedColumn,
     Sealer,
@@ -64,9 +63,9 @@ def _has_column(db: Database, table: str, column: str) -> bool:
     return db[table].exists() and column in db[table].columns_dict
 
 
-def iter_sealed(db: Database) -> Iterator[SealedValue]:
-    """Every non-empty value of every registered sealed column."""
-    for col in list(SEALED_COLUMNS):
+def iter_sealed(db: Database, columns: Sequence[SealedColumn]) -> Iterator[SealedValue]:
+    """Every non-empty value of `columns` (the packages' sealed columns: `Store.sealed`)."""
+    for col in columns:
         if not _has_column(db, col.table, col.column):
             continue
         # Identifiers come from the code's registry and exist in the schema (checked above).
@@ -76,20 +75,20 @@ def iter_sealed(db: Database) -> Iterator[SealedValue]:
             yield SealedValue(col, int(row["_rowid"]), col.binding(row), str(row[col.column]))
 
 
-def count_sealed(db: Database) -> int:
+def count_sealed(db: Database, columns: Sequence[SealedColumn]) -> int:
     """How many sealed values the database holds."""
-    return sum(1 for _ in iter_sealed(db))
+    return sum(1 for _ in iter_sealed(db, columns))
 
 
-def key_versions(db: Database) -> set[str]:
+def key_versions(db: Database, columns: Sequence[SealedColumn]) -> set[str]:
     """Fingerprints of the keys the stored values were sealed with."""
-    return {sealed_key_version(v.value) or "?" for v in iter_sealed(db)}
+    return {sealed_key_version(v.value) or "?" for v in iter_sealed(db, columns)}
 
 
-def verify_sealed(db: Database, sealer: Sealer) -> list[str]:
+def verify_sealed(db: Database, sealer: Sealer, columns: Sequence[SealedColumn]) -> list[str]:
     """One line per sealed value that does not open (the lines name records, not secrets)."""
     problems = []
-    for v in iter_sealed(db):
+    for v in iter_sealed(db, columns):
         try:
             sealer.open(v.value, **v.binding)
         except SealError as err:
@@ -97,10 +96,10 @@ def verify_sealed(db: Database, sealer: Sealer) -> list[str]:
     return problems
 
 
-def reseal_all(db: Database, old: Sealer, new: Sealer) -> int:
+def reseal_all(db: Database, old: Sealer, new: Sealer, columns: Sequence[SealedColumn]) -> int:
     """Re-seal every value from `old` to `new` (call inside one transaction)."""
     count = 0
-    for v in list(iter_sealed(db)):
+    for v in list(iter_sealed(db, columns)):
         plain = old.open(v.value, **v.binding)
         db.execute(f"UPDATE [{v.column.table}] SET [{v.column.column}] = ? "  # noqa: S608
                    f"WHERE rowid = ?",
@@ -137,7 +136,8 @@ def install_pending_key(key_path: Path) -> None:
     fsync_dir(key_path.parent)
 
 
-def finish_pending_rotation(db: Database, key_path: Path) -> str | None:
+def finish_pending_rotation(db: Database, key_path: Path,
+                            columns: Sequence[SealedColumn]) -> str | None:
     """Finish or undo a rotation/restore a crash interrupted.
 
     Returns None (nothing pending), "finished" (the staged key is now the key) or
@@ -147,7 +147,7 @@ def finish_pending_rotation(db: Database, key_path: Path) -> str | None:
     if not pending.exists():
         return None
     new_fp = key_fingerprint(read_key(pending))
-    versions = key_versions(db)
+    versions = key_versions(db, columns)
     old_fp = key_fingerprint(read_key(key_path)) if _key_ok(key_path) else None
     if not versions or versions == {new_fp}:
         install_pending_key(key_path)
@@ -175,10 +175,10 @@ def _key_ok(path: Path) -> bool:
 def load_sealer(store: Store, key_path: Path, *, create: bool = True) -> Sealer:
     """The box's Sealer: finishes an interrupted rotation, and never creates a new key
     while sealed values exist (that would silently orphan the tokens)."""
-    store.write_sync(lambda db: finish_pending_rotation(db, key_path))
+    store.write_sync(lambda db: finish_pending_rotation(db, key_path, store.sealed))
     if key_path.exists() or not create:
         return Sealer.from_file(key_path)
-    count = store.read_sync(count_sealed)
+    count = store.read_sync(lambda db: count_sealed(db, store.sealed))
     if count:
         raise KeyFileError(
             f"key file {key_path} is missing but the database holds {count} sealed "
@@ -199,7 +199,7 @@ class RotationResult:
 def rotate_key_sync(store: Store, key_path: Path, sealer: Sealer | None = None
                     ) -> RotationResult:
     """Re-seal every value under a fresh key and replace the key file (crash-safe)."""
-    store.write_sync(lambda db: finish_pending_rotation(db, key_path))
+    store.write_sync(lambda db: finish_pending_rotation(db, key_path, store.sealed))
     old_key = read_key(key_path)
     old = Sealer(old_key)
     new_key = os.urandom(KEY_BYTES)
@@ -207,7 +207,8 @@ def rotate_key_sync(store: Store, key_path: Path, sealer: Sealer | None = None
     pending = pending_key_path(key_path)
     write_key(pending, new_key)
     try:
-        count = store.write_sync(lambda db: reseal_all(db, old, new), durable=True)
+        count = store.write_sync(lambda db: reseal_all(db, old, new, store.sealed),
+                                 durable=True)
     except BaseException:
         pending.unlink(missing_ok=True)
         raise

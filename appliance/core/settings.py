@@ -4,9 +4,10 @@ A `Key` names one setting, its value while unset and its text form. Keys that
 several packages read are declared here; a package's own keys sit beside the
 code that owns them (e.g. `music.moods.MOOD_TARGETS`).
 
-`Settings` reads on the store's reader thread, never on the event loop, and
-caches what it read. Every write publishes `SettingChanged`, which drops that
-key from every cache on the bus, so a value is never served stale. Code that
+`Settings` reads on the store's reader thread, never on the event loop. Made
+with the bus, it caches what it read: every write publishes `SettingChanged`,
+which drops that key from every cache on the bus, so a value is never served
+stale. Without a bus it cannot hear other writers, so it does not cache. Code that
 must change a setting and other tables in one transaction passes a function to
 `Settings.change`; it gets a `SettingsTx` whose `db` reaches the other tables.
 
@@ -136,7 +137,7 @@ class Settings:
         generation = self._generation
         raw = await self.store.read(lambda db: _raw(db, key.name))
         self.reads += 1
-        if generation == self._generation:
+        if self.bus is not None and generation == self._generation:
             self._cache[key.name] = raw
         return key.value(raw)
 
@@ -156,12 +157,12 @@ class Settings:
         """Run `fn(tx)` on the reader thread (settings and other tables seen together)."""
         return await self.store.read(lambda db: fn(SettingsTx(db)))
 
-    async def change(self, fn: Callable[[SettingsTx], R]) -> R:
+    async def change(self, fn: Callable[[SettingsTx], R], *, durable: bool = False) -> R:
         """Run `fn(tx)` in one write transaction; then announce every key it changed."""
         def run(db: Database) -> tuple[R, list[str]]:
             tx = SettingsTx(db)
             return fn(tx), tx.changed
-        result, changed = await self.store.write(run)
+        result, changed = await self.store.write(run, durable=durable)
         for name in dict.fromkeys(changed):
             self.announce(name)
         return result
@@ -185,7 +186,7 @@ class Settings:
             self._forget(ev.key)
         elif isinstance(ev, PrivacyChanged):
             self._forget(PRIVACY.name)
-            self._cache[PRIVACY.name] = PRIVACY.encode(ev.enabled)
+            self._cache[PRIVACY.name] = PRIVACY.encode(ev.enabled)  # stored just below
             task = asyncio.get_running_loop().create_task(
                 self._store_privacy(ev.enabled), name="settings-privacy")
             self._tasks.add(task)

@@ -1,7 +1,8 @@
 """The running box's state as a JSON file in the runtime dir, for `mooddj status`.
 
 `StatusWriter` is a small service that keeps the latest events it hears on the
-bus (mood, presence, player, links, camera, active errors) and, every
+bus (mood, presence, player, links, camera), reads the active errors from the
+box's error board and, every
 `status_interval`, writes them with the supervisor's snapshot to
 `<runtime_dir>/status.json` atomically (temp file + rename). `read_status`
 returns that snapshot, or None when it is missing, unreadable or stale.
@@ -24,8 +25,6 @@ from typing import Any
 from appliance.core.bus import (
     Bus,
     CameraState,
-    ErrorCleared,
-    ErrorRaised,
     Event,
     LinkState,
     ListenerChanged,
@@ -36,6 +35,7 @@ from appliance.core.bus import (
     SetupProgress,
     Subscription,
 )
+from appliance.core.errors import ErrorBoard
 from appliance.core.service import Service
 
 logger = logging.getLogger(__name__)
@@ -45,8 +45,8 @@ FORMAT_VERSION = 1
 TRIM_SECONDS = 30.0  # how often freed heap is handed back to the system
 
 _WATCHED: tuple[type[Event], ...] = (
-    ErrorRaised, ErrorCleared, MoodReading, PresenceChanged, PlayerState, LinkState,
-    CameraState, ListenerChanged, SetupProgress, PrivacyChanged,
+    MoodReading, PresenceChanged, PlayerState, LinkState, CameraState, ListenerChanged,
+    SetupProgress, PrivacyChanged,
 )
 
 
@@ -80,16 +80,16 @@ class StatusWriter(Service):
 
     def __init__(self, path: Path, bus: Bus, *, interval: float = 2.0,
                  supervisor_snapshot: Callable[[], dict[str, Any]] | None = None,
-                 version: str = "") -> None:
+                 version: str = "", errors: ErrorBoard | None = None) -> None:
         super().__init__()
         self.path = Path(path)
         self.bus = bus
+        self.errors = errors if errors is not None else ErrorBoard(bus)
         self.interval = interval
         self.heartbeat_deadline = max(10.0, interval * 5)
         self.supervisor_snapshot = supervisor_snapshot or dict
         self.version = version
         self.started_at = time.time()
-        self.errors: dict[str, dict[str, Any]] = {}
         self.latest: dict[type[Event], Event] = {}
         self.links: dict[tuple[str, str], dict[str, Any]] = {}
         self.writes = 0
@@ -108,7 +108,7 @@ class StatusWriter(Service):
                                f"set paths.runtime_dir (systemd: RuntimeDirectory=mooddj)")
         for kind in _WATCHED:  # what happened before this service (re)started
             ev = self.bus.latest(kind)
-            if ev is not None and kind not in (ErrorRaised, ErrorCleared):
+            if ev is not None:
                 self._take(ev)
         self._sub = self.bus.subscribe(*_WATCHED, maxsize=1000, name="status")
 
@@ -142,11 +142,7 @@ class StatusWriter(Service):
             self._take(ev)
 
     def _take(self, ev: Event) -> None:
-        if isinstance(ev, ErrorRaised):
-            self.errors[ev.key] = dataclasses.asdict(ev)
-        elif isinstance(ev, ErrorCleared):
-            self.errors.pop(ev.key, None)
-        elif isinstance(ev, LinkState):
+        if isinstance(ev, LinkState):
             self.links[(ev.platform, ev.user_id)] = dataclasses.asdict(ev)
         else:
             self.latest[type(ev)] = ev
@@ -165,7 +161,7 @@ class StatusWriter(Service):
             "version": self.version, "started_at": self.started_at,
             "written_at": time.time(), "interval": self.interval,
             "services": services,
-            "errors": sorted(self.errors.values(), key=lambda e: e.get("t", 0)),
+            "errors": self.errors.listing(),
             "mood": _event_dict(self.latest.get(MoodReading)),
             "presence": _event_dict(self.latest.get(PresenceChanged)),
             "player": _event_dict(self.latest.get(PlayerState)),

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from appliance.core.settings import ACTIVE_LISTENER, SettingsTx
 from appliance.identity.models import (  # re-exported: callers import them from here
     AccountError,
     IdentityConflict,
@@ -173,11 +174,13 @@ def _owners(db: Database) -> list[str]:
     return [r["id"] for r in db.query("SELECT id FROM users WHERE role = 'owner'")]
 
 
-def remove_user(db: Database, user_id: str, *, by: str | None = None) -> None:
+def remove_user(db: Database, user_id: str, *, by: str | None = None,
+                settings: SettingsTx | None = None) -> None:
     """Delete an account and everything of it; owners remove anyone, members only themselves.
 
     `by` is the acting user (None: the box itself, e.g. the CLI). The last
-    owner is never removed (LastOwner).
+    owner is never removed (LastOwner). `settings`: the transaction's settings when
+    run through `Settings.change` (so the listener's removal is announced).
     """
     user = get_user(db, user_id)
     if user is None:
@@ -192,7 +195,7 @@ def remove_user(db: Database, user_id: str, *, by: str | None = None) -> None:
     for table in ("sessions", "connections", "feedback", "identities"):
         if db[table].exists():
             db.execute(f"DELETE FROM {table} WHERE user_id = ?", [user_id])  # noqa: S608
-    db.execute("DELETE FROM settings WHERE key = 'active_listener' AND value = ?", [user_id])
+    (settings or SettingsTx(db)).delete(ACTIVE_LISTENER, holding=user_id)
     db.execute("DELETE FROM users WHERE id = ?", [user_id])
     logger.info("removed household member %s", user_id)
 

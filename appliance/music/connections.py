@@ -62,6 +62,12 @@ def list_all(db: Database, platform: str = PLATFORM) -> list[Connection]:
         "SELECT * FROM connections WHERE platform = ? ORDER BY linked_at", [platform])]
 
 
+def any_linked(db: Database, platform: str = PLATFORM) -> bool:
+    """True once someone linked `platform` (even if that link now needs renewing)."""
+    return db.execute("SELECT 1 FROM connections WHERE platform = ? AND state != 'unlinked' "
+                      "LIMIT 1", [platform]).fetchone() is not None
+
+
 def save(db: Database, conn: Connection) -> None:
     """Insert or replace a whole connection row."""
     db.table("connections").upsert({
@@ -99,14 +105,3 @@ def delete(db: Database, user_id: str, platform: str = PLATFORM) -> bool:
     cur = db.execute("DELETE FROM connections WHERE user_id = ? AND platform = ?",
                      [user_id, platform])
     return cur.rowcount > 0
-
-
-def get_setting(db: Database, key: str, default: str | None = None) -> str | None:
-    """A settings value read inside a transaction."""
-    rows = list(db.query("SELECT value FROM settings WHERE key = ?", [key]))
-    return rows[0]["value"] if rows else default
-
-
-def put_setting(db: Database, key: str, value: str) -> None:
-    """Set a settings value inside a transaction."""
-    db.table("settings").upsert({"key": key, "value": value, "updated_at": time.time()}, pk="key")

@@ -25,6 +25,7 @@ import aiohttp
 from appliance.core.bus import Bus, LinkState
 from appliance.core.config import SpotifyConfig
 from appliance.core.crypto import Sealer, SealError
+from appliance.core.settings import ACTIVE_LISTENER, Settings, SettingsTx
 from appliance.core.store import Store
 from appliance.music import connections
 from appliance.music.connections import Connection
@@ -36,7 +37,7 @@ from appliance.music.errors import (
     not_registered,
 )
 from appliance.music.tokens import (
-    CLIENT_ID_SETTING,
+    CLIENT_ID,
     PLATFORM,
     REQUIRED_SCOPES,
     SCOPES,
@@ -103,8 +104,10 @@ class LinkManager:
     """Starts and completes Spotify links for signed-in users."""
 
     def __init__(self, store: Store, sealer: Sealer, config: SpotifyConfig,
-                 tokens: TokenManager, bus: Bus | None = None) -> None:
+                 tokens: TokenManager, bus: Bus | None = None,
+                 settings: Settings | None = None) -> None:
         self.store = store
+        self.settings = settings or Settings(store)
         self.sealer = sealer
         self.config = config
         self.tokens = tokens
@@ -112,7 +115,7 @@ class LinkManager:
 
     async def client_id(self) -> str:
         """The household's Client ID (page setting, else config)."""
-        return await client_id(self.store, self.config)
+        return await client_id(self.settings, self.config)
 
     async def set_client_id(self, value: str) -> str:
         """Store the household's Client ID after checking its shape."""
@@ -120,7 +123,7 @@ class LinkManager:
         if not _CLIENT_ID_RE.match(value):
             raise LinkRefused("That does not look like a Spotify Client ID (32 letters and "
                               "digits from the app's page in Spotify's developer dashboard).")
-        await self.store.set_setting(CLIENT_ID_SETTING, value)
+        await self.settings.set(CLIENT_ID, value)
         return value
 
     async def start_link(self, user_id: str, session_id: str, redirect_uri: str) -> str:
@@ -237,11 +240,11 @@ class LinkManager:
             access_token=self.tokens.seal(user_id, "access_token", access),
             refresh_token=self.tokens.seal(user_id, "refresh_token", refresh))
 
-        def save(db: Any) -> None:
-            connections.save(db, conn)
-            if not connections.get_setting(db, "active_listener"):
-                connections.put_setting(db, "active_listener", user_id)
-        await self.store.write(save, durable=True)
+        def save(tx: SettingsTx) -> None:
+            connections.save(tx.db, conn)
+            if not tx.get(ACTIVE_LISTENER):  # the first account linked plays
+                tx.set(ACTIVE_LISTENER, user_id)
+        await self.settings.change(save, durable=True)
         logger.info("spotify: linked for %s", user_id)
         self.tokens.cleared(user_id)
         if self.bus is not None:

@@ -1,18 +1,16 @@
-"""The active listener: whose Spotify account plays (setting `active_listener`)."""
+"""The active listener: whose Spotify account plays (`core.settings.ACTIVE_LISTENER`)."""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from sqlite_utils import Database
 
 from appliance.core.bus import Bus, ListenerChanged
+from appliance.core.settings import ACTIVE_LISTENER, Settings, SettingsTx
 from appliance.music import connections
 
 logger = logging.getLogger(__name__)
-
-SETTING = "active_listener"
 
 
 def linked_users(db: Database) -> list[dict[str, str]]:
@@ -25,46 +23,46 @@ def linked_users(db: Database) -> list[dict[str, str]]:
     return [{"user_id": r["user_id"], "display_name": r["display_name"] or ""} for r in rows]
 
 
-async def active(store: Any) -> str | None:
+async def active(settings: Settings) -> str | None:
     """The active listener if still linked; else the first linked user (stored), else None."""
-    def read(db: Database) -> tuple[str | None, list[str]]:
-        return connections.get_setting(db, SETTING), [u["user_id"] for u in linked_users(db)]
-    current, users = await store.read(read)
+    def read(tx: SettingsTx) -> tuple[str, list[str]]:
+        return tx.get(ACTIVE_LISTENER), [u["user_id"] for u in linked_users(tx.db)]
+    current, users = await settings.view(read)
     if current in users:
         return current
     if not users:
         return None
-    await store.write(lambda db: connections.put_setting(db, SETTING, users[0]))
+    await settings.set(ACTIVE_LISTENER, users[0])
     return users[0]
 
 
-async def set_active(store: Any, bus: Bus | None, user_id: str) -> str:
+async def set_active(settings: Settings, bus: Bus | None, user_id: str) -> str:
     """Make `user_id` the listener (must be linked); publishes ListenerChanged. Returns name."""
-    def q(db: Database) -> str:
-        match = [u for u in linked_users(db) if u["user_id"] == user_id]
+    def q(tx: SettingsTx) -> str:
+        match = [u for u in linked_users(tx.db) if u["user_id"] == user_id]
         if not match:
             raise ValueError("That person has no linked Spotify account; link one first.")
-        connections.put_setting(db, SETTING, user_id)
+        tx.set(ACTIVE_LISTENER, user_id)
         return match[0]["display_name"]
-    name = await store.write(q)
+    name = await settings.change(q)
     if bus is not None:
         bus.publish(ListenerChanged(user_id=user_id, display_name=name))
     logger.info("player: active listener changed")
     return name
 
 
-async def cycle(store: Any, bus: Bus | None) -> str | None:
+async def cycle(settings: Settings, bus: Bus | None) -> str | None:
     """Move to the next linked user (button gesture); returns the new listener."""
-    def q(db: Database) -> dict[str, str] | None:
-        users = linked_users(db)
+    def q(tx: SettingsTx) -> dict[str, str] | None:
+        users = linked_users(tx.db)
         if not users:
             return None
-        current = connections.get_setting(db, SETTING)
+        current = tx.get(ACTIVE_LISTENER)
         ids = [u["user_id"] for u in users]
         nxt = users[(ids.index(current) + 1) % len(users)] if current in ids else users[0]
-        connections.put_setting(db, SETTING, nxt["user_id"])
+        tx.set(ACTIVE_LISTENER, nxt["user_id"])
         return nxt
-    chosen = await store.write(q)
+    chosen = await settings.change(q)
     if chosen is None:
         return None
     if bus is not None:

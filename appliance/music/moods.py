@@ -15,10 +15,10 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from appliance.core.bus import MOODS, MoodReading
+from appliance.core.settings import Key, Settings, SettingsTx
 
 logger = logging.getLogger(__name__)
 
-SETTING = "mood_targets"
 TEMPO_MIN, TEMPO_MAX = 40.0, 220.0
 
 
@@ -83,7 +83,8 @@ def parse_targets(raw: str | None) -> dict[str, MoodTarget]:
     try:
         targets.update(validate_targets(json.loads(raw)))
     except (ValueError, TypeError) as err:
-        logger.warning("setting %s is unusable (%s); using the default mood targets", SETTING, err)
+        logger.warning("setting mood_targets is unusable (%s); using the default mood targets",
+                       err)
     return targets
 
 
@@ -92,17 +93,25 @@ def dump_targets(targets: dict[str, MoodTarget]) -> str:
     return json.dumps({m: asdict(t) for m, t in targets.items()}, sort_keys=True)
 
 
-def load_targets(store: Any) -> dict[str, MoodTarget]:
-    """The five targets from the store's settings (defaults where unset)."""
-    return parse_targets(store.get_setting(SETTING))
+# The five targets; unset or damaged: the defaults.
+MOOD_TARGETS: Key[dict[str, MoodTarget]] = Key(
+    "mood_targets", DEFAULT_TARGETS, parse_targets, dump_targets)
 
 
-async def save_targets(store: Any, changes: dict[str, MoodTarget]) -> dict[str, MoodTarget]:
-    """Merge `changes` into the stored targets; returns all five."""
-    targets = load_targets(store)
-    targets.update(changes)
-    await store.set_setting(SETTING, dump_targets(targets))
-    return targets
+async def load_targets(settings: Settings) -> dict[str, MoodTarget]:
+    """The five targets (defaults where unset); cached, never read on the event loop."""
+    return dict(await settings.get(MOOD_TARGETS))
+
+
+async def save_targets(settings: Settings, changes: dict[str, MoodTarget]
+                       ) -> dict[str, MoodTarget]:
+    """Merge `changes` into the stored targets in one transaction; returns all five."""
+    def merge(tx: SettingsTx) -> dict[str, MoodTarget]:
+        targets = dict(tx.get(MOOD_TARGETS))
+        targets.update(changes)
+        tx.set(MOOD_TARGETS, targets)
+        return targets
+    return await settings.change(merge)
 
 
 def _unit(x: float) -> float:

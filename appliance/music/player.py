@@ -35,7 +35,9 @@ from appliance.core.bus import (
 )
 from appliance.core.config import Config, PlayerConfig
 from appliance.core.service import Service
-from appliance.music import connections, listeners, moods
+from appliance.core.settings import PRIVACY
+from appliance.core.settings import Settings as BoxSettings
+from appliance.music import listeners, moods
 from appliance.music.errors import (
     DeviceNotControllable,
     NotLinked,
@@ -167,14 +169,16 @@ class PlayerService(Service):
     heartbeat_deadline = 120.0
 
     def __init__(self, *, api: PlayerApi, speakers: Speakers, selector: Any, store: Any,
-                 bus: Bus, settings: Settings, clock: Callable[[], float] = time.time) -> None:
+                 bus: Bus, settings: Settings, clock: Callable[[], float] = time.time,
+                 box_settings: BoxSettings | None = None) -> None:
         super().__init__()
         self.api = api
         self.speakers = speakers
         self.selector = selector
         self.store = store
         self.bus = bus
-        self.settings = settings
+        self.settings = settings  # the policy's
+        self.box_settings = box_settings or BoxSettings(store)  # the box's stored ones
         self.clock = clock
         self.model = PlayerModel.initial(settings, jitter=random.uniform(0.9, 1.1))
         self.device: Device | None = None
@@ -198,7 +202,7 @@ class PlayerService(Service):
 
     async def set_listener(self, user_id: str) -> None:
         """Make `user_id` the listener (ValueError when not linked); the music follows."""
-        name = await listeners.set_active(self.store, self.bus, user_id)
+        name = await listeners.set_active(self.box_settings, self.bus, user_id)
         async with self._lock:
             await self._feed(ListenerChanged(user_id=user_id, display_name=name))
 
@@ -214,8 +218,8 @@ class PlayerService(Service):
         latest = self.bus.latest(PresenceChanged)
         people = latest.people if isinstance(latest, PresenceChanged) else 0
         self.model = PlayerModel.initial(
-            self.settings, people=people, privacy=self.store.get_setting("privacy") == "1",
-            listener=await listeners.active(self.store), jitter=self.model.jitter)
+            self.settings, people=people, privacy=await self.box_settings.get(PRIVACY),
+            listener=await listeners.active(self.box_settings), jitter=self.model.jitter)
         self._publish_state()
 
     async def run(self) -> None:
@@ -318,18 +322,17 @@ class PlayerService(Service):
 
     async def _pick(self, mood: str, reading: MoodReading | None,
                     avoid: tuple[str, ...]) -> Track | None:
-        raw = await self.store.read(lambda db: connections.get_setting(db, moods.SETTING))
-        targets = moods.parse_targets(raw)
+        targets = await moods.load_targets(self.box_settings)  # cached: no SQLite per pick
         target = moods.target_for_reading(reading, targets) if reading is not None \
             else targets[mood]
         tracks = await self.selector.pick(self._user, mood, target, count=1, avoid=list(avoid))
         return tracks[0] if tracks else None
 
     async def _find_listener(self, c: FindListener) -> Any:
-        return ListenerFound(await listeners.active(self.store))
+        return ListenerFound(await listeners.active(self.box_settings))
 
     async def _next_listener(self, c: NextListener) -> Any:
-        return ListenerFound(await listeners.cycle(self.store, self.bus))
+        return ListenerFound(await listeners.cycle(self.box_settings, self.bus))
 
     async def _prepare(self, c: Prepare) -> Any:
         self.device = await self.speakers.resolve(self._user)
@@ -447,12 +450,15 @@ class PlayerService(Service):
             volume=m.volume, detail=detail))
 
 
-def create_player(config: Config, bus: Bus, store: Any, spotify: Any) -> PlayerService:
-    """The player wired to the Spotify services (`SpotifyServices`)."""
+def create_player(config: Config, bus: Bus, store: Any, spotify: Any,
+                  box_settings: BoxSettings | None = None) -> PlayerService:
+    """The player wired to the Spotify services (`SpotifyServices`) and the box's settings."""
     from appliance.music.features import make_provider
     from appliance.music.selector import Selector
 
-    selector = Selector(spotify.api, store, make_provider(config.features), config.player)
+    selector = Selector(spotify.api, store, make_provider(config.features), config.player,
+                        settings=box_settings)
     return PlayerService(api=spotify.api, speakers=spotify.speakers, selector=selector,
-                         store=store, bus=bus, settings=settings_from(
-                             config.player, manual_minutes=config.panel.manual_mood_minutes))
+                         store=store, bus=bus, box_settings=box_settings,
+                         settings=settings_from(config.player,
+                                                manual_minutes=config.panel.manual_mood_minutes))

@@ -24,6 +24,7 @@ from sqlite_utils import Database
 
 from appliance.core.bus import Bus, ErrorCleared, ErrorRaised
 from appliance.core.config import PlayerConfig
+from appliance.core.settings import Key, Settings
 from appliance.music import features_cache
 from appliance.music.errors import NotRegistered, RateLimited, SpotifyError
 from appliance.music.features import FeatureProvider, TrackFeatures
@@ -33,7 +34,6 @@ from appliance.music.spotify_models import Track
 
 logger = logging.getLogger(__name__)
 
-MOOD_PLAYLISTS_SETTING = "mood_playlists"
 WEIGHTS = np.array([1.0, 1.0, 0.5], dtype=np.float32)  # valence, energy, tempo
 TEMPO_SCALE = 100.0  # BPM difference that weighs like a full valence step
 SKIP_PENALTY = 0.25
@@ -84,7 +84,7 @@ def parse_mood_playlists(raw: str | None) -> dict[str, list[str]]:
     try:
         data = json.loads(raw)
     except ValueError:
-        logger.warning("setting %s is not valid JSON; ignoring it", MOOD_PLAYLISTS_SETTING)
+        logger.warning("setting mood_playlists is not valid JSON; ignoring it")
         return {}
     out: dict[str, list[str]] = {}
     for mood, value in (data.items() if isinstance(data, dict) else []):
@@ -93,6 +93,16 @@ def parse_mood_playlists(raw: str | None) -> dict[str, list[str]]:
         if ids := [i for i in ids if i]:
             out[str(mood)] = ids
     return out
+
+
+def dump_mood_playlists(lists: dict[str, list[str]]) -> str:
+    """JSON for the `mood_playlists` setting."""
+    return json.dumps(lists, sort_keys=True)
+
+
+# mood -> the playlists the household picked for it on the music page
+MOOD_PLAYLISTS: Key[dict[str, list[str]]] = Key(
+    "mood_playlists", {}, parse_mood_playlists, dump_mood_playlists)
 
 
 @dataclass(frozen=True)
@@ -162,9 +172,10 @@ class Selector:
     def __init__(self, api: LibraryApi, store: Any, provider: FeatureProvider | None,
                  config: PlayerConfig, *, refresh_seconds: float = 1800.0,
                  max_playlists: int = 20, clock: Callable[[], float] = time.time,
-                 bus: Bus | None = None) -> None:
+                 bus: Bus | None = None, settings: Settings | None = None) -> None:
         self.api = api
         self.store = store
+        self.settings = settings or Settings(store)
         self.provider = provider
         self.config = config
         self.refresh_seconds = refresh_seconds
@@ -214,7 +225,7 @@ class Selector:
         skipped: list[Skipped] = []
         for t in await self.api.saved_tracks(user_id):
             tracks.setdefault(t.id, t)
-        mood_lists = parse_mood_playlists(self.store.get_setting(MOOD_PLAYLISTS_SETTING))
+        mood_lists = await self.settings.get(MOOD_PLAYLISTS)
         mood_tracks: dict[str, list[Track]] = {}
         fetched: dict[str, list[Track]] = {}
         own = [p for p in await self.api.playlists(user_id) if _id_of(p)]

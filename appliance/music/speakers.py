@@ -1,8 +1,8 @@
 """The chosen Connect speaker: listed, remembered by id and name, re-resolved, faded.
 
 Idle speakers drop out of Spotify's device list and device ids can change, so
-the choice is stored as id + name (settings `speaker.id`, `speaker.name`,
-`speaker.volume`) and resolved again before playing: by id, else by name (the
+the choice is stored as id + name (settings `SPEAKER_ID`, `SPEAKER_NAME`,
+`SPEAKER_VOLUME`) and resolved again before playing: by id, else by name (the
 stored id is then updated). A missing speaker is reported and retried with
 backoff; a restricted one is refused.
 """
@@ -18,8 +18,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from appliance.core.bus import Bus, ErrorCleared, ErrorRaised, LinkState
+from appliance.core.settings import SPEAKER_ID, SPEAKER_NAME, SPEAKER_VOLUME, Settings, SettingsTx
 from appliance.core.store import Store
-from appliance.music import connections
 from appliance.music.errors import DeviceNotControllable, SpeakerMissing, SpotifyError
 from appliance.music.spotify_api import Device, SpotifyApi
 
@@ -27,15 +27,28 @@ logger = logging.getLogger(__name__)
 
 MISSING_KEY = "spotify.speaker_missing"
 RESTRICTED_KEY = "spotify.speaker_restricted"
-DEFAULT_VOLUME = 40
+DEFAULT_VOLUME = SPEAKER_VOLUME.default
+
+
+def chosen(tx: SettingsTx) -> dict[str, Any]:
+    """The stored speaker choice: `id`, `name`, `volume` (empty strings when none)."""
+    return {"id": tx.get(SPEAKER_ID), "name": tx.get(SPEAKER_NAME),
+            "volume": tx.get(SPEAKER_VOLUME)}
+
+
+def is_chosen(tx: SettingsTx) -> bool:
+    """True once a speaker was chosen (setup's last step)."""
+    return bool(tx.get(SPEAKER_ID) or tx.get(SPEAKER_NAME))
 
 
 class SpeakerManager:
     """Lists Connect devices, remembers the chosen speaker, resolves it and ramps volume."""
 
-    def __init__(self, api: SpotifyApi, store: Store, bus: Bus | None, config: Any) -> None:
+    def __init__(self, api: SpotifyApi, store: Store, bus: Bus | None, config: Any,
+                 settings: Settings | None = None) -> None:
         self.api = api
         self.store = store
+        self.settings = settings or Settings(store)
         self.bus = bus
         self.config = getattr(config, "spotify", config)  # Config or SpotifyConfig
         self._cache: dict[str, tuple[float, list[Device]]] = {}
@@ -69,23 +82,18 @@ class SpeakerManager:
         """Remember the chosen speaker (id and name) and its default volume."""
         vol = DEFAULT_VOLUME if volume is None else int(max(0, min(100, volume)))
 
-        def save(db: Any) -> None:
-            connections.put_setting(db, "speaker.id", device_id)
-            connections.put_setting(db, "speaker.name", name)
-            connections.put_setting(db, "speaker.volume", str(vol))
-        await self.store.write(save)
+        def save(tx: SettingsTx) -> None:
+            tx.set(SPEAKER_ID, device_id)
+            tx.set(SPEAKER_NAME, name)
+            tx.set(SPEAKER_VOLUME, vol)
+        await self.settings.change(save)
         self.api.clear_device_error()
         self._publish(ErrorCleared(key=RESTRICTED_KEY))
         logger.info("spotify: speaker chosen (volume %d)", vol)
 
     async def chosen(self) -> dict[str, Any]:
         """The stored choice: `id`, `name`, `volume` (empty strings when none)."""
-        def q(db: Any) -> dict[str, Any]:
-            vol = connections.get_setting(db, "speaker.volume")
-            return {"id": connections.get_setting(db, "speaker.id") or "",
-                    "name": connections.get_setting(db, "speaker.name") or "",
-                    "volume": int(vol) if vol and vol.isdigit() else DEFAULT_VOLUME}
-        return await self.store.read(q)
+        return await self.settings.view(chosen)
 
     # -- resolve ------------------------------------------------------------------
 
@@ -100,8 +108,7 @@ class SpeakerManager:
             found = next((d for d in devices if d.name == choice["name"]), None)
             if found is not None:
                 logger.info("spotify: chosen speaker has a new device id; remembering it")
-                await self.store.write(lambda db: connections.put_setting(
-                    db, "speaker.id", found.id))
+                await self.settings.set(SPEAKER_ID, found.id)
         if found is None:
             self._report_missing(user_id, choice["name"])
             raise SpeakerMissing()

@@ -20,6 +20,7 @@ import aiohttp
 from appliance.core.bus import Bus, ErrorCleared, ErrorRaised, LinkState
 from appliance.core.config import SpotifyConfig
 from appliance.core.crypto import Sealer, SealError
+from appliance.core.settings import Settings, text_key
 from appliance.core.store import Store
 from appliance.music import connections
 from appliance.music.connections import Connection
@@ -30,7 +31,7 @@ logger = logging.getLogger(__name__)
 PLATFORM = "spotify"
 REFRESH_AHEAD_SECONDS = 300.0
 LINK_LIFETIME_SECONDS = 182 * 86400.0
-CLIENT_ID_SETTING = "spotify.client_id"
+CLIENT_ID = text_key("spotify.client_id")  # the household's Spotify app, from the page
 SCOPES = ("user-read-private user-read-email streaming user-modify-playback-state "
           "user-read-playback-state playlist-read-private user-library-read")
 REQUIRED_SCOPES = frozenset(SCOPES.split())
@@ -57,10 +58,9 @@ def needs_reminder_of(conn: Connection, reminder_days: float, now: float | None 
     return link_expires_at_of(conn) - now <= reminder_days * 86400.0
 
 
-async def client_id(store: Store, config: SpotifyConfig) -> str:
+async def client_id(settings: Settings, config: SpotifyConfig) -> str:
     """The household's Client ID: the page's setting, else the config default."""
-    value = await store.read(lambda db: connections.get_setting(db, CLIENT_ID_SETTING))
-    return (value or config.client_id or "").strip()
+    return (await settings.get(CLIENT_ID) or config.client_id or "").strip()
 
 
 async def post_token(http: aiohttp.ClientSession, config: SpotifyConfig,
@@ -84,8 +84,10 @@ class TokenManager:
     """Hands out fresh access tokens per user; refreshes and rotates them safely."""
 
     def __init__(self, store: Store, sealer: Sealer, config: SpotifyConfig,
-                 bus: Bus | None = None, http: aiohttp.ClientSession | None = None) -> None:
+                 bus: Bus | None = None, http: aiohttp.ClientSession | None = None,
+                 settings: Settings | None = None) -> None:
         self.store = store
+        self.settings = settings or Settings(store)
         self.sealer = sealer
         self.config = config
         self.bus = bus
@@ -166,7 +168,7 @@ class TokenManager:
     async def _refresh_locked(self, conn: Connection) -> tuple[str, int]:
         user_id = conn.user_id
         refresh_token = self._open(conn, "refresh_token")
-        cid = await client_id(self.store, self.config)
+        cid = await client_id(self.settings, self.config)
         if not cid:
             raise SpotifyError("No Spotify Client ID is set; enter it on the Spotify page.")
         self.refreshes += 1

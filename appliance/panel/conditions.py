@@ -22,6 +22,7 @@ from appliance.core.bus import (
     ServiceState,
     SetupProgress,
 )
+from appliance.core.errors import ErrorBoard
 from appliance.panel.patterns import MOOD_COLORS, OFF, RGB, mood_color
 
 logger = logging.getLogger(__name__)
@@ -53,10 +54,16 @@ class MoodLight:
 
 
 class Conditions:
-    """The box's state as the LEDs see it; `apply` each event, then ask `active(now)`."""
+    """The box's state as the LEDs see it; `apply` each event, then ask `active(now)`.
 
-    def __init__(self) -> None:
-        self.errors: dict[str, str] = {}  # ErrorRaised key -> condition
+    Active errors come from the box's error board, which follows the bus itself;
+    without one (a panel on its own), the conditions fold errors into a board of
+    their own.
+    """
+
+    def __init__(self, errors: ErrorBoard | None = None) -> None:
+        self._own_board = errors is None
+        self.board = ErrorBoard() if errors is None else errors
         self.failed_services: set[str] = set()
         self.starting_services: set[str] = set()
         self.seen_box = False  # any sign of life from the rest of the box
@@ -90,10 +97,9 @@ class Conditions:
                 self.starting_services.add(ev.name)
             elif ev.state == "failed":
                 self.failed_services.add(ev.name)
-        elif isinstance(ev, ErrorRaised):
-            self.errors[ev.key] = error_condition(ev.source, ev.key)
-        elif isinstance(ev, ErrorCleared):
-            self.errors.pop(ev.key, None)
+        elif isinstance(ev, ErrorRaised | ErrorCleared):
+            if self._own_board:
+                self.board.apply(ev)
         elif isinstance(ev, SetupProgress):
             self.seen_box = True
             self.setup_step = ev.step
@@ -146,7 +152,7 @@ class Conditions:
             out.add("pair_entry")
         if self.pair_result is not None and self.pair_result[1] > now:
             out.add("pair_approved" if self.pair_result[0] else "pair_refused")
-        out.update(self.errors.values())
+        out.update(error_condition(e.source, e.key) for e in self.board.active())
         if self.failed_services:
             out.add("error_service")
         if self.camera_error and not self.privacy:

@@ -31,7 +31,9 @@ from appliance.core.bus import (
     PrivacyChanged,
     SetupProgress,
 )
+from appliance.core.errors import ErrorBoard
 from appliance.core.service import Service
+from appliance.core.settings import PRIVACY, Settings
 from appliance.panel import pins
 from appliance.panel.buttons import ButtonBank
 from appliance.panel.conditions import FOLLOWED, Conditions
@@ -62,20 +64,22 @@ class PanelService(Service):
 
     name = "panel"
 
-    def __init__(self, config: Any, bus: Bus, *, store: Any = None, factory: Any = None,
+    def __init__(self, config: Any, bus: Bus, *, settings: Settings | None = None,
+                 errors: ErrorBoard | None = None, factory: Any = None,
                  on_factory_reset: FactoryReset | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         super().__init__()
         self.config = config  # PanelConfig
         self.bus = bus
-        self.store = store
+        self.settings = settings  # privacy mode as stored, until the bus says otherwise
+        self.errors = errors  # the box's error board (None: fold the bus's errors here)
         self.clock = clock
         self.on_factory_reset = on_factory_reset
         self._given_factory = factory
         self.factory: Any = None
         self.timings = Timings.from_config(config)
         self.recognizer = GestureRecognizer(self.timings)
-        self.conditions = Conditions()
+        self.conditions = Conditions(errors)
         self.entry = CodeEntry(idle=config.pair_entry_seconds)
         self.leds: PanelLeds | None = None
         self.buttons: ButtonBank | None = None
@@ -99,7 +103,7 @@ class PanelService(Service):
             raise PanelError(problems[0])
         self._loop = asyncio.get_running_loop()
         self.recognizer = GestureRecognizer(self.timings)
-        self.conditions = Conditions()
+        self.conditions = Conditions(self.errors)
         self.entry = CodeEntry(idle=self.config.pair_entry_seconds)
         try:
             self.factory = self._given_factory or pins.make_factory(self.config.pin_factory)
@@ -114,9 +118,8 @@ class PanelService(Service):
                              f"[panel] pins (`mooddj doctor`)") from err
         # Subscribe first: whatever is published while we look at the past is queued.
         self._sub = self.bus.subscribe(*FOLLOWED, maxsize=200, name="panel")
-        if self.store is not None and self.bus.latest(PrivacyChanged) is None:
-            value = await self.store.read(_privacy_setting)
-            self.conditions.privacy = value == "1"
+        if self.settings is not None and self.bus.latest(PrivacyChanged) is None:
+            self.conditions.privacy = await self.settings.get(PRIVACY)
         for kind in FOLLOWED:
             ev = self.bus.latest(kind)
             if ev is not None:
@@ -243,10 +246,7 @@ class PanelService(Service):
         enabled = not self.conditions.privacy
         ev = PrivacyChanged(enabled=enabled)
         self.conditions.apply(ev)
-        self.bus.publish(ev)
-        if self.store is not None:
-            self._spawn(self.store.set_setting("privacy", "1" if enabled else "0"),
-                        "panel-privacy-setting")
+        self.bus.publish(ev)  # the box's Settings stores it
 
     def _spawn(self, coro: Awaitable[Any], name: str) -> None:
         task = asyncio.ensure_future(coro)
@@ -381,8 +381,3 @@ class PanelService(Service):
         """Wait until edges just driven have been debounced and turned into gestures."""
         await asyncio.sleep(self.timings.bounce + 0.02)
         await asyncio.sleep(0)
-
-
-def _privacy_setting(db: Any) -> str:
-    rows = list(db.query("SELECT value FROM settings WHERE key = 'privacy'"))
-    return str(rows[0]["value"]) if rows else ""

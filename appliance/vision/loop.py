@@ -30,6 +30,7 @@ from appliance.core.bus import (
 )
 from appliance.core.config import CameraConfig, Config, VisionConfig
 from appliance.core.service import Service
+from appliance.core.settings import PRIVACY, Settings
 from appliance.vision.geometry import calibration_path
 from appliance.vision.sources import (
     CameraError,
@@ -42,7 +43,6 @@ from appliance.vision.sources import (
 logger = logging.getLogger(__name__)
 
 CAMERA_KEY = "camera"
-PRIVACY_SETTING = "privacy"
 WAIT_SLICE = 1.0  # longest single wait, so the heartbeat keeps beating
 
 
@@ -56,9 +56,12 @@ class VisionService(Service):
                  *, models_dir: Path, calibration_file: Path | None = None,
                  source_factory: Callable[[CameraConfig], FrameSource] | None = None,
                  pipeline_factory: Callable[[], Any] | None = None,
-                 retry_initial: float = 1.0, retry_max: float = 30.0) -> None:
+                 retry_initial: float = 1.0, retry_max: float = 30.0,
+                 settings: Settings | None = None) -> None:
         super().__init__()
         self.camera, self.vision, self.bus, self.store = camera, vision, bus, store
+        # Privacy mode at start; the box's Settings stores each PrivacyChanged.
+        self.settings = settings or (Settings(store) if store is not None else None)
         self.models_dir = Path(models_dir)
         self.calibration_file = calibration_file
         self.source_factory = source_factory or create_source
@@ -161,10 +164,7 @@ class VisionService(Service):
             self._sub = None
 
     async def _read_privacy(self) -> bool:
-        if self.store is None:
-            return False
-        value = await self.store.read(lambda db: _setting(db, PRIVACY_SETTING))
-        return value == "1"
+        return False if self.settings is None else await self.settings.get(PRIVACY)
 
     async def _follow_privacy(self) -> None:
         assert self._sub is not None
@@ -174,8 +174,6 @@ class VisionService(Service):
                 logger.info("privacy mode %s", "on: camera off" if ev.enabled else "off")
             self.privacy = ev.enabled
             self._wake.set()
-            if self.store is not None:
-                await self.store.set_setting(PRIVACY_SETTING, "1" if ev.enabled else "0")
 
     # -- the worker thread ----------------------------------------------
 
@@ -347,8 +345,3 @@ class VisionService(Service):
             "detector_runs": int(getattr(self.pipeline, "detector_runs", 0) or 0),
             "last_error": self.last_error,
         }
-
-
-def _setting(db: Any, key: str) -> str | None:
-    rows = list(db.query("SELECT value FROM settings WHERE key = ?", [key]))
-    return rows[0]["value"] if rows else None
