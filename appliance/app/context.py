@@ -13,6 +13,8 @@ if TYPE_CHECKING:
     from appliance.core.bus import Bus, Event
     from appliance.core.config import Config
     from appliance.core.crypto import Sealer
+    from appliance.core.errors import ErrorBoard
+    from appliance.core.settings import Settings
     from appliance.core.store import Store
     from appliance.core.supervisor import Supervisor
     from appliance.identity.providers import Provider
@@ -58,12 +60,18 @@ class BoxParts:
 
 @dataclass
 class BoxContext:
-    """Everything a service factory may need."""
+    """Everything a service factory may need.
+
+    `errors` and `settings` are made with the bus and live as long as the process:
+    every service reads the same active errors and the same cached settings.
+    """
 
     config: Config
     bus: Bus
     store: Store
     sealer: Sealer
+    errors: ErrorBoard
+    settings: Settings
     version: str = ""
     sim: SimInfo | None = None
     parts: BoxParts = field(default_factory=BoxParts)
@@ -105,7 +113,7 @@ def open_sealer(config: Config, store: Store) -> Sealer:
     except OSError as err:
         raise BoxError(f"key file {key_path} cannot be created: {err.strerror}; make "
                        f"{key_path.parent} writable by this user") from None
-    foreign = sorted(store.read_sync(key_versions) - {sealer.version})
+    foreign = sorted(store.read_sync(lambda db: key_versions(db, store.sealed)) - {sealer.version})
     if foreign:
         raise BoxError(f"key file {key_path} does not match sealed tokens in "
                        f"{config.paths.database_path} (sealed with key id "
@@ -118,10 +126,13 @@ def open_context(config: Config, *, version: str = "", sim: SimInfo | None = Non
                  store_path: Path | str | None = "") -> BoxContext:
     """Open the store and key and build the context; BoxError with one line on failure."""
     from appliance.core.bus import Bus, ErrorRaised
-    from appliance.core.store import Store, StoreError
+    from appliance.core.errors import ErrorBoard
+    from appliance.core.settings import Settings
+    from appliance.core.store import StoreError
+    from appliance.schema import open_store
 
     try:
-        store = Store.open(config.paths.database_path if store_path == "" else store_path)
+        store = open_store(config.paths.database_path if store_path == "" else store_path)
     except StoreError as err:
         raise BoxError(str(err)) from None
     try:
@@ -129,8 +140,11 @@ def open_context(config: Config, *, version: str = "", sim: SimInfo | None = Non
     except BoxError:
         store.close()
         raise
-    ctx = BoxContext(config=config, bus=Bus(), store=store, sealer=sealer, version=version,
+    bus = Bus()
+    ctx = BoxContext(config=config, bus=bus, store=store, sealer=sealer,
+                     errors=ErrorBoard(bus), settings=Settings(store, bus), version=version,
                      sim=sim)
+    ctx.closers.append(ctx.settings.flush)  # privacy changes still being stored
     report = store.report
     if report.moved_aside:
         ctx.startup_events.append(ErrorRaised(

@@ -22,14 +22,15 @@ def status(ctx: BoxContext) -> Service:
 
     return StatusWriter(status_path(ctx.config.paths.runtime), ctx.bus,
                         interval=ctx.config.supervisor.status_interval,
-                        supervisor_snapshot=ctx.supervisor_snapshot, version=ctx.version)
+                        supervisor_snapshot=ctx.supervisor_snapshot, version=ctx.version,
+                        errors=ctx.errors)
 
 
 def setup_progress(ctx: BoxContext) -> Service:
     """Which setup step the household is at, for the page and the LEDs."""
     from appliance.app.setup_progress import SetupProgressService
 
-    return SetupProgressService(ctx.store, ctx.bus)
+    return SetupProgressService(ctx.settings, ctx.bus)
 
 
 def panel(ctx: BoxContext) -> Service:
@@ -45,10 +46,12 @@ def panel(ctx: BoxContext) -> Service:
 
     async def reset() -> None:
         await factory_reset(ctx.store, ctx.config.paths.key_path, ctx.sealer)
+        ctx.settings.announce()  # every setting is gone: no cache may keep one
         if ctx.supervisor is not None:
             ctx.supervisor.request_restart_all("factory reset")
 
-    svc = PanelService(ctx.config.panel, ctx.bus, store=ctx.store, on_factory_reset=reset)
+    svc = PanelService(ctx.config.panel, ctx.bus, settings=ctx.settings, errors=ctx.errors,
+                       on_factory_reset=reset)
     ctx.parts.panel = svc
     ctx.parts.routes.append(panel_routes.add_routes)  # they register only with mock pins
     return svc
@@ -68,7 +71,7 @@ def vision(ctx: BoxContext) -> Service:
         cam = SimCamera(Path(ctx.config.camera.replay_path))
         ctx.parts.sim_camera = cam
         ctx.parts.routes.append(sim_routes.add_routes)
-    svc = VisionService.from_config(ctx.config, ctx.bus, ctx.store,
+    svc = VisionService.from_config(ctx.config, ctx.bus, ctx.store, settings=ctx.settings,
                                     source_factory=cam.source if cam else None)
     if cam is not None:
         cam.vision = svc
@@ -83,7 +86,8 @@ def spotify(ctx: BoxContext) -> Service:
     from appliance.web.routes import music as music_routes
     from appliance.web.routes import spotify as spotify_routes
 
-    services = create_services(ctx.config, ctx.store, ctx.sealer, ctx.bus)
+    services = create_services(ctx.config, ctx.store, ctx.sealer, ctx.bus,
+                               settings=ctx.settings)
     ctx.parts.spotify = services
     ctx.closers.append(services.close)
     ctx.parts.routes.extend([spotify_routes.add_routes, music_routes.add_routes])
@@ -96,7 +100,8 @@ def player(ctx: BoxContext) -> Service | None:
 
     if ctx.parts.spotify is None:
         return None
-    svc = create_player(ctx.config, ctx.bus, ctx.store, ctx.parts.spotify)
+    svc = create_player(ctx.config, ctx.bus, ctx.store, ctx.parts.spotify,
+                        box_settings=ctx.settings)
     ctx.parts.player = svc
     return svc
 
@@ -122,8 +127,8 @@ def web(ctx: BoxContext) -> Service:
         parts.providers = build_providers(ctx.config.identity)
     # No flows here: without one, each app makes its own DeviceFlows and closes it.
     deps = WebDeps(config=ctx.config, bus=ctx.bus, store=ctx.store, sealer=ctx.sealer,
-                   providers=parts.providers, spotify=parts.spotify, player=parts.player,
-                   history=parts.history,
+                   settings=ctx.settings, errors=ctx.errors, providers=parts.providers,
+                   spotify=parts.spotify, player=parts.player, history=parts.history,
                    panel=parts.panel, sim_camera=parts.sim_camera,
                    sim_urls=ctx.sim.urls if ctx.sim is not None else {},
                    supervisor_snapshot=ctx.supervisor_snapshot, route_setups=parts.routes,

@@ -3,24 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+
+from sqlite_utils import Database
 
 from appliance.core.bus import Bus, SetupProgress
 from appliance.core.service import Service
-from appliance.core.store import Store
+from appliance.core.settings import Settings, SettingsTx
+from appliance.identity.accounts import owner_exists
+from appliance.music.connections import any_linked
+from appliance.music.speakers import is_chosen
 
 CHECK_SECONDS = 3.0
 
 
-def current_step(db: Any) -> str:
-    """The first setup step not done yet, or "done"."""
-    if not db.execute("SELECT 1 FROM users WHERE role = 'owner' LIMIT 1").fetchone():
+def current_step(db: Database) -> str:
+    """The first setup step not done yet, or "done" (each package answers for its own)."""
+    if not owner_exists(db):
         return "unclaimed"
-    if not db.execute("SELECT 1 FROM connections WHERE platform = 'spotify' "
-                      "AND state != 'unlinked' LIMIT 1").fetchone():
+    if not any_linked(db):
         return "no_spotify"
-    if not db.execute("SELECT 1 FROM settings WHERE key IN ('speaker.id', 'speaker.name') "
-                      "AND value != '' LIMIT 1").fetchone():
+    if not is_chosen(SettingsTx(db)):
         return "no_speaker"
     return "done"
 
@@ -31,14 +33,14 @@ class SetupProgressService(Service):
     name = "setup"
     heartbeat_deadline = 60.0
 
-    def __init__(self, store: Store, bus: Bus, interval: float = CHECK_SECONDS) -> None:
+    def __init__(self, settings: Settings, bus: Bus, interval: float = CHECK_SECONDS) -> None:
         super().__init__()
-        self.store, self.bus, self.interval = store, bus, interval
+        self.settings, self.bus, self.interval = settings, bus, interval
         self.step = ""
 
     async def run(self) -> None:
         while True:
-            step = await self.store.read(current_step)
+            step = await self.settings.view(lambda tx: current_step(tx.db))
             if step != self.step:
                 self.step = step
                 self.bus.publish(SetupProgress(step=step))  # type: ignore[arg-type]

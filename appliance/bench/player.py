@@ -84,11 +84,12 @@ async def player_stack(state_dir: Path, *, clock: SimClock | None = None, speed:
     from appliance.core.bus import Bus
     from appliance.core.config import Config, from_dict
     from appliance.core.crypto import Sealer
-    from appliance.core.store import Store
+    from appliance.core.settings import Settings
     from appliance.music.features import make_provider
     from appliance.music.player import PlayerService, settings_from
     from appliance.music.selector import Selector
     from appliance.music.spotify import create_services
+    from appliance.schema import open_store
     from appliance.simmode.spotify_link import ensure_user, link_via_sim
     from appliance.standins.features import FeaturesSim
     from appliance.standins.spotify_server import SpotifySim
@@ -96,7 +97,7 @@ async def player_stack(state_dir: Path, *, clock: SimClock | None = None, speed:
     sim = SpotifySim(speed=speed, clock=clock)
     await sim.start()
     fsim = await FeaturesSim().start()
-    store = Store.open(state_dir / "mooddj.db")
+    store = open_store(state_dir / "mooddj.db")
     bus = Bus(asyncio.get_running_loop())
     config = from_dict(Config, {
         "paths": {"state_dir": str(state_dir)},
@@ -105,7 +106,8 @@ async def player_stack(state_dir: Path, *, clock: SimClock | None = None, speed:
         "features": {"provider": "reccobeats", "reccobeats_url": fsim.reccobeats_url},
         "player": {"default_volume": volume, **(player or {})},
     })
-    svc = create_services(config, store, Sealer(os.urandom(32)), bus)
+    box_settings = Settings(store, bus)  # the box's: cached, privacy stored from the bus
+    svc = create_services(config, store, Sealer(os.urandom(32)), bus, settings=box_settings)
     svc.api.transfer_settle = 0.0
     if clock is not None:
         svc.api.clock, svc.api.sleep = clock, clock.sleep
@@ -117,11 +119,11 @@ async def player_stack(state_dir: Path, *, clock: SimClock | None = None, speed:
         await ensure_user(store, user_id, "Listener", "owner")
         await link_via_sim(sim, svc.linking, user_id, account="alice")
         await svc.speakers.choose(sim.speaker_id("Living Room"), "Living Room", volume)
-        selector = Selector(svc.api, store, provider, config.player)
+        selector = Selector(svc.api, store, provider, config.player, settings=box_settings)
         svc_player = PlayerService(
             api=svc.api, speakers=svc.speakers, selector=selector, store=store, bus=bus,
             settings=settings_from(config.player, **(settings or {})),
-            clock=clock or time.time)
+            clock=clock or time.time, box_settings=box_settings)
         await svc_player.start()
         yield PlayerStack(sim, fsim, store, bus, svc, selector, svc_player, user_id,
                           clock or time.time)

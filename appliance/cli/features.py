@@ -23,14 +23,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run `mooddj features ...`."""
-    from appliance.core.store import Store, StoreError
+    from appliance.core.store import StoreError
     from appliance.music import features_cache
+    from appliance.schema import open_store
 
     cfg = load_config(args)
     if args.features_cmd == "stats":
         return _stats(cfg.paths.database_path, args.json)
     try:
-        store = Store.open(cfg.paths.database_path)
+        store = open_store(cfg.paths.database_path)
     except StoreError as err:
         return fail(str(err))
     try:

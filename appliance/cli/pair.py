@@ -19,14 +19,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Create a code in the box's database and print it once."""
     from appliance.cli.locations import fail, load_config
-    from appliance.core.store import Store, StoreError
+    from appliance.core.store import StoreError
     from appliance.identity.pairing import format_code, new_code, store_code
+    from appliance.schema import open_store
 
     if not 1 <= args.minutes <= 60:
         return fail("--minutes must be between 1 and 60")
     config = load_config(args)
     try:
-        store = Store.open(config.paths.database_path)
+        store = open_store(config.paths.database_path)
     except StoreError as err:
         return fail(str(err))
     try:

@@ -70,6 +70,11 @@ def owner_exists(db: Database) -> bool:
     return _one(db, "SELECT 1 AS x FROM users WHERE role = 'owner' LIMIT 1", []) is not None
 
 
+def members(db: Database) -> list[dict[str, Any]]:
+    """Every account's id, display_name and role, oldest first (no e-mail addresses)."""
+    return list(db.query("SELECT id, display_name, role FROM users ORDER BY created_at"))
+
+
 def get_user(db: Database, user_id: str) -> dict[str, Any] | None:
     """The users row (id, display_name, role, created_at, pin_hash), or None."""
     return _one(db, "SELECT * FROM users WHERE id = ?", [user_id])

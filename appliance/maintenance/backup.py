@@ -88,10 +88,11 @@ def check_database(db_path: Path, key: bytes) -> dict[str, Any]:
     """
     from sqlite_utils import Database
 
-    from appliance.core import schema
     from appliance.core.crypto import Sealer
+    from appliance.core.schema import applied_names, migration_state
     from appliance.core.secrets_store import count_sealed, verify_sealed
-    from appliance.core.store import StoreError, migration_state, quick_check
+    from appliance.core.store import StoreError, quick_check
+    from appliance.schema import SEALED, TABLES
 
     try:
         reason = quick_check(db_path)
@@ -102,16 +103,16 @@ def check_database(db_path: Path, key: bytes) -> dict[str, Any]:
     conn = sqlite3.connect(str(db_path))
     try:
         db = Database(conn)
-        _pending, unknown = migration_state(db)
+        _pending, unknown = migration_state(db, TABLES)
         if unknown:
             raise BackupError(f"the database was written by a newer mooddj (migrations "
                               f"{', '.join(unknown)}); upgrade mooddj first")
-        problems = verify_sealed(db, Sealer(key))
+        problems = verify_sealed(db, Sealer(key), SEALED)
         if problems:
             raise BackupError(f"the key does not open {len(problems)} sealed value(s) "
                               f"({problems[0]})")
-        applied = [m.name for m in schema.migrations.applied(db)]
-        return {"sealed_values": count_sealed(db), "migrations": applied}
+        return {"sealed_values": count_sealed(db, SEALED),
+                "migrations": applied_names(db, TABLES)}
     finally:
         conn.close()
 

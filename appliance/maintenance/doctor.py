@@ -125,6 +125,7 @@ def check_key(cfg: Config) -> list[Check]:
     """The key file exists, is 0600 and opens every sealed value."""
     from appliance.core.crypto import KeyFileError, Sealer, read_key
     from appliance.core.secrets_store import count_sealed, pending_key_path, verify_sealed
+    from appliance.schema import SEALED
 
     path = cfg.paths.key_path
     out: list[Check] = []
@@ -137,7 +138,7 @@ def check_key(cfg: Config) -> list[Check]:
     if cfg.paths.database_path.exists():
         try:
             db = _open_db(cfg)
-            sealed = count_sealed(db)
+            sealed = count_sealed(db, SEALED)
         except Exception:  # the database check reports the cause
             db = None
     try:
@@ -160,7 +161,7 @@ def check_key(cfg: Config) -> list[Check]:
         except KeyFileError as err:
             out.append(bad("key file", str(err), "restore the key with `mooddj restore BACKUP`"))
             return out
-        problems = verify_sealed(db, sealer) if db is not None else []
+        problems = verify_sealed(db, sealer, SEALED) if db is not None else []
         if problems:
             out.append(bad("key file", f"the key does not open {len(problems)} of {sealed} "
                            f"sealed value(s): {problems[0]}",
@@ -186,7 +187,9 @@ def _owner_check(name: str, path: Path) -> list[Check]:
 
 def check_database(cfg: Config) -> list[Check]:
     """The database passes quick_check and has every migration applied."""
-    from appliance.core.store import StoreError, migration_state, quick_check
+    from appliance.core.schema import migration_state
+    from appliance.core.store import StoreError, quick_check
+    from appliance.schema import TABLES
 
     path = cfg.paths.database_path
     out: list[Check] = []
@@ -213,7 +216,7 @@ def check_database(cfg: Config) -> list[Check]:
         return out
     db = _open_db(cfg)
     try:
-        pending, unknown = migration_state(db)
+        pending, unknown = migration_state(db, TABLES)
     finally:
         db.conn.close()
     size = sum(Path(f"{path}{s}").stat().st_size for s in ("", "-wal")

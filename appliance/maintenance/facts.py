@@ -12,8 +12,11 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from sqlite_utils import Database
 
 # The Spotify refresh token's fixed life (platform fact; music.tokens.LINK_LIFETIME_SECONDS).
 LINK_LIFETIME_DAYS = 182
@@ -30,11 +33,6 @@ def _connect_ro(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def _table_exists(conn: sqlite3.Connection, name: str) -> bool:
-    return conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?",
-                        [name]).fetchone() is not None
-
-
 def db_facts(path: Path, reminder_days: float = 14.0, now: float | None = None
              ) -> dict[str, Any]:
     """Users, links (with expiry), listener and speaker from the database, read-only."""
@@ -48,7 +46,7 @@ def db_facts(path: Path, reminder_days: float = 14.0, now: float | None = None
     try:
         conn = _connect_ro(path)
         try:
-            facts.update(_read_facts(conn, reminder_days, now))
+            facts.update(_read_facts(Database(conn), reminder_days, now))
         finally:
             conn.close()
     except sqlite3.DatabaseError as err:
@@ -56,36 +54,50 @@ def db_facts(path: Path, reminder_days: float = 14.0, now: float | None = None
     return facts
 
 
-def _read_facts(conn: sqlite3.Connection, reminder_days: float, now: float) -> dict[str, Any]:
-    out: dict[str, Any] = {"users": [], "links": [], "settings": {}}
-    if _table_exists(conn, "users"):
-        out["users"] = [dict(r) for r in conn.execute(
-            "SELECT id, display_name, role FROM users ORDER BY created_at")]
+def _read_facts(db: Database, reminder_days: float, now: float) -> dict[str, Any]:
+    """Each package answers for its own tables; a table not there yet reads as empty."""
+    from appliance.core.settings import (
+        ACTIVE_LISTENER,
+        PRIVACY,
+        SPEAKER_ID,
+        SPEAKER_NAME,
+        SPEAKER_VOLUME,
+        stored,
+    )
+    from appliance.identity.accounts import members
+    from appliance.music.connections import link_facts
+
+    out: dict[str, Any] = {"users": _or_empty(members, db), "links": [],
+                           "settings": stored(db, [ACTIVE_LISTENER, SPEAKER_ID, SPEAKER_NAME,
+                                                   SPEAKER_VOLUME, PRIVACY])}
     names = {u["id"]: u["display_name"] for u in out["users"]}
-    if _table_exists(conn, "connections"):
-        for r in conn.execute("SELECT user_id, platform, display_name, state, expires_at, "
-                              "linked_at, scopes FROM connections ORDER BY user_id"):
-            link = dict(r)
-            link["user_name"] = names.get(r["user_id"], "")
-            ends = (r["linked_at"] or 0) + LINK_LIFETIME_DAYS * 86400 if r["linked_at"] else None
-            link["link_expires_at"] = ends
-            state = r["state"] or "linked"
-            if ends is not None and state == "linked":
-                if ends <= now:
-                    state = "expired"
-                elif ends - now < reminder_days * 86400:
-                    state = "expiring"
-            link["status"] = state
-            out["links"].append(link)
-    if _table_exists(conn, "settings"):
-        wanted = ("active_listener", "speaker.id", "speaker.name", "speaker.volume", "privacy")
-        marks = ",".join("?" * len(wanted))
-        out["settings"] = {r["key"]: r["value"] for r in conn.execute(
-            f"SELECT key, value FROM settings WHERE key IN ({marks})", wanted)}  # noqa: S608
-    listener = out["settings"].get("active_listener")
+    for link in _or_empty(link_facts, db):
+        link["user_name"] = names.get(link["user_id"], "")
+        linked_at = link["linked_at"]
+        ends = (linked_at or 0) + LINK_LIFETIME_DAYS * 86400 if linked_at else None
+        link["link_expires_at"] = ends
+        state = link["state"] or "linked"
+        if ends is not None and state == "linked":
+            if ends <= now:
+                state = "expired"
+            elif ends - now < reminder_days * 86400:
+                state = "expiring"
+        link["status"] = state
+        out["links"].append(link)
+    listener = out["settings"].get(ACTIVE_LISTENER.name)
     out["listener"] = {"user_id": listener, "display_name": names.get(listener or "", "")
                        } if listener else None
     return out
+
+
+def _or_empty(query: Callable[[Database], list[dict[str, Any]]], db: Database
+              ) -> list[dict[str, Any]]:
+    try:
+        return query(db)
+    except sqlite3.OperationalError as err:
+        if "no such table" not in str(err):
+            raise
+        return []
 
 
 def gather(config: Any, now: float | None = None) -> dict[str, Any]:

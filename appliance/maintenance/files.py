@@ -19,9 +19,9 @@ def stamp(t: float | None = None) -> str:
 
 def open_store(path: Path) -> Store:
     """Open the database for a maintenance command, telling the person about repairs."""
-    from appliance.core.store import Store
+    from appliance import schema
 
-    store = Store.open(path)
+    store = schema.open_store(path)
     if store.report.moved_aside:
         print(f"mooddj: the database was damaged ({store.report.reason}); it was moved aside "
               f"as {', '.join(store.report.moved_aside)} and a fresh one was created",

@@ -18,9 +18,9 @@ _SEALED = re.compile(r"^v\d+\.[0-9a-f]{16}\.[A-Za-z0-9_-]+$")
 
 
 def _sealed_columns(table: str) -> set[str]:
-    from appliance.core.crypto import SEALED_COLUMNS
+    from appliance.schema import SEALED
 
-    return {c.column for c in SEALED_COLUMNS if c.table == table}
+    return {c.column for c in SEALED if c.table == table}
 
 
 def _is_secret(table: str, col: str, row: dict[str, Any]) -> bool:

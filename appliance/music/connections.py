@@ -62,6 +62,13 @@ def list_all(db: Database, platform: str = PLATFORM) -> list[Connection]:
         "SELECT * FROM connections WHERE platform = ? ORDER BY linked_at", [platform])]
 
 
+def link_facts(db: Database) -> list[dict[str, Any]]:
+    """Every link without its tokens (sealed columns are not even selected), by user."""
+    return [dict(r) for r in db.query(
+        "SELECT user_id, platform, display_name, state, expires_at, linked_at, scopes "
+        "FROM connections ORDER BY user_id")]
+
+
 def any_linked(db: Database, platform: str = PLATFORM) -> bool:
     """True once someone linked `platform` (even if that link now needs renewing)."""
     return db.execute("SELECT 1 FROM connections WHERE platform = ? AND state != 'unlinked' "

@@ -14,8 +14,9 @@ from typing import Any
 import aiohttp
 
 from appliance.core.config import Config
+from appliance.core.settings import ACTIVE_LISTENER, SPEAKER_ID, SPEAKER_NAME, SettingsTx
 from appliance.music import connections
-from appliance.music.tokens import CLIENT_ID_SETTING, link_expires_at_of, needs_reminder_of
+from appliance.music.tokens import CLIENT_ID, link_expires_at_of, needs_reminder_of
 
 logger = logging.getLogger(__name__)
 
@@ -36,11 +37,11 @@ async def checks(config: Config) -> list[Any]:
     except StoreError:
         return []  # the core database check already says what to do
     try:
-        client_id = connections.get_setting(db, CLIENT_ID_SETTING) or config.spotify.client_id
+        settings = SettingsTx(db)  # read only: nothing is set
+        client_id = settings.get(CLIENT_ID) or config.spotify.client_id
         links = connections.list_all(db)
-        listener = connections.get_setting(db, "active_listener") or ""
-        speaker_id = connections.get_setting(db, "speaker.id") or ""
-        speaker_name = connections.get_setting(db, "speaker.name") or ""
+        listener = settings.get(ACTIVE_LISTENER)
+        speaker_id, speaker_name = settings.get(SPEAKER_ID), settings.get(SPEAKER_NAME)
     finally:
         db.conn.close()
 

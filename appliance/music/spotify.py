@@ -11,8 +11,8 @@ import aiohttp
 from appliance.core.bus import Bus
 from appliance.core.config import Config
 from appliance.core.crypto import Sealer
+from appliance.core.settings import ACTIVE_LISTENER, Settings
 from appliance.core.store import Store
-from appliance.music import connections
 from appliance.music.linking import LinkManager, redirect_uri
 from appliance.music.speakers import SpeakerManager
 from appliance.music.spotify_api import SpotifyApi
@@ -29,6 +29,7 @@ class SpotifyServices:
     api: SpotifyApi
     linking: LinkManager
     speakers: SpeakerManager
+    settings: Settings
     redirect_port: int | None = None  # default: config.web.port
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -38,8 +39,7 @@ class SpotifyServices:
 
     async def active_listener(self) -> str:
         """The user id whose Spotify plays ('' when none)."""
-        return await self.store.read(
-            lambda db: connections.get_setting(db, "active_listener") or "")
+        return await self.settings.get(ACTIVE_LISTENER)
 
     async def close(self) -> None:
         """Stop the worker thread and close the HTTP session."""
@@ -49,11 +49,16 @@ class SpotifyServices:
 
 def create_services(config: Config, store: Store, sealer: Sealer, bus: Bus | None = None, *,
                     executor: Executor | None = None,
-                    http: aiohttp.ClientSession | None = None) -> SpotifyServices:
-    """Build the token manager, API client, link manager and speaker manager."""
-    tokens = TokenManager(store, sealer, config.spotify, bus=bus, http=http)
+                    http: aiohttp.ClientSession | None = None,
+                    settings: Settings | None = None) -> SpotifyServices:
+    """Build the token manager, API client, link manager and speaker manager.
+
+    `settings`: the box's (default: uncached reads of `store`'s settings).
+    """
+    settings = settings or Settings(store)
+    tokens = TokenManager(store, sealer, config.spotify, bus=bus, http=http, settings=settings)
     api = SpotifyApi(config.spotify, tokens, executor, bus=bus)
-    linking = LinkManager(store, sealer, config.spotify, tokens, bus=bus)
-    speakers = SpeakerManager(api, store, bus, config.spotify)
-    return SpotifyServices(config, store, tokens, api, linking, speakers,
+    linking = LinkManager(store, sealer, config.spotify, tokens, bus=bus, settings=settings)
+    speakers = SpeakerManager(api, store, bus, config.spotify, settings=settings)
+    return SpotifyServices(config, store, tokens, api, linking, speakers, settings,
                            redirect_port=config.spotify.redirect_port or None)

@@ -7,10 +7,12 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from appliance.core.errors import ErrorBoard
+from appliance.core.settings import Settings
 from appliance.identity.device_flow import DeviceFlows
 from appliance.identity.pairing import PairingManager
 from appliance.identity.providers import build_providers
-from appliance.web.kit import live, ws
+from appliance.web.kit import ws
 from appliance.web.kit.deps import NavItem, WebDeps
 from appliance.web.kit.keys import (
     DEPS,
@@ -21,6 +23,7 @@ from appliance.web.kit.keys import (
     PAIRING,
     PROVIDERS,
     SESSIONS,
+    SETTINGS,
     TEMPLATES,
     UNPAIRED_PREFIXES,
 )
@@ -60,7 +63,8 @@ def create_app(deps: WebDeps) -> web.Application:
     app[PAIRING] = PairingManager(deps.bus, deps.store, cfg.web)
     app[TEMPLATES] = make_environment(cfg.paths.web)
     app[HOSTS] = HostAllowList(cfg.web, deps.extra_hosts)
-    app[ERRORS] = live.ErrorBoard(deps.bus)
+    app[ERRORS] = deps.errors if deps.errors is not None else ErrorBoard(deps.bus)
+    app[SETTINGS] = deps.settings if deps.settings is not None else Settings(deps.store, deps.bus)
     app[ws.LIVE] = ws.LiveHub(deps.bus)
     providers = deps.providers or build_providers(cfg.identity)
     app[PROVIDERS] = providers
@@ -87,13 +91,11 @@ def create_app(deps: WebDeps) -> web.Application:
 
 
 async def _background(app: web.Application) -> AsyncIterator[None]:
-    """Start and stop the pairing listener, the error board and the live hub."""
+    """Start and stop the pairing listener and the live hub."""
     await app[PAIRING].start()
-    app[ERRORS].start()
     await routes_providers.load_stored(app)
     yield
     await app[ws.LIVE].close()
-    app[ERRORS].close()
     await app[PAIRING].close()
 
 

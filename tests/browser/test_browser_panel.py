@@ -11,9 +11,10 @@ import pytest
 
 from appliance.core.bus import Bus, MoodReading, PrivacyChanged, ServiceState, SetupProgress
 from appliance.core.config import Config, from_dict
-from appliance.core.store import Store
+from appliance.core.settings import Settings
 from appliance.panel.pins import make_factory
 from appliance.panel.service import PanelService
+from appliance.schema import open_store
 from appliance.web.kit.deps import WebDeps
 from appliance.web.routes import panel as panel_http
 from appliance.web.service import WebService
@@ -33,9 +34,9 @@ async def panel_box(tmp_path):
         "web": {"host": "127.0.0.1", "mdns": False},
         "panel": {"pin_factory": "mock", "hold_seconds": 0.4, "pair_hold_seconds": 0.8},
     })
-    store = Store.open(config.paths.database_path)
+    store = open_store(config.paths.database_path)
     bus = Bus(asyncio.get_running_loop())
-    panel = PanelService(config.panel, bus, store=store, factory=make_factory("mock"))
+    panel = PanelService(config.panel, bus, settings=Settings(store), factory=make_factory("mock"))
     await panel.start()
     runner = asyncio.create_task(panel.run())
     bus.publish(ServiceState(name="web", state="running"))

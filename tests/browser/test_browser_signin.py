@@ -10,9 +10,9 @@ import pytest
 
 from appliance.core.bus import Bus, MoodReading, PairingEntered, PlayerState, PresenceChanged
 from appliance.core.config import Config, from_dict
-from appliance.core.store import Store
 from appliance.identity.device_flow import DeviceFlows
 from appliance.identity.providers import build_providers
+from appliance.schema import open_store
 from appliance.standins.identity import IdentitySim
 from appliance.web.kit.deps import WebDeps
 from appliance.web.service import WebService
@@ -34,7 +34,7 @@ async def running_box(tmp_path):
         "web": {"host": "127.0.0.1", "mdns": False},
         "identity": sim.identity_config(),
     })
-    store = Store.open(config.paths.database_path)
+    store = open_store(config.paths.database_path)
     bus = Bus(asyncio.get_running_loop())
     providers = build_providers(config.identity)
     flows = DeviceFlows(providers, min_interval=0.1, slow_down_step=0.2)

@@ -19,7 +19,7 @@ import pytest
 from appliance.cli import main as cli
 from appliance.core.crypto import Sealer
 from appliance.core.status import read_status, status_path
-from appliance.core.store import Store
+from appliance.schema import open_store
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -144,7 +144,7 @@ def test_corrupt_database_is_moved_aside_and_shown(tmp_path: Path, notify: Notif
 
 def _seed_tokens(tmp_path: Path) -> tuple[Path, Path]:
     state = tmp_path / "state"
-    store = Store.open(state / "mooddj.db")
+    store = open_store(state / "mooddj.db")
     sealer = Sealer.from_file(state / "secret.key", create=True)
     token = sealer.seal("AQDrefresh", user_id="mmp_1", platform="spotify", field="refresh_token")
 
@@ -160,7 +160,7 @@ def _seed_tokens(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def _token_count(db_path: Path) -> int:
-    store = Store.open(db_path)
+    store = open_store(db_path)
     try:
         return store.read_sync(lambda db: db.execute(
             "SELECT count(*) FROM connections WHERE refresh_token != ''").fetchone()[0])

@@ -26,9 +26,9 @@ from appliance.core.bus import (
 from appliance.core.config import SupervisorConfig
 from appliance.core.crypto import Sealer
 from appliance.core.status import StatusWriter, read_status, status_path, write_atomic
-from appliance.core.store import Store
 from appliance.core.supervisor import Supervisor
 from appliance.maintenance.facts import db_facts
+from appliance.schema import open_store
 
 
 async def test_status_writer_snapshots_services_events_and_errors(tmp_path: Path) -> None:
@@ -81,7 +81,7 @@ def test_read_status_rejects_missing_corrupt_stale_and_dead(tmp_path: Path) -> N
 @pytest.fixture
 def config_with_db(tmp_path: Path) -> tuple[Path, Path]:
     state = tmp_path / "state"
-    store = Store.open(state / "mooddj.db")
+    store = open_store(state / "mooddj.db")
     sealer = Sealer.from_file(state / "secret.key", create=True)
     secret = "BQDsecretAccessTokenValue123"
     now = time.time()

@@ -15,10 +15,12 @@ import pytest
 from appliance.cli import main as cli
 from appliance.core.crypto import Sealer, key_fingerprint
 from appliance.core.secrets_store import load_sealer
+from appliance.core.settings import SPEAKER_NAME, Settings
 from appliance.core.store import Store
 from appliance.maintenance.backup import BackupError, make_backup
 from appliance.maintenance.lock import acquire_box_lock
 from appliance.maintenance.restore import restore_backup
+from appliance.schema import open_store
 
 
 def _box(root: Path) -> tuple[Path, Path, Path]:
@@ -45,7 +47,7 @@ def _fill(store: Store, sealer: Sealer, n: int = 2) -> None:
 
 
 def _tokens(db_path: Path, key_path: Path) -> list[str]:
-    s = Store.open(db_path)
+    s = open_store(db_path)
     try:
         sealer = Sealer.from_file(key_path)
         return s.read_sync(lambda db: [sealer.open(r["refresh_token"], user_id=r["user_id"],
@@ -58,7 +60,7 @@ def _tokens(db_path: Path, key_path: Path) -> list[str]:
 @pytest.fixture
 def source(tmp_path: Path):
     conf, db_path, key_path = _box(tmp_path / "src")
-    store = Store.open(db_path)
+    store = open_store(db_path)
     sealer = load_sealer(store, key_path)
     _fill(store, sealer)
     yield conf, db_path, key_path, store
@@ -92,9 +94,9 @@ def test_backup_of_a_live_store_holds_db_key_and_manifest(source, tmp_path: Path
     conf2, db2, key2 = _box(tmp_path / "dst")
     assert cli.main(["--config", str(conf2), "restore", str(archive)]) == 0
     assert _tokens(db2, key2) == ["r0", "r1"]
-    s = Store.open(db2)
+    s = open_store(db2)
     try:
-        assert s.get_setting("speaker.name") == "Den"
+        assert Settings(s).get_sync(SPEAKER_NAME) == "Den"
     finally:
         s.close()
 
@@ -112,7 +114,7 @@ def test_restore_keeps_the_current_database_and_key(source, tmp_path: Path) -> N
     _conf, db_path, key_path, _store = source
     archive = make_backup(db_path, key_path, tmp_path / "a.mooddj").path
     _conf2, db2, key2 = _box(tmp_path / "other")
-    other = Store.open(db2)
+    other = open_store(db2)
     other_sealer = load_sealer(other, key2)
     _fill(other, other_sealer, n=1)
     other.close()
@@ -150,7 +152,7 @@ def test_restore_refuses_a_key_that_does_not_match_the_manifest(source, tmp_path
     archive = make_backup(db_path, key_path, tmp_path / "a.mooddj").path
     forged = _rewrite(archive, tmp_path / "forged.mooddj", **{"secret.key": os.urandom(32)})
     conf2, db2, key2 = _box(tmp_path / "dst")
-    Store.open(db2).close()
+    open_store(db2).close()
     before = _snapshot(db2, key2)
     assert cli.main(["--config", str(conf2), "restore", str(forged)]) == 1
     err = capsys.readouterr().err
@@ -214,7 +216,7 @@ def test_crash_midway_through_restore_is_finished_at_the_next_start(source,
     restored_key = read_key(key2)
     write_key(key2, os.urandom(32))
     write_key(pending_key_path(key2), restored_key)
-    s = Store.open(db2)
+    s = open_store(db2)
     try:
         assert load_sealer(s, key2).version == key_fingerprint(restored_key)
     finally:

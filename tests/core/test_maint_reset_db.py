@@ -19,6 +19,7 @@ from appliance.core.secrets_store import load_sealer
 from appliance.core.store import Store
 from appliance.maintenance.lock import acquire_box_lock
 from appliance.maintenance.reset import factory_reset
+from appliance.schema import open_store
 
 PERSONAL = ("users", "identities", "sessions", "connections", "settings", "feedback",
             "mood_history", "plays")
@@ -67,7 +68,7 @@ def _populate(store: Store, sealer: Sealer) -> None:
 @pytest.fixture
 def box(tmp_path: Path):
     conf, db_path, key_path = _box(tmp_path)
-    store = Store.open(db_path)
+    store = open_store(db_path)
     sealer = load_sealer(store, key_path)
     _populate(store, sealer)
     yield conf, db_path, key_path, store, sealer
@@ -104,7 +105,7 @@ def test_cli_factory_reset_refuses_without_yes_and_without_a_terminal(box, capsy
                           text=True, cwd=Path(__file__).resolve().parents[2], timeout=60)
     assert proc.returncode == 1 and "not confirmed" in proc.stderr
     assert key_path.read_bytes() == before
-    s = Store.open(_db)
+    s = open_store(_db)
     try:
         assert s.read_sync(lambda db: db["users"].count) == 1
     finally:

@@ -23,6 +23,7 @@ from appliance.core.secrets_store import (
 )
 from appliance.core.store import Store
 from appliance.maintenance.lock import acquire_box_lock
+from appliance.schema import SEALED, open_store
 
 
 def _box(tmp_path: Path) -> tuple[Path, Path, Path]:
@@ -67,7 +68,7 @@ def _plain(store: Store, sealer: Sealer) -> dict[str, tuple[str, str]]:
 @pytest.fixture
 def linked(tmp_path: Path):
     conf, db_path, key_path = _box(tmp_path)
-    store = Store.open(db_path)
+    store = open_store(db_path)
     sealer = load_sealer(store, key_path)
     plain = _link(store, sealer)
     yield conf, db_path, key_path, store, sealer, plain
@@ -82,7 +83,7 @@ def test_rotation_reseals_every_value_and_keeps_nothing_of_the_old_key(linked) -
     assert new_key != old_key and len(new_key) == KEY_BYTES
     assert stat.S_IMODE(key_path.stat().st_mode) == 0o600
     assert result.resealed == 6 and result.new_fingerprint == key_fingerprint(new_key)
-    assert store.read_sync(key_versions) == {key_fingerprint(new_key)}
+    assert store.read_sync(lambda db: key_versions(db, SEALED)) == {key_fingerprint(new_key)}
     assert _plain(store, Sealer(new_key)) == plain
     assert sealer.version == key_fingerprint(new_key)  # the live sealer follows
     leftovers = [p for p in key_path.parent.iterdir() if p.name.startswith("secret.key")]
@@ -112,9 +113,9 @@ def test_crash_after_the_commit_is_finished_at_the_next_start(linked) -> None:
     new_key = os.urandom(KEY_BYTES)
     from appliance.core.crypto import write_key
     write_key(pending_key_path(key_path), new_key)
-    store.write_sync(lambda db: reseal_all(db, sealer, Sealer(new_key)), durable=True)
+    store.write_sync(lambda db: reseal_all(db, sealer, Sealer(new_key), SEALED), durable=True)
     store.close()
-    store2 = Store.open(db_path)
+    store2 = open_store(db_path)
     try:
         loaded = load_sealer(store2, key_path)
         assert loaded.version == key_fingerprint(new_key)
@@ -130,9 +131,9 @@ def test_crash_before_the_commit_discards_the_staged_key(linked) -> None:
     from appliance.core.crypto import write_key
     write_key(pending_key_path(key_path), os.urandom(KEY_BYTES))
     store.close()
-    store2 = Store.open(db_path)
+    store2 = open_store(db_path)
     try:
-        assert store2.write_sync(lambda db: finish_pending_rotation(db, key_path)) == "discarded"
+        assert store2.write_sync(lambda db: finish_pending_rotation(db, key_path, SEALED)) == "discarded"
         assert key_path.read_bytes() == old_key and not pending_key_path(key_path).exists()
         assert _plain(store2, Sealer(old_key)) == plain
     finally:
@@ -144,7 +145,7 @@ def test_crash_after_the_old_key_was_shredded_still_finishes(linked) -> None:
     new_key = os.urandom(KEY_BYTES)
     from appliance.core.crypto import write_key
     write_key(pending_key_path(key_path), new_key)
-    store.write_sync(lambda db: reseal_all(db, sealer, Sealer(new_key)), durable=True)
+    store.write_sync(lambda db: reseal_all(db, sealer, Sealer(new_key), SEALED), durable=True)
     key_path.write_bytes(b"\0" * 7)  # overwritten old key, rename never happened
     assert load_sealer(store, key_path).version == key_fingerprint(new_key)
     assert _plain(store, Sealer(new_key)) == plain
@@ -182,9 +183,9 @@ def test_cli_rotate_key_rotates_and_refuses_while_the_box_runs(linked, capsys) -
     out = capsys.readouterr().out
     assert "Re-sealed 6 value(s)" in out
     assert key_path.read_bytes() != before
-    s = Store.open(_db)
+    s = open_store(_db)
     try:
-        assert s.read_sync(lambda db: verify_sealed(db, Sealer(key_path.read_bytes()))) == []
+        assert s.read_sync(lambda db: verify_sealed(db, Sealer(key_path.read_bytes()), SEALED)) == []
         assert _plain(s, Sealer(key_path.read_bytes())) == plain
     finally:
         s.close()
@@ -192,7 +193,7 @@ def test_cli_rotate_key_rotates_and_refuses_while_the_box_runs(linked, capsys) -
 
 def test_cli_rotate_key_without_a_key_file_says_which_file(tmp_path: Path, capsys) -> None:
     conf, db_path, key_path = _box(tmp_path)
-    Store.open(db_path).close()
+    open_store(db_path).close()
     assert cli.main(["--config", str(conf), "rotate-key"]) == 1
     err = capsys.readouterr().err
     assert str(key_path) in err and "Traceback" not in err

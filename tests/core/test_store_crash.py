@@ -10,12 +10,12 @@ import sys
 import time
 from pathlib import Path
 
-from appliance.core.store import Store
+from appliance.schema import open_store
 
 CHILD = r"""
 import sys, time
-from appliance.core.store import Store
-s = Store.open(sys.argv[1])
+from appliance.schema import open_store
+s = open_store(sys.argv[1])
 i = 0
 while True:
     i += 1
@@ -57,7 +57,7 @@ def test_sigkill_during_write_loop_keeps_every_committed_row(tmp_path: Path) -> 
         conn.close()
     assert set(committed) <= ids
     # The store opens it as healthy: nothing moved aside.
-    s = Store.open(db_path)
+    s = open_store(db_path)
     try:
         assert s.report.moved_aside == ()
         assert s.read_sync(lambda db: db["plays"].count) >= len(committed)

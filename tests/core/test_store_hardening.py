@@ -14,9 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from appliance.core import schema
 from appliance.core import store as store_mod
-from appliance.core.store import Store, StoreError, migration_state, open_readonly
+from appliance.core.schema import migration_state
+from appliance.core.settings import Settings, text_key
+from appliance.core.store import StoreError, open_readonly
+from appliance.schema import TABLES, open_store
+
+K, A = text_key("k"), text_key("a")
 
 
 @pytest.fixture
@@ -27,19 +31,19 @@ def db_path(tmp_path: Path) -> Path:
 
 
 def _make_healthy(path: Path) -> None:
-    s = Store.open(path)
+    s = open_store(path)
     s.write_sync(lambda db: db["settings"].insert({"key": "k", "value": "v", "updated_at": 1.0}))
     s.close()
 
 
 def test_file_store_uses_wal_busy_timeout_and_applies_every_migration(db_path: Path) -> None:
-    s = Store.open(db_path)
+    s = open_store(db_path)
     try:
         mode = s.read_sync(lambda db: db.execute("PRAGMA journal_mode").fetchone()[0])
         busy = s.read_sync(lambda db: db.execute("PRAGMA busy_timeout").fetchone()[0])
         assert mode == "wal"
         assert busy == store_mod.BUSY_TIMEOUT_MS
-        pending, unknown = s.read_sync(migration_state)
+        pending, unknown = s.read_sync(lambda db: migration_state(db, TABLES))
         assert pending == [] and unknown == []
         names = s.read_sync(lambda db: set(db.table_names()))
         assert {"users", "identities", "sessions", "settings", "connections", "mood_history",
@@ -51,18 +55,19 @@ def test_file_store_uses_wal_busy_timeout_and_applies_every_migration(db_path: P
 
 def test_reopening_keeps_data_and_does_not_rerun_migrations(db_path: Path) -> None:
     _make_healthy(db_path)
-    s = Store.open(db_path)
+    s = open_store(db_path)
     try:
-        assert s.get_setting("k") == "v"
+        assert Settings(s).get_sync(K) == "v"
         assert not s.report.created
-        applied = s.read_sync(lambda db: [m.name for m in schema.migrations.applied(db)])
-        assert len(applied) == len(set(applied)) == len(schema.migrations._migrations)
+        applied = s.read_sync(lambda db: [(t.name, m.name) for t in TABLES
+                                          for m in t.migrations.applied(db)])
+        assert len(applied) == len(set(applied)) == sum(len(t.names) for t in TABLES)
     finally:
         s.close()
 
 
 def test_durable_writes_run_with_synchronous_full_and_others_normal(db_path: Path) -> None:
-    s = Store.open(db_path)
+    s = open_store(db_path)
     try:
         def level(db):
             return db.execute("PRAGMA synchronous").fetchone()[0]
@@ -73,7 +78,7 @@ def test_durable_writes_run_with_synchronous_full_and_others_normal(db_path: Pat
 
 
 def test_every_write_runs_on_the_single_writer_thread(db_path: Path) -> None:
-    s = Store.open(db_path)
+    s = open_store(db_path)
     seen: set[str] = set()
 
     async def main() -> None:
@@ -88,7 +93,7 @@ def test_every_write_runs_on_the_single_writer_thread(db_path: Path) -> None:
 
 
 def test_a_failed_write_rolls_back_the_whole_transaction(db_path: Path) -> None:
-    s = Store.open(db_path)
+    s = open_store(db_path)
 
     def half(db):
         db["settings"].insert({"key": "a", "value": "1", "updated_at": 0.0})
@@ -96,13 +101,13 @@ def test_a_failed_write_rolls_back_the_whole_transaction(db_path: Path) -> None:
     try:
         with pytest.raises(RuntimeError):
             s.write_sync(half)
-        assert s.get_setting("a") is None
+        assert Settings(s).get_sync(A) == ""
     finally:
         s.close()
 
 
 async def test_reads_see_committed_rows_while_writes_are_in_flight(db_path: Path) -> None:
-    s = Store.open(db_path)
+    s = open_store(db_path)
     counts: list[int] = []
 
     async def writer() -> None:
@@ -131,15 +136,15 @@ def test_garbage_file_is_moved_aside_with_wal_and_shm_and_a_fresh_db_works(db_pa
     Path(f"{db_path}-shm").write_bytes(b"junk-shm")
     other = db_path.parent / "secret.key"
     other.write_bytes(b"k" * 32)
-    s = Store.open(db_path)
+    s = open_store(db_path)
     try:
         moved = s.report.moved_aside
         assert len(moved) == 3
         assert all(".corrupt-" in m for m in moved)
         assert Path(moved[1]).read_bytes() == b"junk-wal" and moved[2].endswith("-shm")
         assert "cannot be opened" in s.report.reason
-        asyncio.run(s.set_setting("x", "1"))
-        assert s.get_setting("x") == "1"
+        asyncio.run(Settings(s).set(text_key("x"), "1"))
+        assert Settings(s).get_sync(text_key("x")) == "1"
     finally:
         s.close()
     assert other.read_bytes() == b"k" * 32  # nothing else touched
@@ -150,20 +155,20 @@ def test_garbage_file_is_moved_aside_with_wal_and_shm_and_a_fresh_db_works(db_pa
 def test_two_damaged_files_in_the_same_second_are_both_kept(db_path: Path) -> None:
     for _ in range(2):
         db_path.write_bytes(b"not a database at all" * 100)
-        Store.open(db_path).close()
+        open_store(db_path).close()
     aside = sorted(p for p in db_path.parent.iterdir() if ".corrupt-" in p.name
                    and not p.name.endswith(("-wal", "-shm")))
     assert len(aside) == 2
 
 
 def test_truncated_database_is_moved_aside(db_path: Path) -> None:
-    s = Store.open(db_path)
+    s = open_store(db_path)
     s.write_sync(lambda db: db["track_features"].insert_all(
         [{"track_id": f"t{i}", "name": "x" * 300} for i in range(200)]))
     s.close()
     data = db_path.read_bytes()
     db_path.write_bytes(data[: len(data) // 3])
-    s = Store.open(db_path)
+    s = open_store(db_path)
     try:
         assert s.report.moved_aside and Path(s.report.moved_aside[0]).exists()
         assert s.read_sync(lambda db: db["track_features"].count) == 0
@@ -172,7 +177,7 @@ def test_truncated_database_is_moved_aside(db_path: Path) -> None:
 
 
 def test_damaged_page_inside_the_file_is_detected_by_quick_check(db_path: Path) -> None:
-    s = Store.open(db_path)
+    s = open_store(db_path)
     s.write_sync(lambda db: db["track_features"].insert_all(
         [{"track_id": f"t{i}", "name": "x" * 300} for i in range(200)]))
     s.close()
@@ -180,7 +185,7 @@ def test_damaged_page_inside_the_file_is_detected_by_quick_check(db_path: Path) 
     page = 4096
     data[page * 5: page * 5 + 400] = os.urandom(400)
     db_path.write_bytes(bytes(data))
-    s = Store.open(db_path)
+    s = open_store(db_path)
     try:
         assert s.report.moved_aside
     finally:
@@ -195,14 +200,14 @@ def test_a_locked_database_is_never_moved_aside(db_path: Path, monkeypatch) -> N
     holder.execute("BEGIN EXCLUSIVE")
     try:
         with pytest.raises(StoreError, match="cannot be checked"):
-            Store.open(db_path)
+            open_store(db_path)
     finally:
         holder.execute("ROLLBACK")
         holder.close()
     assert not list(db_path.parent.glob("*.corrupt-*"))
-    s = Store.open(db_path)
+    s = open_store(db_path)
     try:
-        assert s.get_setting("k") == "v"
+        assert Settings(s).get_sync(K) == "v"
     finally:
         s.close()
 
@@ -213,8 +218,9 @@ def test_state_dir_not_writable_gives_a_clear_error(tmp_path: Path) -> None:
     try:
         state.chmod(0o555)
         drop = "import os; os.setgid(65534); os.setuid(65534)\n" if os.geteuid() == 0 else ""
-        code = ("import sys\nfrom appliance.core.store import Store, StoreError\n" + drop +
-                f"try:\n    Store.open({str(state / 'mooddj.db')!r})\n"
+        code = ("import sys\nfrom appliance.core.store import StoreError\n"
+                "from appliance.schema import open_store\n" + drop +
+                f"try:\n    open_store({str(state / 'mooddj.db')!r})\n"
                 "except StoreError as e:\n    print('ERR', e); sys.exit(3)\n")
         env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -230,7 +236,7 @@ def test_state_dir_that_cannot_be_created_gives_a_clear_error(tmp_path: Path) ->
     blocker = tmp_path / "file"
     blocker.write_text("not a dir")
     with pytest.raises(StoreError, match="cannot be created"):
-        Store.open(blocker / "state" / "mooddj.db")
+        open_store(blocker / "state" / "mooddj.db")
 
 
 def test_open_readonly_never_creates_a_database(tmp_path: Path) -> None:
@@ -240,7 +246,7 @@ def test_open_readonly_never_creates_a_database(tmp_path: Path) -> None:
 
 
 def test_checkpoint_truncates_the_wal(db_path: Path) -> None:
-    s = Store.open(db_path)
+    s = open_store(db_path)
     try:
         s.write_sync(lambda db: db["settings"].insert({"key": "a", "value": "b" * 5000}))
         assert Path(f"{db_path}-wal").stat().st_size > 0
@@ -252,17 +258,17 @@ def test_checkpoint_truncates_the_wal(db_path: Path) -> None:
 
 def test_a_missing_state_dir_is_created_private(tmp_path: Path) -> None:
     state = tmp_path / "new-state"
-    s = Store.open(state / "mooddj.db")
+    s = open_store(state / "mooddj.db")
     s.close()
     assert (state.stat().st_mode & 0o777) == 0o700
 
 
 def test_two_processes_writing_at_once_never_see_database_is_locked(db_path: Path) -> None:
     # Two Store objects = two connections, as `mooddj pair` next to the running box.
-    a, b = Store.open(db_path), Store.open(db_path)
+    a, b = open_store(db_path), open_store(db_path)
     errors: list[BaseException] = []
 
-    def work(store: Store, base: int) -> None:
+    def work(store: store_mod.Store, base: int) -> None:
         def txn(db, i):
             n = db.execute("SELECT count(*) FROM plays").fetchone()[0]  # read first...
             db["plays"].insert({"id": base + i, "user_id": "u", "track_id": str(n),

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from appliance.core.config import IdentityConfig, from_dict
+from appliance.core.settings import ACTIVE_LISTENER, Settings
 from appliance.core.store import Store
 from appliance.identity import accounts
 from appliance.identity.accounts import (
@@ -22,6 +23,7 @@ from appliance.identity.accounts import (
 from appliance.identity.device_flow import DeviceFlows
 from appliance.identity.models import VerifiedIdentity
 from appliance.identity.providers import build_providers
+from appliance.schema import open_store
 from appliance.standins.identity import IdentitySim
 
 ALICE_G = VerifiedIdentity("google", "109876543210987654321", "alice@example.com", "Alice")
@@ -31,7 +33,7 @@ BOB_MS = VerifiedIdentity("microsoft", "AAAAbobsub", "bob@example.com", "Bob")
 
 @pytest.fixture
 def store(tmp_path):
-    s = Store.open(tmp_path / "mooddj.db")
+    s = open_store(tmp_path / "mooddj.db")
     yield s
     s.close()
 
@@ -160,7 +162,7 @@ def test_remove_user_deletes_everything_of_the_member(store):
     w(store, lambda db: accounts.remove_user(db, bob.user_id, by=alice.user_id))
     for table in ("users", "identities", "sessions", "connections", "feedback"):
         assert count(store, table) == 1, table
-    assert store.get_setting("active_listener") == alice.user_id
+    assert Settings(store).get_sync(ACTIVE_LISTENER) == alice.user_id
 
 
 def test_member_removes_themselves_and_last_owner_stays(store):
@@ -169,7 +171,7 @@ def test_member_removes_themselves_and_last_owner_stays(store):
     w(store, lambda db: _seed_rows(db, bob.user_id))
     w(store, lambda db: accounts.remove_user(db, bob.user_id, by=bob.user_id))
     assert r(store, lambda db: accounts.get_user(db, bob.user_id)) is None
-    assert store.get_setting("active_listener") is None
+    assert Settings(store).get_sync(ACTIVE_LISTENER) == ""
     with pytest.raises(LastOwner):
         w(store, lambda db: accounts.remove_user(db, alice.user_id, by=alice.user_id))
     with pytest.raises(UserNotFound):
@@ -223,7 +225,7 @@ async def test_same_google_subject_through_the_stand_in_never_makes_two_accounts
     """End to end: two device-flow sign-ins, same subject, different emails."""
     sim = IdentitySim(interval=0.05, expires_in=10)
     await sim.start()
-    store = Store.open(tmp_path / "e2e.db")
+    store = open_store(tmp_path / "e2e.db")
     flows = DeviceFlows(build_providers(from_dict(IdentityConfig, sim.identity_config())),
                         min_interval=0.01)
 

@@ -12,6 +12,7 @@ from appliance.core.config import Config, from_dict
 from appliance.core.crypto import Sealer
 from appliance.core.store import Store
 from appliance.music.spotify import SpotifyServices, create_services
+from appliance.schema import open_store
 from appliance.simmode.spotify_link import ensure_user, link_via_sim
 from appliance.standins.spotify_server import SpotifySim
 
@@ -50,7 +51,7 @@ async def spotify_env(tmp: Path, *, users: tuple[str, ...] = ("u_alice", "u_bob"
 
     sim = SpotifySim()
     await sim.start()
-    store = Store.open(tmp / "mooddj.db")
+    store = open_store(tmp / "mooddj.db")
     bus = Bus(asyncio.get_running_loop())
     events: list[Event] = []
     original = bus.publish

@@ -11,6 +11,7 @@ from appliance.cli.features import configure, run
 from appliance.core.store import Store
 from appliance.music import features_cache
 from appliance.music.features import TrackFeatures
+from appliance.schema import open_store
 from appliance.standins.catalog import catalog
 
 IDS = [t.id for t in catalog()[:6]]
@@ -18,7 +19,7 @@ IDS = [t.id for t in catalog()[:6]]
 
 @pytest.fixture
 def store(tmp_path: Path):
-    s = Store.open(tmp_path / "m.db")
+    s = open_store(tmp_path / "m.db")
     yield s
     s.close()
 

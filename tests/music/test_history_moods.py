@@ -9,11 +9,14 @@ from pathlib import Path
 import pytest
 
 from appliance.core.bus import Bus, MoodReading, PrivacyChanged
+from appliance.core.settings import Settings
+from appliance.core.settings import stored as text_of
 from appliance.core.store import Store
 from appliance.music import history
 from appliance.music.history import BUCKET_SECONDS, MoodHistory, MoodHistoryService, bucket_of
 from appliance.music.moods import (
     DEFAULT_TARGETS,
+    MOOD_TARGETS,
     MoodTarget,
     load_targets,
     parse_targets,
@@ -21,6 +24,7 @@ from appliance.music.moods import (
     target_for_reading,
     validate_targets,
 )
+from appliance.schema import open_store
 
 DAY = 86400.0
 NOW = 1_800_000_000.0
@@ -32,7 +36,7 @@ def _reading(mood: str, t: float, faces: int = 2, valence: float = 0.5) -> MoodR
 
 @pytest.fixture
 def store(tmp_path: Path):
-    s = Store.open(tmp_path / "m.db")
+    s = open_store(tmp_path / "m.db")
     yield s
     s.close()
 
@@ -91,11 +95,12 @@ async def test_summary_shares_dominant_and_per_day(store: Store) -> None:
 
 
 async def test_mood_targets_are_editable_and_stored_as_json(store: Store) -> None:
-    assert load_targets(store) == DEFAULT_TARGETS
-    await save_targets(store, {"sad": MoodTarget(0.1, 0.2, 70.0)})
-    stored = json.loads(store.get_setting("mood_targets") or "{}")
+    settings = Settings(store)
+    assert await load_targets(settings) == DEFAULT_TARGETS
+    await save_targets(settings, {"sad": MoodTarget(0.1, 0.2, 70.0)})
+    stored = json.loads(store.read_sync(lambda db: text_of(db, [MOOD_TARGETS]))[MOOD_TARGETS.name])
     assert stored["sad"] == {"valence": 0.1, "energy": 0.2, "tempo": 70.0}
-    targets = load_targets(store)
+    targets = await load_targets(settings)
     assert targets["sad"] == MoodTarget(0.1, 0.2, 70.0)
     assert targets["happy"] == DEFAULT_TARGETS["happy"]
 
@@ -125,7 +130,7 @@ def test_room_reading_nudges_the_label_target() -> None:
 
 
 async def test_the_history_service_counts_the_bus_readings_except_in_privacy(tmp_path: Path):
-    store = Store.open(tmp_path / "h.db")
+    store = open_store(tmp_path / "h.db")
     bus = Bus(asyncio.get_running_loop())
     svc = MoodHistoryService(store, bus, 90, clock=lambda: NOW + 60)
     await svc.start()

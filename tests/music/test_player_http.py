@@ -15,7 +15,11 @@ from yarl import URL
 from appliance.core.bus import Bus, ListenerChanged, ManualMood, MoodReading
 from appliance.core.config import Config, from_dict
 from appliance.core.store import Store
+from appliance.core.settings import ACTIVE_LISTENER, Settings, stored
 from appliance.music.errors import PlaylistUnavailable
+from appliance.music.moods import MOOD_TARGETS
+from appliance.music.selector import MOOD_PLAYLISTS
+from appliance.schema import open_store
 from appliance.music.history import MoodHistoryService
 from appliance.music.player import PlayerService, settings_from
 from appliance.music.selector import Selector
@@ -26,6 +30,11 @@ from appliance.web.service import WebService
 
 TRACKS = make_tracks(10)
 PID = "37i9dQZF1DXdPec7aLTmlC"
+
+
+def stored_text(store, key) -> str | None:
+    """The text stored for `key` (None: unset), as the table holds it."""
+    return store.read_sync(lambda db: stored(db, [key])).get(key.name)
 
 
 class _Speakers:
@@ -44,7 +53,7 @@ async def page(tmp_path: Path):
     config: Config = from_dict(Config, {
         "paths": {"state_dir": str(tmp_path), "runtime_dir": str(tmp_path / "run")},
         "web": {"host": "127.0.0.1", "port": 8080, "mdns": False}})
-    store = Store.open(config.paths.database_path)
+    store = open_store(config.paths.database_path)
     bus = Bus(asyncio.get_running_loop())
     await seed(store, TRACKS, users=("mmp_a", "mmp_b"))
     api = FakeSpotify([t for t, _ in TRACKS])
@@ -81,7 +90,7 @@ async def test_mood_targets_read_change_and_refuse_bad_values(page) -> None:
     async with http.post(base + "/api/mood-targets", json=new, headers=_json(csrf)) as r:
         assert r.status == 200
         assert (await r.json())["data"]["targets"]["sad"]["tempo"] == 72
-    assert json.loads(store.get_setting("mood_targets") or "{}")["sad"]["energy"] == 0.25
+    assert json.loads(stored_text(store, MOOD_TARGETS) or "{}")["sad"]["energy"] == 0.25
     bad = {"sad": {"valence": 7, "energy": 0.25, "tempo": 72}}
     async with http.post(base + "/api/mood-targets", json=bad, headers=_json(csrf)) as r:
         assert r.status == 400
@@ -93,7 +102,7 @@ async def test_mood_targets_read_change_and_refuse_bad_values(page) -> None:
                                    {"valence": 0.9, "energy": 0.8, "tempo": 130}.items()}}
     async with http.post(base + "/api/mood-targets", data=form, allow_redirects=False) as r:
         assert r.status == 303 and r.headers["Location"] == "/music?done=targets"
-    assert json.loads(store.get_setting("mood_targets") or "{}")["happy"]["tempo"] == 130
+    assert json.loads(stored_text(store, MOOD_TARGETS) or "{}")["happy"]["tempo"] == 130
 
 
 async def test_page_mood_publishes_manual_mood_with_its_hold_time(page) -> None:
@@ -123,7 +132,7 @@ async def test_listener_choice_and_mood_playlists(page) -> None:
     async with http.post(base + "/api/listener", json={"user_id": "mmp_b"},
                          headers=_json(csrf)) as r:
         assert r.status == 200
-    assert store.get_setting("active_listener") == "mmp_b"
+    assert Settings(store).get_sync(ACTIVE_LISTENER) == "mmp_b"
     assert player.model.listener == "mmp_b"
     events = []
     while (ev := sub.get_nowait()) is not None:
@@ -136,7 +145,7 @@ async def test_listener_choice_and_mood_playlists(page) -> None:
     async with http.post(base + "/api/mood-playlists", json={"sad": link, "happy": ""},
                          headers=_json(csrf)) as r:
         assert r.status == 200
-    assert json.loads(store.get_setting("mood_playlists") or "{}") == {"sad": [PID]}
+    assert json.loads(stored_text(store, MOOD_PLAYLISTS) or "{}") == {"sad": [PID]}
     async with http.post(base + "/api/mood-playlists", json={"sad": "not a link"},
                          headers=_json(csrf)) as r:
         assert r.status == 400

@@ -27,6 +27,7 @@ from appliance.core.bus import (
     PresenceChanged,
     PrivacyChanged,
 )
+from appliance.core.settings import ACTIVE_LISTENER, Settings
 from appliance.music.errors import Restricted, SpotifyUnavailable
 
 pytestmark = pytest.mark.timeout(60)
@@ -220,7 +221,7 @@ async def test_listener_next_cycles_linked_users(rig: Rig) -> None:
     await rig.until(lambda: any(isinstance(e, ListenerChanged) for e in rig.events))
     changed = next(e for e in rig.events if isinstance(e, ListenerChanged))
     assert changed.user_id == "mmp_b" and changed.display_name == "MMP_B"
-    assert rig.store.get_setting("active_listener") == "mmp_b"
+    assert Settings(rig.store).get_sync(ACTIVE_LISTENER) == "mmp_b"
     await rig.until(lambda: rig.player.model.listener == "mmp_b"
                     and rig.player.model.phase.value == "playing")
 

@@ -10,6 +10,7 @@ import pytest
 from music_player_fakes import FakeSpotify, make_tracks, seed
 
 from appliance.core.config import PlayerConfig
+from appliance.core.settings import Settings, text_key
 from appliance.core.store import Store
 from appliance.music import features_cache
 from appliance.music.features import ReccoBeatsProvider
@@ -21,6 +22,7 @@ from appliance.music.selector import (
     rank_scores,
 )
 from appliance.music.spotify_models import Track
+from appliance.schema import open_store
 from appliance.standins.catalog import catalog
 from appliance.standins.features import FeaturesSim
 
@@ -30,7 +32,7 @@ USER = "mmp_a"
 
 @pytest.fixture
 async def store(tmp_path: Path):
-    s = Store.open(tmp_path / "m.db")
+    s = open_store(tmp_path / "m.db")
     await seed(s, TRACKS)
     yield s
     s.close()
@@ -96,7 +98,7 @@ async def test_candidates_are_cached_per_listener_and_refreshed_periodically(sto
 
 
 async def test_without_features_the_mood_playlist_then_a_search_fill_in(tmp_path) -> None:
-    store = Store.open(tmp_path / "m.db")
+    store = open_store(tmp_path / "m.db")
     try:
         bare = [Track(f"P{i:021d}", f"spotify:track:P{i:021d}", f"List {i}", "X", 1000)
                 for i in range(3)]
@@ -112,7 +114,7 @@ async def test_without_features_the_mood_playlist_then_a_search_fill_in(tmp_path
             api.searched = query  # type: ignore[attr-defined]
             return found
         api.search_tracks = search_tracks  # type: ignore[method-assign]
-        await store.set_setting("mood_playlists", json.dumps(
+        await Settings(store).set(text_key("mood_playlists"), json.dumps(
             {"happy": "https://open.spotify.com/playlist/37i9dQZF1DXdPec7aLTmlC?si=x"}))
         sel = Selector(api, store, None, PlayerConfig())
         picks = await sel.pick(USER, "happy", DEFAULT_TARGETS["happy"], count=2)
@@ -124,7 +126,7 @@ async def test_without_features_the_mood_playlist_then_a_search_fill_in(tmp_path
 
 
 async def test_missing_features_are_fetched_from_reccobeats_and_cached(tmp_path) -> None:
-    store = Store.open(tmp_path / "m.db")
+    store = open_store(tmp_path / "m.db")
     cat = catalog()[:90]
     lib = [Track(t.id, t.uri, t.name, t.artists, t.duration_ms) for t in cat]
     try:
@@ -181,7 +183,7 @@ async def test_features_beyond_the_first_batch_come_in_the_background_and_misses
     from appliance.standins.catalog import track_id
 
     monkeypatch.setattr(selector_mod, "INLINE_FEATURES", 40)
-    store = Store.open(tmp_path / "m.db")
+    store = open_store(tmp_path / "m.db")
     cat = catalog()[:60]
     lib = [Track(t.id, t.uri, t.name, t.artists, t.duration_ms) for t in cat]
     lib += [Track(track_id(5000 + i), f"spotify:track:{track_id(5000 + i)}", "?", "?", 1000)

@@ -11,7 +11,9 @@ from aiohttp.test_utils import make_mocked_request
 from spotify_kit import spotify_env
 from yarl import URL
 
+from appliance.core.settings import SPEAKER_ID, Settings
 from appliance.music import connections
+from appliance.music.tokens import CLIENT_ID
 from appliance.web.kit.deps import WebDeps
 from appliance.web.kit.keys import SESSIONS
 from appliance.web.kit.responses import ApiError
@@ -172,7 +174,7 @@ async def test_client_id_is_set_by_the_owner_only(box):
     assert r.status == 400
     r = await owner.post_form("/platforms/spotify/client-id", {"client_id": "b" * 32})
     assert r.status == 303
-    assert box.store.get_setting("spotify.client_id") == "b" * 32
+    assert Settings(box.store).get_sync(CLIENT_ID) == "b" * 32
 
 
 async def test_save_and_link_goes_straight_to_spotify_in_one_tap(box):
@@ -234,7 +236,7 @@ async def test_speaker_form_with_a_restricted_speaker_shows_the_page_with_the_re
                                             "volume": "30"})
     assert r.status == 409 and "text/html" in r.headers["Content-Type"]
     assert "does not accept remote control" in await r.text()
-    assert box.store.get_setting("speaker.id") is None
+    assert Settings(box.store).get_sync(SPEAKER_ID) == ""
 
 
 # -- security review 2026-12 (F-7, I-1) -------------------------------------------------------

@@ -9,6 +9,7 @@ import pytest
 from spotify_kit import spotify_env
 
 from appliance.core.bus import LinkState
+from appliance.core.settings import ACTIVE_LISTENER, Settings
 from appliance.music import connections
 from appliance.music.errors import LinkRefused
 from appliance.music.linking import REQUIRED_SCOPES, code_challenge, parse_return
@@ -52,7 +53,7 @@ async def test_link_by_pasted_address_stores_sealed_tokens_and_sets_listener(env
     assert stored.state == "linked" and abs(stored.linked_at - time.time()) < 60
     assert stored.access_token.startswith("v1.") and "sim-at-" not in stored.access_token
     assert stored.refresh_token.startswith("v1.") and "sim-rt-" not in stored.refresh_token
-    assert env.store.get_setting("active_listener") == "u_alice"
+    assert Settings(env.store).get_sync(ACTIVE_LISTENER) == "u_alice"
     assert any(isinstance(e, LinkState) and e.state == "linked" for e in env.events)
     # the token works: the client reads the account's profile with it
     assert (await env.svc.api.me("u_alice"))["id"] == "alice"
@@ -69,7 +70,7 @@ async def test_link_by_callback_query_params(env):
 async def test_second_user_does_not_replace_active_listener(env):
     await env.link("u_alice", "alice")
     await env.link("u_bob", "bob")
-    assert env.store.get_setting("active_listener") == "u_alice"
+    assert Settings(env.store).get_sync(ACTIVE_LISTENER) == "u_alice"
 
 
 async def _refused(env, coro, fragment: str) -> None:
@@ -177,10 +178,10 @@ async def test_link_survives_restart_midway(env, tmp_path):
     url = await env.svc.linking.start_link("u_alice", "sess-1", env.svc.redirect_uri())
     back = await env.sim.approve(url)
     # a fresh LinkManager over the same database (the box restarted) finishes the link
-    from appliance.core.store import Store
     from appliance.music.spotify import create_services
+    from appliance.schema import open_store
     env.store.close()
-    store2 = Store.open(tmp_path / "mooddj.db")
+    store2 = open_store(tmp_path / "mooddj.db")
     try:
         svc2 = create_services(env.config, store2, env.sealer)
         conn = await svc2.linking.complete_link("u_alice", "sess-1", back)

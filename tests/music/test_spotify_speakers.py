@@ -8,6 +8,7 @@ import pytest
 from spotify_kit import spotify_env
 
 from appliance.core.bus import ErrorCleared, ErrorRaised, LinkState
+from appliance.core.settings import SPEAKER_ID, SPEAKER_NAME, SPEAKER_VOLUME, Settings
 from appliance.music.errors import DeviceNotControllable, SpeakerMissing
 from appliance.standins.catalog import catalog
 
@@ -24,9 +25,9 @@ async def env(tmp_path):
 async def test_choose_stores_id_name_and_volume(env):
     sid = env.sim.speaker_id("Living Room")
     await env.svc.speakers.choose(sid, "Living Room", 35)
-    assert env.store.get_setting("speaker.id") == sid
-    assert env.store.get_setting("speaker.name") == "Living Room"
-    assert env.store.get_setting("speaker.volume") == "35"
+    assert Settings(env.store).get_sync(SPEAKER_ID) == sid
+    assert Settings(env.store).get_sync(SPEAKER_NAME) == "Living Room"
+    assert Settings(env.store).get_sync(SPEAKER_VOLUME) == 35
     assert (await env.svc.speakers.resolve("u_alice")).id == sid
 
 
@@ -43,7 +44,7 @@ async def test_changed_device_id_is_resolved_by_name_and_remembered(env):
     new_id = env.sim.change_device_id("Kitchen")
     device = await env.svc.speakers.resolve("u_alice")
     assert device.id == new_id and device.name == "Kitchen"
-    assert env.store.get_setting("speaker.id") == new_id
+    assert Settings(env.store).get_sync(SPEAKER_ID) == new_id
 
 
 async def test_sleeping_speaker_is_reported_then_comes_back_and_playback_starts(env):

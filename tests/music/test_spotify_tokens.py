@@ -8,6 +8,7 @@ import pytest
 from spotify_kit import spotify_env
 
 from appliance.core.bus import ErrorRaised, LinkState
+from appliance.core.settings import ACTIVE_LISTENER, Settings
 from appliance.music import connections
 from appliance.music.errors import NotLinked, RelinkNeeded
 from appliance.music.tokens import LINK_LIFETIME_SECONDS
@@ -95,7 +96,7 @@ async def test_invalid_grant_marks_relink_needed_and_deletes_nothing(env):
     assert after.state == "relink_needed"
     assert after.refresh_token == before.refresh_token and after.access_token == \
         before.access_token
-    assert env.store.get_setting("active_listener") == "u_alice"
+    assert Settings(env.store).get_sync(ACTIVE_LISTENER) == "u_alice"
     users = await env.store.read(lambda db: db["users"].count)
     assert users == 2
     assert any(isinstance(e, LinkState) and e.state == "relink_needed" for e in env.events)

@@ -13,6 +13,7 @@ from polling import eventually  # noqa: F401  (re-exported for the panel tests)
 
 from appliance.core.bus import Bus, ButtonGesture, Event
 from appliance.core.config import PanelConfig
+from appliance.core.settings import Settings
 from appliance.panel.pins import make_factory
 from appliance.panel.service import PanelService
 
@@ -87,7 +88,8 @@ async def start_rig(*, store: Any = None, on_factory_reset: Any = None,
     async def default_reset() -> None:
         rig_box["rig"].resets += 1
 
-    svc = PanelService(panel_config(**config), bus, store=store, factory=factory,
+    settings = Settings(store, bus) if store is not None else None  # the box's
+    svc = PanelService(panel_config(**config), bus, settings=settings, factory=factory,
                        on_factory_reset=on_factory_reset or default_reset)
     rig = Rig(svc, bus, factory)
     rig.seen = []

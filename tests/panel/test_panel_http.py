@@ -10,9 +10,10 @@ from panel_kit import FAST, eventually
 
 from appliance.core.bus import Bus, ButtonGesture, PrivacyChanged, ServiceState, SetupProgress
 from appliance.core.config import Config, from_dict
-from appliance.core.store import Store
+from appliance.core.settings import Settings
 from appliance.panel.pins import make_factory
 from appliance.panel.service import PanelService
+from appliance.schema import open_store
 from appliance.web.app import create_app
 from appliance.web.kit.deps import WebDeps
 from appliance.web.routes import panel as panel_http
@@ -56,9 +57,9 @@ class Client:
 @pytest.fixture
 async def box(tmp_path):
     config = make_config(tmp_path)
-    store = Store.open(config.paths.database_path)
+    store = open_store(config.paths.database_path)
     bus = Bus(asyncio.get_running_loop())
-    panel = PanelService(config.panel, bus, store=store, factory=make_factory("mock"))
+    panel = PanelService(config.panel, bus, settings=Settings(store), factory=make_factory("mock"))
     await panel.start()
     runner = asyncio.create_task(panel.run())
     bus.publish(ServiceState(name="web", state="running"))
@@ -197,7 +198,7 @@ async def test_a_stopped_panel_answers_503(box):
 
 async def test_no_virtual_panel_with_real_pins(tmp_path):
     config = make_config(tmp_path, pin_factory="lgpio")
-    store = Store.open(None)
+    store = open_store(None)
     try:
         app = create_app(WebDeps(config=config, bus=Bus(), store=store,
                                  route_setups=[panel_http.add_routes]))

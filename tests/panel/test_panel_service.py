@@ -15,7 +15,8 @@ from appliance.core.bus import (
     PrivacyChanged,
     SetupProgress,
 )
-from appliance.core.store import Store
+from appliance.core.settings import PRIVACY, Settings
+from appliance.schema import open_store
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -116,11 +117,11 @@ async def test_mood_hold_toggles_privacy_from_the_bus_state(rig):
 
 
 async def test_mood_hold_stores_the_privacy_setting(tmp_path):
-    store = Store.open(tmp_path / "t.db")
+    store = open_store(tmp_path / "t.db")
     r = await start_rig(store=store)
     try:
         await r.press("mood", seconds=0.45)
-        await eventually(lambda: store.get_setting("privacy") == "1", what="privacy=1")
+        await eventually(lambda: Settings(store).get_sync(PRIVACY), what="privacy=1")
     finally:
         await r.close()
     r2 = await start_rig(store=store)  # privacy survives a restart of the panel

@@ -18,7 +18,8 @@ from appliance.core.bus import (
     PrivacyChanged,
 )
 from appliance.core.config import CameraConfig, VisionConfig
-from appliance.core.store import Store
+from appliance.core.settings import PRIVACY, Settings
+from appliance.schema import open_store
 from appliance.vision.loop import VisionService
 from appliance.vision.sources import CameraError, Frame, FrameSource
 from appliance.vision.sources.replay import ReplaySource
@@ -51,7 +52,7 @@ async def _collect(sub, until, timeout: float) -> list:
 async def test_vision_service_publishes_mood_and_presence_and_keeps_loop_responsive(tmp_path):
     bus = Bus()
     bus.bind(asyncio.get_running_loop())
-    store = Store.open(tmp_path / "db.sqlite")
+    store = open_store(tmp_path / "db.sqlite")
     replay = ReplaySource(media("single_face.mp4"), loop=True, realtime=True)
     svc = VisionService(CameraConfig(source="replay"), VISION, bus, store,
                         models_dir=models_dir(), source_factory=lambda cam: replay)
@@ -159,7 +160,8 @@ async def test_missing_camera_raises_error_retries_and_clears_when_it_recovers()
 async def test_privacy_mode_stops_the_camera_and_is_persisted(tmp_path):
     bus = Bus()
     bus.bind(asyncio.get_running_loop())
-    store = Store.open(tmp_path / "db.sqlite")
+    store = open_store(tmp_path / "db.sqlite")
+    Settings(store, bus)  # the box's settings: the one writer of privacy
     replay = ReplaySource(media("no_face.mp4"), loop=True, realtime=True)
     svc = VisionService(CameraConfig(source="replay"), VISION, bus, store,
                         models_dir=models_dir(), source_factory=lambda cam: replay)
@@ -173,10 +175,10 @@ async def test_privacy_mode_stops_the_camera_and_is_persisted(tmp_path):
         ev = await asyncio.wait_for(sub.get(), 10)
         assert not ev.capturing and not replay._decoder.running
         for _ in range(50):
-            if store.get_setting("privacy") == "1":
+            if Settings(store).get_sync(PRIVACY):
                 break
             await asyncio.sleep(0.02)
-        assert store.get_setting("privacy") == "1"
+        assert Settings(store).get_sync(PRIVACY) is True
         assert svc.snapshot()["privacy"] is True
     finally:
         await svc.stop()

@@ -16,6 +16,7 @@ from appliance.core.config import Config, from_dict
 from appliance.core.store import Store
 from appliance.identity.device_flow import DeviceFlows
 from appliance.identity.providers import build_providers
+from appliance.schema import open_store
 from appliance.standins.identity import IdentitySim
 from appliance.web.kit.deps import WebDeps
 from appliance.web.service import WebService
@@ -159,7 +160,7 @@ def make_config(tmp_path, sim: IdentitySim, **web: Any) -> Config:
 @pytest.fixture
 async def box(tmp_path, idsim):
     config = make_config(tmp_path, idsim)
-    store = Store.open(config.paths.database_path)
+    store = open_store(config.paths.database_path)
     bus = Bus(asyncio.get_running_loop())
     providers = build_providers(config.identity)
     flows = DeviceFlows(providers, min_interval=0.01, slow_down_step=0.05)

@@ -17,11 +17,12 @@ import pytest
 
 from appliance.core.bus import Bus
 from appliance.core.config import Config, from_dict
-from appliance.core.store import Store
+from appliance.core.settings import Settings
 from appliance.identity.pairing import new_code, store_code
 from appliance.identity.ratelimit import SlidingLimiter
 from appliance.panel.pins import make_factory
 from appliance.panel.service import PanelService
+from appliance.schema import open_store
 from appliance.web.kit.deps import WebDeps
 from appliance.web.routes import panel as panel_http
 from appliance.web.service import WebService
@@ -129,9 +130,9 @@ async def test_virtual_panel_refuses_unpaired_strangers_on_the_lan(tmp_path):
     if lan is None:
         pytest.skip("no non-loopback IPv4 address on this machine")
     config = _panel_config(tmp_path)
-    store = Store.open(config.paths.database_path)
+    store = open_store(config.paths.database_path)
     bus = Bus(asyncio.get_running_loop())
-    panel = PanelService(config.panel, bus, store=store, factory=make_factory("mock"))
+    panel = PanelService(config.panel, bus, settings=Settings(store), factory=make_factory("mock"))
     await panel.start()
     runner = asyncio.create_task(panel.run())
     web = WebService(WebDeps(config=config, bus=bus, store=store, panel=panel,
@@ -276,7 +277,7 @@ async def test_an_unpaired_browser_reaches_nothing_but_the_open_paths(tmp_path, 
     config = from_dict(Config, {
         "paths": {"state_dir": str(tmp_path), "runtime_dir": str(tmp_path / "run")},
         "web": {"host": "127.0.0.1", "mdns": False}, "identity": idsim.identity_config()})
-    store = Store.open(config.paths.database_path)
+    store = open_store(config.paths.database_path)
     bus = Bus(asyncio.get_running_loop())
     from appliance.simmode.camera import SimCamera
 

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from sqlite_utils import Database
 
     from appliance.core.crypto import Sealer
+    from appliance.core.errors import ErrorBoard
+    from appliance.core.settings import Settings
     from appliance.identity.device_flow import DeviceFlows
     from appliance.identity.providers import Provider
     from appliance.music.history import MoodHistoryService
@@ -42,6 +44,8 @@ class WebDeps:
     bus: Bus
     store: Store
     sealer: Sealer | None = None
+    settings: Settings | None = None  # the box's; default: the app makes one on the bus
+    errors: ErrorBoard | None = None  # the box's; default: the app makes one on the bus
     providers: dict[str, Provider] | None = None  # default: built from config.identity
     flows: DeviceFlows | None = None  # default: the app makes (and closes) its own
     spotify: SpotifyServices | None = None

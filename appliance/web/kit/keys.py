@@ -5,11 +5,12 @@ from __future__ import annotations
 import jinja2
 from aiohttp import web
 
+from appliance.core.errors import ErrorBoard
+from appliance.core.settings import Settings
 from appliance.identity.device_flow import DeviceFlows
 from appliance.identity.pairing import PairingManager
 from appliance.identity.providers import Provider
 from appliance.web.kit.deps import NavItem, WebDeps
-from appliance.web.kit.live import ErrorBoard
 from appliance.web.kit.security import HostAllowList
 from appliance.web.kit.sessions import SessionStore, WebSession
 
@@ -24,7 +25,8 @@ SESSIONS = web.AppKey("sessions", SessionStore)
 PAIRING = web.AppKey("pairing", PairingManager)
 TEMPLATES = web.AppKey("templates", jinja2.Environment)
 HOSTS = web.AppKey("hosts", HostAllowList)
-ERRORS = web.AppKey("errors", ErrorBoard)
+ERRORS = web.AppKey("errors", ErrorBoard)  # the box's (deps.errors), else the app's own
+SETTINGS = web.AppKey("settings", Settings)  # the box's (deps.settings), else the app's own
 FLOWS = web.AppKey("flows", DeviceFlows)
 PROVIDERS = web.AppKey("providers", dict[str, Provider])
 

@@ -32,6 +32,7 @@ from appliance.core.bus import (
     SetupProgress,
 )
 from appliance.web.kit.guards import current_session, require_user
+from appliance.web.kit.keys import ERRORS
 
 logger = logging.getLogger(__name__)
 
@@ -109,10 +110,12 @@ async def live(request: web.Request) -> web.WebSocketResponse:
 
     sender = asyncio.create_task(pump(), name="web-ws-send")
     try:
-        for kind in LIVE_EVENTS:  # the current picture first
+        for kind in LIVE_EVENTS:  # the current picture first: the latest events...
             ev = hub.bus.latest(kind)
             if ev is not None and kind not in (ErrorRaised, ErrorCleared):
                 await ws.send_json(event_message(ev))
+        for error in request.app[ERRORS].active():  # ...and every active error
+            await ws.send_json(event_message(error))
         async for msg in ws:  # clients only send pings; anything else is ignored
             if msg.type == WSMsgType.ERROR:
                 break

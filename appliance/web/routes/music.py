@@ -6,7 +6,6 @@ JSON callers send `Accept: application/json` and the `X-CSRF-Token` header.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
 import time
@@ -15,13 +14,14 @@ from typing import Any
 from aiohttp import web
 
 from appliance.core.bus import MOODS, ManualMood, PlayerState
+from appliance.core.settings import ACTIVE_LISTENER
 from appliance.music import history, listeners, moods
 from appliance.music.errors import SpotifyError
 from appliance.music.player import PlayerService
-from appliance.music.selector import MOOD_PLAYLISTS_SETTING, parse_mood_playlists, parse_playlist_id
+from appliance.music.selector import MOOD_PLAYLISTS, parse_playlist_id
 from appliance.web.kit.bodies import read_body, sent_json
 from appliance.web.kit.guards import current_user, require_user
-from appliance.web.kit.keys import DEPS
+from appliance.web.kit.keys import DEPS, SETTINGS
 from appliance.web.kit.render import add_nav, render
 from appliance.web.kit.responses import ApiError, json_data
 
@@ -90,18 +90,18 @@ def _targets_from_form(form: dict[str, Any]) -> dict[str, Any]:
 async def get_targets(request: web.Request) -> web.Response:
     """The five mood targets (and the defaults)."""
     require_user(request)
-    store = request.app[DEPS].store
-    return json_data({"targets": _targets_json(moods.load_targets(store)),
+    targets = await moods.load_targets(request.app[SETTINGS])
+    return json_data({"targets": _targets_json(targets),
                       "defaults": _targets_json(moods.DEFAULT_TARGETS)})
 
 
 async def post_targets(request: web.Request) -> web.Response:
     """Change some mood targets; `{"reset": true}` restores the defaults."""
     require_user(request)
-    store = request.app[DEPS].store
+    settings = request.app[SETTINGS]
     body = await read_body(request)
     if body.get("reset") in (True, "1", "true"):
-        await store.set_setting(moods.SETTING, moods.dump_targets(moods.DEFAULT_TARGETS))
+        await settings.set(moods.MOOD_TARGETS, moods.DEFAULT_TARGETS)
         return _done(request, {"targets": _targets_json(moods.DEFAULT_TARGETS)}, "targets")
     data = body.get("targets", body) if request.content_type == "application/json" \
         else _targets_from_form(body)
@@ -112,16 +112,16 @@ async def post_targets(request: web.Request) -> web.Response:
         changes = moods.validate_targets({k: v for k, v in data.items() if k != "csrf_token"})
     except ValueError as err:
         raise ApiError(400, "bad_targets", f"{err}; nothing was changed.") from None
-    targets = await moods.save_targets(store, changes)
+    targets = await moods.save_targets(settings, changes)
     return _done(request, {"targets": _targets_json(targets)}, "targets")
 
 
 async def post_playlists(request: web.Request) -> web.Response:
     """Pick playlists for moods: `{"sad": "<id, uri or link>", "happy": ""}` ('' clears)."""
     require_user(request)
-    deps = request.app[DEPS]
+    settings = request.app[SETTINGS]
     body = await read_body(request)
-    current = parse_mood_playlists(deps.store.get_setting(MOOD_PLAYLISTS_SETTING))
+    current = await settings.get(MOOD_PLAYLISTS)
     for mood in MOODS:
         if mood not in body:
             continue
@@ -134,7 +134,7 @@ async def post_playlists(request: web.Request) -> web.Response:
             raise ApiError(400, "bad_playlist", f"{mood}: that is not a Spotify playlist id or "
                            "link; copy the playlist's link from Spotify and paste it.")
         current[mood] = [pid]
-    await deps.store.set_setting(MOOD_PLAYLISTS_SETTING, json.dumps(current, sort_keys=True))
+    await settings.set(MOOD_PLAYLISTS, current)
     player = _player(request)
     if player is not None:
         player.selection_changed()
@@ -152,7 +152,7 @@ async def post_listener(request: web.Request) -> web.Response:
         if player is not None:
             await player.set_listener(user_id)
         else:
-            await listeners.set_active(deps.store, deps.bus, user_id)
+            await listeners.set_active(request.app[SETTINGS], deps.bus, user_id)
     except ValueError as err:
         raise ApiError(400, "not_linked", str(err)) from None
     return _done(request, {"listener": user_id}, "listener")
@@ -207,11 +207,11 @@ async def music_page(request: web.Request) -> web.Response:
     if user is None:
         raise web.HTTPSeeOther("/signin")
     deps = request.app[DEPS]
-    store = deps.store
+    store, settings = deps.store, request.app[SETTINGS]
     player = _player(request)
     listener = await store.read(lambda db: listeners.linked_users(db))
-    active = store.get_setting(listeners.SETTING) or ""
-    mood_lists = parse_mood_playlists(store.get_setting(MOOD_PLAYLISTS_SETTING))
+    active = await settings.get(ACTIVE_LISTENER)
+    mood_lists = await settings.get(MOOD_PLAYLISTS)
     own_lists: list[dict[str, Any]] = []
     if deps.spotify is not None and active:
         try:  # the page must not wait long for Spotify: a pasted link works too
@@ -223,8 +223,8 @@ async def music_page(request: web.Request) -> web.Response:
     return render(request, "music.html", {
         "me": user, "moods": MOODS, "state": state,
         "snapshot": player.snapshot() if player is not None else {},
-        "listeners": listener, "active_listener": active,
-        "targets": moods.load_targets(store), "mood_playlists": mood_lists,
+        "listeners": listener, "listener_id": active,
+        "targets": await moods.load_targets(settings), "mood_playlists": mood_lists,
         "own_playlists": own_lists, "summary": summary,
         "skipped": player.selector.skipped(active) if player is not None and active else [],
         "manual_minutes": deps.config.panel.manual_mood_minutes,

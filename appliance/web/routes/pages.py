@@ -7,15 +7,15 @@ import time
 from typing import Any
 
 from aiohttp import web
-from sqlite_utils import Database
 
 from appliance import __version__
 from appliance.core.bus import PrivacyChanged
+from appliance.core.settings import ACTIVE_LISTENER, PRIVACY, SettingsTx
 from appliance.identity import accounts
 from appliance.web.kit.bodies import read_body, read_json
 from appliance.web.kit.deps import WebDeps
 from appliance.web.kit.guards import current_session, current_user
-from appliance.web.kit.keys import DEPS, ERRORS
+from appliance.web.kit.keys import DEPS, ERRORS, SETTINGS
 from appliance.web.kit.live import status_snapshot
 from appliance.web.kit.middleware import wants_json
 from appliance.web.kit.render import render
@@ -24,24 +24,21 @@ from appliance.web.routes.update import update_facts
 
 
 async def _privacy_enabled(request: web.Request) -> bool:
-    def q(db: Database) -> bool:
-        rows = list(db.query("SELECT value FROM settings WHERE key = 'privacy'"))
-        return bool(rows) and rows[0]["value"] == "1"
-    return await request.app[DEPS].store.read(q)
+    return await request.app[SETTINGS].get(PRIVACY)
 
 
 async def _status(request: web.Request) -> dict[str, Any]:
     deps = request.app[DEPS]
     snap = status_snapshot(deps.bus, request.app[ERRORS])
 
-    def q(db: Database) -> dict[str, Any]:
-        users = accounts.list_users(db)
-        rows = list(db.query("SELECT value FROM settings WHERE key = 'active_listener'"))
-        return {"members": len(users), "claimed": accounts.owner_exists(db),
+    def q(tx: SettingsTx) -> dict[str, Any]:
+        users = accounts.list_users(tx.db)
+        listener = tx.get(ACTIVE_LISTENER)
+        return {"members": len(users), "claimed": accounts.owner_exists(tx.db),
                 "listener": next((u.get("display_name") or "" for u in users
-                                  if rows and u["id"] == rows[0]["value"]), "")}
+                                  if listener and u["id"] == listener), "")}
 
-    snap.update(await deps.store.read(q))
+    snap.update(await request.app[SETTINGS].view(q))
     snap["privacyEnabled"] = await _privacy_enabled(request)
     if current_user(request) is None:
         # Whether anyone is home (and their mood, what plays, who listens) is for the
@@ -88,9 +85,8 @@ async def set_privacy(request: web.Request) -> web.StreamResponse:
     if not enabled and current_user(request) is None:
         raise ApiError(401, "not_signed_in", "Sign in to turn the camera back on; anyone "
                        "paired may turn privacy mode on.")
-    deps = request.app[DEPS]
-    await deps.store.set_setting("privacy", "1" if enabled else "0")
-    deps.bus.publish(PrivacyChanged(enabled=enabled))
+    request.app[DEPS].bus.publish(PrivacyChanged(enabled=enabled))
+    await request.app[SETTINGS].flush()  # stored by its one writer before we answer
     if wants_json(request):
         return json_data({"enabled": enabled})
     raise web.HTTPSeeOther("/privacy")
