@@ -133,7 +133,8 @@ def test_crash_before_the_commit_discards_the_staged_key(linked) -> None:
     store.close()
     store2 = open_store(db_path)
     try:
-        assert store2.write_sync(lambda db: finish_pending_rotation(db, key_path, SEALED)) == "discarded"
+        finished = store2.write_sync(lambda db: finish_pending_rotation(db, key_path, SEALED))
+        assert finished == "discarded"
         assert key_path.read_bytes() == old_key and not pending_key_path(key_path).exists()
         assert _plain(store2, Sealer(old_key)) == plain
     finally:
@@ -185,7 +186,8 @@ def test_cli_rotate_key_rotates_and_refuses_while_the_box_runs(linked, capsys) -
     assert key_path.read_bytes() != before
     s = open_store(_db)
     try:
-        assert s.read_sync(lambda db: verify_sealed(db, Sealer(key_path.read_bytes()), SEALED)) == []
+        key = Sealer(key_path.read_bytes())
+        assert s.read_sync(lambda db: verify_sealed(db, key, SEALED)) == []
         assert _plain(s, Sealer(key_path.read_bytes())) == plain
     finally:
         s.close()
