@@ -89,7 +89,7 @@ def test_backup_of_a_live_store_holds_db_key_and_manifest(source, tmp_path: Path
     assert manifest["format"] == "mooddj-backup" and manifest["format_version"] == 2
     assert manifest["key_fingerprint"] == key_fingerprint(key)
     assert manifest["sealed_values"] == 4 and manifest["created"].endswith("Z")
-    assert "m001_accounts" in manifest["migrations"]
+    assert "identity/m001_accounts" in manifest["migrations"]  # set/name
 
     conf2, db2, key2 = _box(tmp_path / "dst")
     assert cli.main(["--config", str(conf2), "restore", str(archive)]) == 0

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from appliance.core.settings import SPEAKER_ID, SPEAKER_NAME, SPEAKER_VOLUME, SettingsTx
 from appliance.core.store import Store
 from appliance.music import connections, features_cache
 from appliance.music.errors import Restricted
@@ -170,9 +171,10 @@ async def seed(store: Store, tracks: list[tuple[Track, tuple[float, ...]]],
             connections.save(db, connections.Connection(
                 user_id=uid, platform_user_id=uid, display_name=uid, scopes="", expires_at=0,
                 linked_at=1000.0 + n, state="linked", updated_at=0))
-        connections.put_setting(db, "speaker.id", SPEAKER.id)
-        connections.put_setting(db, "speaker.name", SPEAKER.name)
-        connections.put_setting(db, "speaker.volume", str(volume))
+        settings = SettingsTx(db)
+        settings.set(SPEAKER_ID, SPEAKER.id)
+        settings.set(SPEAKER_NAME, SPEAKER.name)
+        settings.set(SPEAKER_VOLUME, volume)
         features_cache.upsert_features(db, [TrackFeatures(t.id, *f, source="csv")
                                             for t, f in tracks])
     await store.write(q)

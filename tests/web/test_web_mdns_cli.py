@@ -58,8 +58,11 @@ async def test_factories_build_from_a_box_context(box):
     from appliance.app.context import BoxContext
     from appliance.app.services import mdns as mdns_service_factory
     from appliance.app.services import web as web_service_factory
+    from appliance.core.errors import ErrorBoard
+    from appliance.core.settings import Settings
 
-    ctx = BoxContext(config=box.config, bus=box.bus, store=box.store, sealer=None)
+    ctx = BoxContext(config=box.config, bus=box.bus, store=box.store, sealer=None,
+                     errors=ErrorBoard(box.bus), settings=Settings(box.store, box.bus))
     ctx.parts.routes.append(lambda app: None)
     web_svc = web_service_factory(ctx)
     assert web_svc.name == "web" and len(web_svc.deps.route_setups) == 1
