@@ -15,14 +15,12 @@ import os
 import shutil
 import stat
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from appliance.core import config as config_mod
+from appliance.core.checks import Check, bad, ok, warn
 from appliance.core.config import Config
-
-Status = Literal["pass", "warn", "fail"]
 
 PLUGIN_CHECKS = [
     "appliance.vision.doctor:checks",
@@ -33,35 +31,6 @@ PLUGIN_TIMEOUT = 30.0
 NET_TIMEOUT = 2.0
 DISK_FAIL_BYTES = 50 << 20
 DISK_WARN_BYTES = 200 << 20
-
-
-@dataclass(frozen=True)
-class Check:
-    """One result: `status` is "pass", "warn" or "fail"; `hint` is the one-line fix."""
-
-    name: str
-    status: Status
-    message: str
-    hint: str = ""
-
-    def to_dict(self) -> dict[str, str]:
-        """The JSON form: {"name", "status", "message", "hint"}."""
-        return asdict(self)
-
-
-def ok(name: str, message: str) -> Check:
-    """A passing check."""
-    return Check(name, "pass", message)
-
-
-def warn(name: str, message: str, hint: str) -> Check:
-    """A check that needs attention but does not stop the box."""
-    return Check(name, "warn", message, hint)
-
-
-def bad(name: str, message: str, hint: str) -> Check:
-    """A failing check."""
-    return Check(name, "fail", message, hint)
 
 
 # -- state directory, key, database, disk ---------------------------------

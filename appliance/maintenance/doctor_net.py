@@ -10,8 +10,9 @@ import asyncio
 import ipaddress
 from urllib.parse import urlsplit
 
+from appliance.core.checks import Check, ok, warn
 from appliance.core.config import Config
-from appliance.maintenance.doctor import NET_TIMEOUT, Check, ok, warn
+from appliance.maintenance.doctor import NET_TIMEOUT
 
 
 def network_targets(cfg: Config) -> list[tuple[str, str, int]]:

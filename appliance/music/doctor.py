@@ -29,8 +29,8 @@ def _date(t: float) -> str:
 
 async def checks(config: Config) -> list[Any]:
     """Spotify link state and expiry, chosen speaker, and whether Spotify lists it."""
+    from appliance.core.checks import bad, ok, warn
     from appliance.core.store import StoreError, open_readonly
-    from appliance.maintenance.doctor import bad, ok, warn
 
     try:
         db = open_readonly(config.paths.database_path)
@@ -81,8 +81,8 @@ async def checks(config: Config) -> list[Any]:
 
 async def _probe_speaker(config: Config, conn: connections.Connection | None,
                          speaker_id: str, speaker_name: str) -> Any:
+    from appliance.core.checks import ok, warn
     from appliance.core.crypto import KeyFileError, Sealer, SealError
-    from appliance.maintenance.doctor import ok, warn
 
     name = "spotify speaker"
     if conn is None or conn.state != connections.LINKED or conn.expires_at <= time.time() + 30:

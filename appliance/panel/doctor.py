@@ -21,7 +21,7 @@ DEV_DIR = Path("/dev")
 
 
 def _check(name: str, status: str, message: str, hint: str = "") -> Any:
-    from appliance.maintenance.doctor import Check
+    from appliance.core.checks import Check
 
     return Check(name, status, message, hint)  # type: ignore[arg-type]
 

@@ -12,7 +12,7 @@ logger = logging.getLogger(__name__)
 
 def _check(name: str, status: str, message: str, hint: str = "") -> Any:
     """A core doctor Check (imported lazily so this module loads without it)."""
-    from appliance.maintenance.doctor import Check
+    from appliance.core.checks import Check
 
     return Check(name, status, message, hint)  # type: ignore[arg-type]
 
