@@ -83,7 +83,7 @@ def _raw(db: Database, name: str) -> str | None:
 def stored(db: Database, keys: Iterable[Key[Any]]) -> dict[str, str]:
     """The stored text of those of `keys` that are set (for inspection: `mooddj status`)."""
     names = [k.name for k in keys]
-    if not names or not db[TABLE].exists():
+    if not names or not db.table(TABLE).exists():
         return {}
     marks = ",".join("?" * len(names))
     return {r["key"]: r["value"] for r in db.query(
@@ -103,7 +103,7 @@ class SettingsTx:
 
     def set(self, key: Key[T], value: T) -> None:
         """Store `value` for `key`."""
-        self.db[TABLE].upsert({"key": key.name, "value": key.encode(value),
+        self.db.table(TABLE).upsert({"key": key.name, "value": key.encode(value),
                                "updated_at": time.time()}, pk="key")
         self.changed.append(key.name)
 

@@ -100,15 +100,16 @@ MOOD_TARGETS: Key[dict[str, MoodTarget]] = Key(
 
 async def load_targets(settings: Settings) -> dict[str, MoodTarget]:
     """The five targets (defaults where unset); cached, never read on the event loop."""
-    return dict(await settings.get(MOOD_TARGETS))
+    targets: dict[str, MoodTarget] = await settings.get(MOOD_TARGETS)
+    return dict(targets)
 
 
 async def save_targets(settings: Settings, changes: dict[str, MoodTarget]
                        ) -> dict[str, MoodTarget]:
     """Merge `changes` into the stored targets in one transaction; returns all five."""
     def merge(tx: SettingsTx) -> dict[str, MoodTarget]:
-        targets = dict(tx.get(MOOD_TARGETS))
-        targets.update(changes)
+        stored: dict[str, MoodTarget] = tx.get(MOOD_TARGETS)
+        targets = {**stored, **changes}
         tx.set(MOOD_TARGETS, targets)
         return targets
     return await settings.change(merge)
