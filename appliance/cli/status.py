@@ -143,9 +143,11 @@ def _db_lines(db: dict[str, Any], live: dict[str, Any] | None, now: float) -> li
     listener = (live or {}).get("listener") or db.get("listener")
     lines.append(f"Listener  {_clean(listener.get('display_name') or listener.get('user_id'))}"
                  if listener else "Listener  none chosen")
+    from appliance.core.settings import SPEAKER_NAME
+
     settings = db.get("settings", {})
     if not (live or {}).get("player"):
-        lines.append(f"Speaker   {_clean(settings.get('speaker.name') or 'none chosen')}")
+        lines.append(f"Speaker   {_clean(settings.get(SPEAKER_NAME.name) or 'none chosen')}")
     links = db.get("links", [])
     lines.append("Links     none" if not links else "Links")
     for link in links:
