@@ -19,6 +19,7 @@ bus (the box's context does).
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -48,8 +49,12 @@ class Key(Generic[T]):
     encode: Callable[[T], str]
 
     def value(self, raw: str | None) -> T:
-        """The typed value of the stored text (`default` when unset)."""
-        return self.default if raw is None else self.decode(raw)
+        """The typed value of the stored text (a copy of `default` when unset).
+
+        Always a fresh object: a caller may change what it got (a dict of playlists)
+        without changing what the next caller reads.
+        """
+        return copy.deepcopy(self.default) if raw is None else self.decode(raw)
 
 
 def text_key(name: str, default: str = "") -> Key[str]:

@@ -14,9 +14,10 @@ import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlite_utils import Database
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 # The Spotify refresh token's fixed life (platform fact; music.tokens.LINK_LIFETIME_SECONDS).
 LINK_LIFETIME_DAYS = 182
@@ -43,6 +44,8 @@ def db_facts(path: Path, reminder_days: float = 14.0, now: float | None = None
                                                if Path(f"{path}{s}").exists())}
     if not path.exists():
         return facts
+    from sqlite_utils import Database
+
     try:
         conn = _connect_ro(path)
         try:

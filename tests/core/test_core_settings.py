@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from appliance.core.settings import (
     ACTIVE_LISTENER,
     PRIVACY,
     SPEAKER_VOLUME,
+    Key,
     Settings,
     count_key,
     stored,
@@ -53,6 +55,18 @@ async def test_typed_values_round_trip_and_unset_keys_read_as_their_default(stor
     assert Settings(store).get_sync(SPEAKER_VOLUME) == 40  # damaged text: the default
     await fresh.delete(ACTIVE_LISTENER)
     assert Settings(store).get_sync(ACTIVE_LISTENER) == ""
+
+
+async def test_a_value_read_is_the_readers_own_to_change(store) -> None:
+    bus = Bus()
+    settings = Settings(store, bus)
+    lists = Key("test.lists", {}, json.loads, json.dumps)
+    mine = await settings.get(lists)  # unset: the default
+    mine["sad"] = ["p1"]
+    assert await settings.get(lists) == {}  # the default itself did not change
+    await settings.set(lists, {"happy": ["p2"]})
+    (await settings.get(lists))["happy"].append("p3")
+    assert await settings.get(lists) == {"happy": ["p2"]}  # nor did the cached text
 
 
 async def test_reads_are_cached_until_a_write_anywhere_on_the_bus_announces_a_change(store):

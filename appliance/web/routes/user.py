@@ -18,7 +18,7 @@ from appliance.web.kit.guards import (
     require_owner,
     require_user,
 )
-from appliance.web.kit.keys import DEPS, PAIRING, PROVIDERS, REQ_NEW_TOKEN, SESSIONS
+from appliance.web.kit.keys import DEPS, PAIRING, PROVIDERS, REQ_NEW_TOKEN, SESSIONS, SETTINGS
 from appliance.web.kit.middleware import wants_json
 from appliance.web.kit.render import render
 from appliance.web.kit.responses import ApiError, json_data
@@ -177,7 +177,12 @@ async def _members(request: web.Request) -> list[dict[str, Any]]:
 
 async def _remove_member(request: web.Request, user: CurrentUser, target: str) -> bool:
     """Remove `target` (sessions included); True if the user removed themself."""
-    await _write(request, lambda db: accounts.remove_user(db, target, by=user.user_id))
+    try:  # through the settings: a removed listener stops being the listener everywhere
+        await request.app[SETTINGS].change(
+            lambda tx: accounts.remove_user(tx.db, target, by=user.user_id, settings=tx),
+            durable=True)
+    except accounts.AccountError as err:
+        raise account_error(err) from None
     await request.app[SESSIONS].revoke_user(target)
     if target != user.user_id:  # a removed member's signed-out browsers must not sign in again
         await request.app[SESSIONS].revoke_signed_out()
