@@ -110,7 +110,8 @@ def mood_history(ctx: BoxContext) -> Service:
     """The mood history: 15-minute aggregates of the room's readings, for the music page."""
     from appliance.music.history import MoodHistoryService
 
-    svc = MoodHistoryService(ctx.store, ctx.bus, ctx.config.player.mood_history_days)
+    svc = MoodHistoryService(ctx.store, ctx.bus, ctx.config.player.mood_history_days,
+                             settings=ctx.settings)
     ctx.parts.history = svc
     return svc
 

@@ -6,7 +6,7 @@ device-code request and one token poll (which answers "pending" when the
 client and secret are right), and names each refusal the provider gives in one
 line. `effective_providers` merges the page's values with the config: a
 provider whose `client_id` is set in the config file keeps the config's values.
-Values are sealed at rest (`identity_clients`, in `core.crypto.SEALED_COLUMNS`).
+Values are sealed at rest (`identity_clients`, sealed columns of `identity.schema.TABLES`).
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from sqlite_utils import Database
 
 from appliance.core.bus import MOODS, Bus, MoodReading, PrivacyChanged
 from appliance.core.service import Service
+from appliance.core.settings import PRIVACY, Settings
 
 logger = logging.getLogger(__name__)
 
@@ -81,9 +82,11 @@ class MoodHistoryService(Service):
     heartbeat_deadline = 120.0
 
     def __init__(self, store: Any, bus: Bus, retention_days: int = 90,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 settings: Settings | None = None) -> None:
         super().__init__()
         self.store = store
+        self.settings = settings or Settings(store)
         self.bus = bus
         self.clock = clock
         self.history = MoodHistory(retention_days)
@@ -93,7 +96,7 @@ class MoodHistoryService(Service):
     async def start(self) -> None:
         self._sub = self.bus.subscribe(MoodReading, PrivacyChanged, maxsize=500,
                                        name="mood_history")
-        self.privacy = self.store.get_setting("privacy") == "1"
+        self.privacy = await self.settings.get(PRIVACY)
 
     async def run(self) -> None:
         while True:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from appliance.core.store import Store
 from appliance.identity import accounts, pins, profiles
 from appliance.identity.models import VerifiedIdentity
+from appliance.schema import open_store
 
 
 @pytest.fixture
 def store(tmp_path):
-    s = Store.open(tmp_path / "mooddj.db")
+    s = open_store(tmp_path / "mooddj.db")
     yield s
     s.close()
 

@@ -9,9 +9,9 @@ import pytest
 from appliance.core.config import IdentityConfig, from_dict
 from appliance.core.crypto import Sealer
 from appliance.core.secrets_store import verify_sealed
-from appliance.core.store import Store
 from appliance.identity import provider_settings as ps
 from appliance.identity.providers import PROVIDERS, make_provider
+from appliance.schema import open_store
 from appliance.standins.identity import IdentitySim
 
 GOOGLE_ID = "123456789012-abcdefghijklmnopqrstuvwxyz012345.apps.googleusercontent.com"
@@ -104,7 +104,7 @@ def test_shapes_are_checked_before_asking_anyone():
 
 
 def test_stored_sealed_and_the_config_file_wins(tmp_path):
-    store = Store.open(tmp_path / "mooddj.db")
+    store = open_store(tmp_path / "mooddj.db")
     sealer = Sealer(b"k" * 32)
     try:
         store.write_sync(lambda db: ps.save_client(

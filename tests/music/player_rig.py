@@ -21,12 +21,14 @@ from music_player_fakes import FakeSpotify, seed
 from appliance.bench.player import PlayerStack, SimClock, player_stack
 from appliance.core.bus import Bus, Event, MoodReading, PresenceChanged
 from appliance.core.config import PlayerConfig
+from appliance.core.settings import Settings
 from appliance.core.store import Store
 from appliance.music.player import PlayerService, settings_from
 from appliance.music.policy import next_wake
 from appliance.music.selector import Selector
 from appliance.music.speakers import SpeakerManager
 from appliance.music.spotify_models import Track
+from appliance.schema import open_store
 
 STEP = 0.05  # simulated seconds per step while waiting for something
 
@@ -112,19 +114,22 @@ async def fake_rig(tmp_path: Path, tracks: list[tuple[Track, tuple[float, ...]]]
                    users: tuple[str, ...] = ("mmp_a",)) -> AsyncIterator[Rig]:
     """The player on `FakeSpotify`: tiny timings (0.6 s empty room, 0.2 s fades)."""
     clock = SimClock()
-    store = Store.open(tmp_path / "m.db")
+    store = open_store(tmp_path / "m.db")
     bus = Bus(asyncio.get_running_loop())
     await seed(store, tracks, users=users)
     api = FakeSpotify([t for t, _ in tracks], clock=clock)
     cfg = PlayerConfig(empty_room_minutes=0.01, resume_within_minutes=1.0, fade_seconds=0.2,
                        default_volume=40)
-    speakers = SpeakerManager(api, store, bus, _SpotifyCfg())  # type: ignore[arg-type]
+    box_settings = Settings(store, bus)  # the box's: cached, the one writer of privacy
+    speakers = SpeakerManager(api, store, bus, _SpotifyCfg(),  # type: ignore[arg-type]
+                              settings=box_settings)
     speakers.step_seconds = 0.05
     speakers.clock, speakers.sleep = clock, clock.sleep
-    selector = Selector(api, store, None, cfg)
+    selector = Selector(api, store, None, cfg, settings=box_settings)
     player = PlayerService(api=api, speakers=speakers, selector=selector, store=store, bus=bus,
                            settings=settings_from(cfg, poll_seconds=0.3, queue_lead_seconds=0.3,
-                                                  retry_initial=0.2), clock=clock)
+                                                  retry_initial=0.2), clock=clock,
+                           box_settings=box_settings)
     sub = bus.subscribe(maxsize=None, name="test")
     await player.start()
     try:

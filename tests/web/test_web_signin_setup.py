@@ -11,9 +11,9 @@ from conftest import Box, Browser
 from appliance.core.bus import Bus
 from appliance.core.config import Config, from_dict
 from appliance.core.crypto import Sealer
-from appliance.core.store import Store
 from appliance.identity.device_flow import DeviceFlows
 from appliance.identity.providers import build_providers
+from appliance.schema import open_store
 from appliance.web.kit.deps import WebDeps
 from appliance.web.service import WebService
 
@@ -47,7 +47,7 @@ async def setup_box(tmp_path, idsim):
     idsim.clients = {GH_ID, MS_ID, "Ov23liNoDeviceFlow01", "sim-google.apps.example"}
     idsim.misconfigured["Ov23liNoDeviceFlow01"] = "device_flow_disabled"
     config = config_for(tmp_path, idsim)
-    store = Store.open(config.paths.database_path)
+    store = open_store(config.paths.database_path)
     sealer = Sealer(b"s" * 32)
     bus = Bus(asyncio.get_running_loop())
     box, flows = await start(config, store, bus, idsim, sealer)
