@@ -112,7 +112,7 @@ def test_stored_sealed_and_the_config_file_wins(tmp_path):
         store.write_sync(lambda db: ps.save_client(db, sealer, ps.ClientValues("github", GH_ID)))
         raw = store.read_sync(lambda db: list(db.query("SELECT * FROM identity_clients")))
         assert all(GOOGLE_SECRET not in str(r) and GOOGLE_ID not in str(r) for r in raw)
-        assert store.read_sync(lambda db: verify_sealed(db, sealer)) == []
+        assert store.read_sync(lambda db: verify_sealed(db, sealer, store.sealed)) == []
         stored = store.read_sync(lambda db: ps.stored_clients(db, sealer))
         config = from_dict(IdentityConfig, {"github": {"client_id": "Iv1.fromtheconfigfile"}})
         eff = ps.effective_providers(config, stored)
