@@ -237,9 +237,9 @@ def build_release(layout: Layout) -> Path:
 
 def migrate_in_place(db: Path) -> None:
     """Apply this release's migrations to the database at db (a copy, during an update)."""
-    from appliance.core.store import Store
+    from appliance.schema import open_store
 
-    Store.open(db).close()
+    open_store(db).close()
 
 
 def migrate_copy(release: Path, db: Path, copy: Path) -> None:

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from appliance.cli import main as cli
-from appliance.core.store import Store
 from appliance.maintenance.backup import make_backup
 from appliance.maintenance.restore import restore_backup
+from appliance.schema import open_store
 
 CALIBRATION = b'{"valence": 0.1, "arousal": -0.05}\n'
 
@@ -23,7 +23,7 @@ def _box(root: Path, extra: str = "") -> tuple[Path, Path]:
     state.mkdir(parents=True, mode=0o700)
     conf = root / "config.toml"
     conf.write_text(f'[paths]\nstate_dir = "{state}"\nruntime_dir = "{root / "run"}"\n{extra}')
-    Store.open(state / "mooddj.db").close()
+    open_store(state / "mooddj.db").close()
     return conf, state
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.core.store import Store
+from appliance.schema import open_store
 
 REPO = Path(__file__).resolve().parents[2]
 # nobody may not reach this venv's interpreter (e.g. under /root): Debian's python3 of the
@@ -50,7 +50,7 @@ def box_dirs() -> Iterator[Path]:
         state, run = root / "state", root / "run"
         state.mkdir(mode=0o700)
         run.mkdir(mode=0o750)
-        Store.open(state / "mooddj.db").close()
+        open_store(state / "mooddj.db").close()
         (state / "secret.key").write_bytes(os.urandom(32))
         (state / "secret.key").chmod(0o600)
         (root / "config.toml").write_text(

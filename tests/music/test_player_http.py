@@ -185,7 +185,7 @@ async def test_mood_targets_that_are_not_an_object_are_a_400(page, targets) -> N
                          headers=_json(csrf)) as r:
         assert r.status == 400, await r.text()
         assert (await r.json())["error"]["code"] == "bad_targets"
-    assert store.get_setting("mood_targets") in (None, "")
+    assert stored_text(store, MOOD_TARGETS) in (None, "")
 
 
 @pytest.mark.parametrize("days", ["nan", "NaN", "inf", "-inf"])

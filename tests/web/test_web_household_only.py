@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 
 from appliance.core.bus import MoodReading, PresenceChanged
+from appliance.core.settings import PRIVACY, Settings
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -27,7 +28,7 @@ async def test_a_signed_out_browser_cannot_turn_privacy_off_or_read_the_room(box
     assert (await paired.post("/api/privacy", json={"enabled": True})).status == 200
     r = await paired.post("/api/privacy", json={"enabled": False})
     assert r.status == 401 and (await r.json())["error"]["code"] == "not_signed_in"
-    assert box.store.get_setting("privacy") == "1"  # still on: the camera stays off
+    assert Settings(box.store).get_sync(PRIVACY) is True  # still on: the camera stays off
     status = (await (await paired.get("/api/status")).json())["data"]
     assert status["presence"] is None and status["mood"] is None
     with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
@@ -51,7 +52,7 @@ async def test_privacy_changes_only_for_a_clear_request(box, browser, content_ty
     assert (await owner.post("/api/privacy", json={"enabled": True})).status == 200
     r = await owner.post("/api/privacy", data=body, headers={"Content-Type": content_type})
     assert r.status == 400, await r.text()
-    assert box.store.get_setting("privacy") == "1"  # privacy stays on, the camera off
+    assert Settings(box.store).get_sync(PRIVACY) is True  # privacy stays on, the camera off
 
 
 # -- F-6: one browser cannot take every live-update slot --------------------------------------

@@ -20,10 +20,10 @@ from yarl import URL
 
 from appliance.core.bus import Bus
 from appliance.core.config import Config, from_dict
-from appliance.core.store import Store
 from appliance.identity.accounts import owner_exists
 from appliance.panel.pins import make_factory
 from appliance.panel.service import PanelService
+from appliance.schema import open_store
 from appliance.web.kit.deps import WebDeps
 from appliance.web.service import WebService
 
@@ -89,7 +89,7 @@ def _config(tmp_path) -> Config:
 async def box(tmp_path):
     """The setup page and the panel on mock pins, as on a box (no virtual-panel routes)."""
     config = _config(tmp_path)
-    store = Store.open(config.paths.database_path)
+    store = open_store(config.paths.database_path)
     bus = Bus(asyncio.get_running_loop())
     panel = PanelService(config.panel, bus, store=store, factory=make_factory("mock"))
     await panel.start()
