@@ -1,6 +1,7 @@
 """The box's tables: every package's set, in the order `Store.open` applies them.
 
-Identity comes before music: `connections.user_id` refers to `users`.
+Identity comes before music: `connections.user_id` refers to `users`. The web has no
+tables of its own: a browser's session (who it is, that it was paired) is identity's.
 """
 
 from __future__ import annotations
@@ -13,9 +14,8 @@ from appliance.core.schema import Tables
 from appliance.core.store import Store
 from appliance.identity import schema as identity
 from appliance.music import schema as music
-from appliance.web import schema as web
 
-TABLES: tuple[Tables, ...] = (core.TABLES, identity.TABLES, web.TABLES, music.TABLES)
+TABLES: tuple[Tables, ...] = (core.TABLES, identity.TABLES, music.TABLES)
 SEALED: tuple[SealedColumn, ...] = tuple(c for t in TABLES for c in t.sealed)
 
 

@@ -1,5 +1,5 @@
 """Identity's tables: household accounts (profiles), their sign-in identities, pairing codes,
-and the household's own sign-in clients."""
+the household's own sign-in clients, and the browsers' sessions (who a browser is)."""
 
 from __future__ import annotations
 
@@ -60,6 +60,34 @@ def m004_identity_clients(db: Database) -> None:
     }, pk="provider")
 
 
+@migrations()
+def m005_sessions(db: Database) -> None:
+    db.table("sessions").create({
+        "id_hash": str,  # sha256 of the opaque token; the token itself is never stored
+        "user_id": str,  # empty for a paired-but-not-signed-in browser
+        "csrf": str,
+        "paired": int,  # 1 once the browser proved physical presence
+        "created_at": float,
+        "last_seen": float,
+        "expires_at": float,
+        "revoked": int,
+        "user_agent": str,
+    }, pk="id_hash")
+    db.table("sessions").create_index(["user_id"])
+
+
+@migrations()
+def m006_paired_browsers(db: Database) -> None:
+    # A paired browser outlives its session tokens (sign-in and logout rotate them).
+    for column, kind in (("device_id", str), ("paired_at", float), ("paired_via", str),
+                         ("paired_from", str)):
+        db.table("sessions").add_column(column, kind)
+    db.execute("UPDATE sessions SET device_id = lower(hex(randomblob(8))), "
+               "paired_at = created_at, paired_via = '', paired_from = '' "
+               "WHERE device_id IS NULL")
+    db.table("sessions").create_index(["device_id"])
+
+
 TABLES = declare(
     migrations,
     sealed=(SealedColumn("identity_clients", "client_id", user_id_column="provider",
@@ -67,4 +95,5 @@ TABLES = declare(
             SealedColumn("identity_clients", "client_secret", user_id_column="provider",
                          platform="identity")),
     formerly={"m001_accounts": "m001_accounts", "m002_pairing_codes": "m101_web_pairing_codes",
-              "m003_profiles": "m110_profiles", "m004_identity_clients": "m111_identity_clients"})
+              "m003_profiles": "m110_profiles", "m004_identity_clients": "m111_identity_clients",
+              "m005_sessions": "m001_accounts", "m006_paired_browsers": "m120_web_paired_browsers"})

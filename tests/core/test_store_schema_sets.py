@@ -51,7 +51,7 @@ def test_a_fresh_database_records_each_package_set_in_order(tmp_path: Path) -> N
         store.close()
     assert pending == [] and unknown == []
     sets = list(dict.fromkeys(s for s, _ in records(path)))
-    assert sets == ["core", "identity", "web", "music"]  # identity before music: foreign keys
+    assert sets == ["core", "identity", "music"]  # identity before music: foreign keys
     assert ("music", "m001_connections") in records(path)
 
 
@@ -74,7 +74,7 @@ def test_a_database_made_by_the_single_set_opens_without_running_anything_again(
     after = records(path)
     assert after[:len(before)] == before  # the old records are kept as they were
     adopted = after[len(before):]
-    assert {s for s, _ in adopted} == {"core", "identity", "web", "music"}
+    assert {s for s, _ in adopted} == {"core", "identity", "music"}
     assert len(adopted) == sum(len(t.names) for t in TABLES)
     open_store(path).close()
     assert records(path) == after  # nothing recorded, nor run, a second time
