@@ -20,6 +20,7 @@ from yarl import URL
 
 from appliance.core.bus import Bus
 from appliance.core.config import Config, from_dict
+from appliance.core.settings import Settings
 from appliance.identity.accounts import owner_exists
 from appliance.panel.pins import make_factory
 from appliance.panel.service import PanelService
@@ -91,7 +92,7 @@ async def box(tmp_path):
     config = _config(tmp_path)
     store = open_store(config.paths.database_path)
     bus = Bus(asyncio.get_running_loop())
-    panel = PanelService(config.panel, bus, store=store, factory=make_factory("mock"))
+    panel = PanelService(config.panel, bus, settings=Settings(store), factory=make_factory("mock"))
     await panel.start()
     runner = asyncio.create_task(panel.run())
     web = WebService(WebDeps(config=config, bus=bus, store=store), port=0)
