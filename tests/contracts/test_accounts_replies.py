@@ -17,6 +17,7 @@ from appliance.music import connections
 from appliance.music.connections import Connection
 from appliance.music.errors import RelinkNeeded, SpotifyError
 from appliance.music.tokens import SCOPES, TokenManager
+from appliance.schema import open_store
 from tests.contracts.corpus import Replay, case
 
 OLD_REFRESH = "AQCJ...EnvIJV6d8"
@@ -25,7 +26,7 @@ OLD_REFRESH = "AQCJ...EnvIJV6d8"
 @contextlib.asynccontextmanager
 async def manager(tmp: Path) -> AsyncIterator[tuple[TokenManager, Replay, Store, Sealer]]:
     replay = await Replay().start()
-    store = Store.open(tmp / "mooddj.db")
+    store = open_store(tmp / "mooddj.db")
     sealer = Sealer.from_file(tmp / "secret.key", create=True)
     tm = TokenManager(store, sealer, SpotifyConfig(accounts_url=replay.url,
                                                    client_id="5f1c0ffee0ddba11", timeout=3.0))

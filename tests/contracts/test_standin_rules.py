@@ -9,6 +9,7 @@ import pytest
 
 from appliance.core.bus import ErrorRaised
 from appliance.core.config import PlayerConfig
+from appliance.core.settings import Settings, text_key
 from appliance.music.errors import (
     DeviceNotControllable,
     NotRegistered,
@@ -29,7 +30,8 @@ async def test_selection_with_every_real_rule_on(tmp_path: Path) -> None:
         await env.link("u_alice", "alice")
         env.sim.rules = Rules.real()
         happy = env.sim.playlists[0]["id"]
-        await env.store.set_setting("mood_playlists", json.dumps({"happy": [happy, EVERYTHING]}))
+        await Settings(env.store).set(text_key("mood_playlists"),
+                                      json.dumps({"happy": [happy, EVERYTHING]}))
         sel = Selector(env.svc.api, env.store, None, PlayerConfig(), bus=env.bus)
         picks = await sel.pick("u_alice", "happy", DEFAULT_TARGETS["happy"], count=3)
         assert len(picks) == 3 and {t.id for t in picks} <= set(env.sim.playlists[0]["tracks"])

@@ -208,7 +208,7 @@ async def test_the_music_page_names_playlists_spotify_refused(page) -> None:
     async def playlist_tracks(user_id: str, playlist_id: str) -> list:
         raise PlaylistUnavailable(playlist_id=playlist_id, status=403)
     api.playlists, api.playlist_tracks = playlists, playlist_tracks
-    await store.set_setting("active_listener", "mmp_a")
+    await Settings(store).set(ACTIVE_LISTENER, "mmp_a")
     await player.selector.pool("mmp_a", force=True)
     async with http.get(base + "/music") as r:
         html = await r.text()

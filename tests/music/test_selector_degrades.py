@@ -10,6 +10,7 @@ from spotify_kit import spotify_env
 
 from appliance.core.bus import ErrorCleared, ErrorRaised
 from appliance.core.config import PlayerConfig
+from appliance.core.settings import Settings, text_key
 from appliance.music.moods import DEFAULT_TARGETS
 from appliance.music.selector import NOTHING_KEY, Selector
 
@@ -23,7 +24,8 @@ async def test_a_refused_playlist_is_skipped_and_named_and_the_rest_is_used(
         env.sim.inject("GET", rf"/playlists/{EVERYTHING}/items", 403, message="Forbidden",
                        times=10)
         happy = env.sim.playlists[0]["id"]
-        await env.store.set_setting("mood_playlists", json.dumps({"happy": [happy, EVERYTHING]}))
+        await Settings(env.store).set(text_key("mood_playlists"),
+                                      json.dumps({"happy": [happy, EVERYTHING]}))
         sel = Selector(env.svc.api, env.store, None, PlayerConfig(), bus=env.bus)
         picks = await sel.pick("u_alice", "happy", DEFAULT_TARGETS["happy"], count=3)
         assert len(picks) == 3
@@ -49,7 +51,7 @@ async def test_nothing_playable_is_reported_once_and_cleared(tmp_path: Path) -> 
         message = raised[0].message
         assert "'Happy Vibes'" in message and "3 more" in message and "music page" in message
         env.sim.injections.clear()
-        await env.store.set_setting("mood_playlists", json.dumps(
+        await Settings(env.store).set(text_key("mood_playlists"), json.dumps(
             {"happy": env.sim.playlists[0]["id"]}))
         sel.invalidate()
         assert await sel.pick("u_alice", "happy", DEFAULT_TARGETS["happy"])
