@@ -94,6 +94,7 @@ class StatusWriter(Service):
         self.links: dict[tuple[str, str], dict[str, Any]] = {}
         self.writes = 0
         self._sub: Subscription | None = None
+        self._writing: asyncio.Future[None] | None = None
 
     async def start(self) -> None:
         """Check the runtime dir is writable and start listening to the bus."""
@@ -132,6 +133,8 @@ class StatusWriter(Service):
             self._drain()
             self._sub.close()
             self._sub = None
+            if self._writing is not None:  # a cancelled write's thread may still be writing
+                await asyncio.wait([self._writing])
             with contextlib.suppress(OSError):
                 write_atomic(self.path, json.dumps(self.snapshot_doc(running=False), default=str))
 
@@ -179,7 +182,8 @@ class StatusWriter(Service):
     async def write(self) -> None:
         """Write the snapshot now (serialised on the loop, written on a thread)."""
         text = json.dumps(self.snapshot_doc(), default=str, indent=1)
-        await asyncio.to_thread(write_atomic, self.path, text)
+        self._writing = asyncio.ensure_future(asyncio.to_thread(write_atomic, self.path, text))
+        await asyncio.shield(self._writing)
         self.writes += 1
         self.detail = f"written every {self.interval:g} s to {self.path}"
 
