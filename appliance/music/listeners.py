@@ -8,19 +8,22 @@ from sqlite_utils import Database
 
 from appliance.core.bus import Bus, ListenerChanged
 from appliance.core.settings import ACTIVE_LISTENER, Settings, SettingsTx
+from appliance.identity import accounts
 from appliance.music import connections
 
 logger = logging.getLogger(__name__)
 
 
 def linked_users(db: Database) -> list[dict[str, str]]:
-    """Users with a usable Spotify link, oldest link first: `user_id`, `display_name`."""
-    rows = db.query(
-        "SELECT c.user_id AS user_id, COALESCE(NULLIF(u.display_name, ''), c.display_name, '')"
-        " AS display_name FROM connections c LEFT JOIN users u ON u.id = c.user_id"
-        " WHERE c.platform = ? AND c.state = ? ORDER BY c.linked_at, c.user_id",
-        [connections.PLATFORM, connections.LINKED])
-    return [{"user_id": r["user_id"], "display_name": r["display_name"] or ""} for r in rows]
+    """Users with a usable Spotify link, oldest link first: `user_id`, `display_name`.
+
+    The name is the household's (identity's profile), else the Spotify account's.
+    """
+    names = {u["id"]: u["display_name"] for u in accounts.members(db)}
+    links = sorted((c for c in connections.list_all(db) if c.state == connections.LINKED),
+                   key=lambda c: (c.linked_at, c.user_id))
+    return [{"user_id": c.user_id, "display_name": names.get(c.user_id) or c.display_name or ""}
+            for c in links]
 
 
 async def active(settings: Settings) -> str | None:
