@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 
 Access = Literal["open", "pin", "signin"]
 MAX_NAME = 40
+INVITE_FOR = "for:"  # an invite code's created_by when it opens one profile on its browser
 
 
 class NameTaken(AccountError):

@@ -233,3 +233,36 @@ async def test_the_owner_resets_a_forgotten_pin_and_names_can_change(box, browse
     r = await ben.send("PUT", "/user/name", json={"name": "  Benji "})
     assert r.status == 200 and (await data(r))["displayName"] == "Benji"
     assert (await data(await ben.get("/user/profile")))["displayName"] == "Benji"
+
+
+async def test_a_code_made_for_a_profile_opens_it_on_the_new_phone(box, browser):
+    import re as _re
+
+    owner = browser()
+    await claim(owner, "Ana", "2468")
+    r = await owner.post("/api/profiles", json={"name": "Ben", "pin": "1357"})
+    ben_id = (await data(r))["id"]
+    page = await (await owner.get("/members", html=True)).text()
+    assert "Code for their phone" in page
+    r = await owner.http.post(box.base + "/members/invite", data={
+        "csrf_token": owner.csrf, "for": ben_id}, headers={"Accept": "text/html"})
+    page = await r.text()
+    assert "code for <strong>Ben</strong>" in page
+    code = _re.search(r'id="invite-code">([A-Z0-9-]+)<', page).group(1)
+    phone = browser()
+    await phone.refresh_csrf()
+    r = await phone.post("/pair/code", json={"code": code}, headers={"Accept": "application/json"})
+    assert r.status == 200 and (await data(r))["next"] == "/", await r.text()
+    await phone.refresh_csrf()
+    prof = await data(await phone.get("/user/profile"))
+    assert (prof["id"], prof["displayName"], prof["role"]) == (ben_id, "Ben", "member")
+    # A code for a profile that does not exist is a plain invite: the browser says who it is.
+    r = await owner.http.post(box.base + "/members/invite", data={
+        "csrf_token": owner.csrf, "for": prof["id"] + "x"}, headers={"Accept": "text/html"})
+    code = _re.search(r'id="invite-code">([A-Z0-9-]+)<', await r.text()).group(1)
+    other = browser()
+    await other.refresh_csrf()
+    r = await other.post("/pair/code", json={"code": code}, headers={"Accept": "application/json"})
+    assert (await data(r))["next"] == "/signin"
+    await other.refresh_csrf()
+    assert (await other.get("/user/profile")).status == 401

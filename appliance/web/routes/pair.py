@@ -10,10 +10,12 @@ from typing import Any
 
 from aiohttp import web
 
+from appliance.identity import accounts
 from appliance.identity.pairing import CodeRateLimited, PairingManager, format_code
+from appliance.identity.profiles import INVITE_FOR
 from appliance.web.kit.bodies import read_body
 from appliance.web.kit.guards import current_session, current_user, require_owner
-from appliance.web.kit.keys import FLOWS, PAIRING, REQ_NEW_TOKEN, SESSIONS
+from appliance.web.kit.keys import DEPS, FLOWS, PAIRING, REQ_NEW_TOKEN, SESSIONS
 from appliance.web.kit.middleware import wants_json
 from appliance.web.kit.render import render
 from appliance.web.kit.responses import ApiError, json_data
@@ -28,10 +30,11 @@ def _client(request: web.Request) -> str:
     return request.remote or "unknown"
 
 
-async def _become_paired(request: web.Request, sess: WebSession, via: str) -> None:
+async def _become_paired(request: web.Request, sess: WebSession, via: str,
+                         user_id: str = "") -> None:
     """Swap the browser's session for a new, stored, paired one (no fixation)."""
     token, _ = await request.app[SESSIONS].create(
-        paired=True, user_agent=request.headers.get("User-Agent", ""),
+        user_id=user_id, paired=True, user_agent=request.headers.get("User-Agent", ""),
         replaces=sess.key if sess.stored else "", via=via, client=_client(request))
     request[REQ_NEW_TOKEN] = token
 
@@ -120,8 +123,20 @@ async def pair_code(request: web.Request) -> web.StreamResponse:
             raise web.HTTPSeeOther("/pair?error=code")
         raise ApiError(400, "wrong_code",
                        "That code is wrong, used or expired; check it or make a new one.")
-    await _become_paired(request, sess, "code" if made_by == "cli" else "invite")
+    for_user = await _invited_profile(request, made_by)
+    await _become_paired(request, sess, "code" if made_by == "cli" else "invite", for_user)
+    if for_user:  # the owner made this code for someone's profile: it opens it at once
+        return _done(request, {"state": "paired", "next": "/"}, "/")
     return _done(request, {"state": "paired", "next": "/signin"}, "/signin")
+
+
+async def _invited_profile(request: web.Request, made_by: str) -> str:
+    """The profile an invite code was made for ("for:<id>"), if it still exists; else ''."""
+    if not made_by.startswith(INVITE_FOR):
+        return ""
+    user_id = made_by[len(INVITE_FOR):]
+    found = await request.app[DEPS].store.read(lambda db: accounts.get_user(db, user_id))
+    return user_id if found else ""
 
 
 async def create_code(request: web.Request) -> web.StreamResponse:

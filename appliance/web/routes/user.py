@@ -11,6 +11,8 @@ from sqlite_utils import Database
 from appliance.core.bus import LinkState
 from appliance.identity import accounts
 from appliance.identity.pairing import format_code
+from appliance.identity.profiles import INVITE_FOR
+from appliance.web.kit.bodies import read_body
 from appliance.web.kit.guards import (
     CurrentUser,
     current_session,
@@ -232,10 +234,17 @@ async def _browsers_context(request: web.Request, user: CurrentUser) -> dict[str
 async def members_invite(request: web.Request) -> web.Response:
     """Form: the owner makes an invite code, shown once on the page."""
     user = require_owner(request)
-    code, until = await request.app[PAIRING].create_code(user.user_id)
+    members = await _members(request)
+    wanted = str((await read_body(request)).get("for") or "")
+    for_member = next((m for m in members if m["id"] == wanted and m["id"] != user.user_id),
+                      None)
+    # A code for someone's profile opens it on their phone; otherwise they say who they are.
+    made_by = f"{INVITE_FOR}{for_member['id']}" if for_member else user.user_id
+    code, until = await request.app[PAIRING].create_code(made_by)
     return render(request, "members.html", {
-        "members": await _members(request), "labels": _labels(request),
-        "invite": {"code": format_code(code), "until": until}, "error": "",
+        "members": members, "labels": _labels(request),
+        "invite": {"code": format_code(code), "until": until,
+                   "for": for_member["displayName"] if for_member else ""}, "error": "",
         **await _browsers_context(request, user)})
 
 
