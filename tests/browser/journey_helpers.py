@@ -115,7 +115,7 @@ def _start(args: list[str], timeout: float) -> SimBox:
             box.stop()
             raise RuntimeError(f"mooddj {args[0]} was not ready in {timeout:.0f} s:\n"
                                f"{box.output()}")
-    if proc.poll() is not None:
+    if proc.poll() is not None or not any("box ready" in line for line in box.lines):
         box.stop()
         raise RuntimeError(f"mooddj {args[0]} did not start:\n{box.output()}")
     return box
