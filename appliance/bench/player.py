@@ -73,13 +73,14 @@ class PlayerStack:
 @contextlib.asynccontextmanager
 async def player_stack(state_dir: Path, *, clock: SimClock | None = None, speed: float = 1.0,
                        player: dict[str, Any] | None = None,
-                       settings: dict[str, Any] | None = None,
-                       volume: int = 40) -> AsyncIterator[PlayerStack]:
+                       settings: dict[str, Any] | None = None, volume: int = 40,
+                       real_rules: bool = False) -> AsyncIterator[PlayerStack]:
     """Stand-ins, a store, a linked listener on "Living Room" and a started player.
 
     With `clock` everything (stand-in playback, fades, rate-limit windows, the
     player) runs on that simulated clock; `player` is `[player]` config,
-    `settings` overrides the policy's (`poll_seconds`, `queue_lead_seconds`, ...).
+    `settings` overrides the policy's (`poll_seconds`, `queue_lead_seconds`, ...);
+    `real_rules` switches on every real-Spotify rule of the stand-in (`Rules.real()`).
     """
     from appliance.core.bus import Bus
     from appliance.core.config import Config, from_dict
@@ -92,9 +93,12 @@ async def player_stack(state_dir: Path, *, clock: SimClock | None = None, speed:
     from appliance.schema import open_store
     from appliance.simmode.spotify_link import ensure_user, link_via_sim
     from appliance.standins.features import FeaturesSim
+    from appliance.standins.spotify_rules import Rules
     from appliance.standins.spotify_server import SpotifySim
 
     sim = SpotifySim(speed=speed, clock=clock)
+    if real_rules:
+        sim.rules = Rules.real()
     await sim.start()
     fsim = await FeaturesSim().start()
     store = open_store(state_dir / "mooddj.db")
@@ -146,7 +150,7 @@ class Scene:
 
     at: float
     mood: str | None  # the faces' expression; None: nobody in the room
-    other_app: str = ""  # "play": someone plays from the Spotify app; "stop": they stop
+    other_app: str = ""  # "play": a podcast from the Spotify app; "stop": it stops
     press_play: bool = False
 
 
@@ -210,7 +214,7 @@ async def run_hour(stack: PlayerStack, clock: SimClock, script: tuple[Scene, ...
             scene_i += 1
             scene = scenes[scene_i]
             _other_app(stack, scene.other_app)
-            if scene.press_play:
+            if scene.press_play and player.model.phase.value != "playing":
                 bus.publish(ButtonGesture(gesture="play_press"))
             if scene.mood and player.model.phase.value == "playing" \
                     and scene.mood != player.model.heading:
@@ -244,14 +248,11 @@ async def run_hour(stack: PlayerStack, clock: SimClock, script: tuple[Scene, ...
 
 
 def _other_app(stack: PlayerStack, what: str) -> None:
-    """Someone uses the account from the Spotify app (the stand-in's state changes)."""
-    p = stack.sim.player
+    """Someone uses the account from the Spotify app: a podcast on the speaker, then not."""
     if what == "play":
-        ours = {h.track_id for h in p.history}
-        other = next(t for t in p.tracks if t not in ours)
-        p.play([other])
+        stack.sim.play_podcast()
     elif what == "stop":
-        p.pause()
+        stack.sim.stop_foreign()
 
 
 def hour_figures(stack: PlayerStack, log: HourLog, minutes: float, dwell: float,
@@ -301,7 +302,7 @@ async def bench_hour(minutes: float, script: tuple[Scene, ...] = DEFAULT_SCRIPT
     vision, player_cfg = VisionConfig(), PlayerConfig()
     clock = SimClock()
     with tempfile.TemporaryDirectory(prefix="mooddj-bench-") as tmp:
-        async with player_stack(Path(tmp), clock=clock) as stack:
+        async with player_stack(Path(tmp), clock=clock, real_rules=True) as stack:
             log = await run_hour(stack, clock, script, minutes, RoomMood.from_config(vision))
             return hour_figures(stack, log, minutes, vision.dwell_seconds,
                                 player_cfg.empty_room_minutes * 60.0)

@@ -41,6 +41,8 @@ from appliance.music import listeners, moods
 from appliance.music.errors import (
     DeviceNotControllable,
     NotLinked,
+    NotRegistered,
+    PlaybackRefused,
     PremiumRequired,
     RateLimited,
     RelinkNeeded,
@@ -89,7 +91,8 @@ __all__ = ["OFFLINE_KEY", "PlayerApi", "PlayerService", "Speakers", "create_play
 logger = logging.getLogger(__name__)
 
 OFFLINE_KEY = "player.spotify_unreachable"
-BLOCKING_ERRORS = (NotLinked, RelinkNeeded, PremiumRequired, DeviceNotControllable)
+BLOCKING_ERRORS = (NotLinked, RelinkNeeded, PremiumRequired, DeviceNotControllable,
+                   NotRegistered)
 COMMAND_EVENTS = (ButtonGesture, ManualMood, PresenceChanged, PrivacyChanged, ListenerChanged)
 HEARTBEAT_WAIT = 1.0  # the run loop wakes at least this often (heartbeat, manual expiry)
 
@@ -152,7 +155,7 @@ def classify(err: Exception) -> tuple[Trouble, str, float]:
         return Trouble.BLOCKED, message, 0.0
     if isinstance(err, NothingToPlay):
         return Trouble.NOTHING_TO_PLAY, message, 0.0
-    if isinstance(err, Restricted):
+    if isinstance(err, PlaybackRefused | Restricted):
         return Trouble.REFUSED, (
             "Spotify refused to start the music on this speaker (\"Restriction violated\"); "
             "press Play to try again, or choose another speaker if it keeps happening."), 0.0
@@ -209,6 +212,10 @@ class PlayerService(Service):
     def selection_changed(self) -> None:
         """Mood playlists or targets changed: pick from fresh pools."""
         self.selector.invalidate()
+
+    def skipped_playlists(self, user_id: str) -> list[Any]:
+        """The playlists Spotify refused in the last collection (id, name, why)."""
+        return list(self.selector.skipped(user_id))
 
     # -- service lifecycle -------------------------------------------------------
 
@@ -328,6 +335,16 @@ class PlayerService(Service):
         tracks = await self.selector.pick(self._user, mood, target, count=1, avoid=list(avoid))
         return tracks[0] if tracks else None
 
+    def _nothing(self, mood: str) -> str:
+        """What to tell a person when nothing fits `mood` (and which playlists Spotify refused)."""
+        text = (f"No {mood} tracks found in the listener's library; add playlists for this "
+                f"mood on the music page.")
+        skipped = self.selector.skipped(self._user)
+        if skipped:
+            names = ", ".join(repr(s.name or s.playlist_id) for s in skipped[:3])
+            text += f" Spotify refused {names}: {skipped[0].why}"
+        return text
+
     async def _find_listener(self, c: FindListener) -> Any:
         return ListenerFound(await listeners.active(self.box_settings))
 
@@ -341,8 +358,7 @@ class PlayerService(Service):
                      self.settings.default_volume)
         track = await self._pick(c.mood, c.reading, c.avoid)
         if track is None:
-            raise NothingToPlay(f"No {c.mood} tracks found in the listener's library; add "
-                                f"playlists for this mood on the music page.")
+            raise NothingToPlay(self._nothing(c.mood))
         return Ready(track, c.mood, self.device.name, volume)
 
     async def _set_volume(self, c: SetVolume) -> Any:
@@ -357,8 +373,7 @@ class PlayerService(Service):
     async def _play(self, c: Play) -> Any:
         track = c.track or await self._pick(c.mood, c.reading, c.avoid)
         if track is None:
-            raise NothingToPlay(f"No {c.mood} tracks found in the listener's library; add "
-                                f"playlists for this mood on the music page.")
+            raise NothingToPlay(self._nothing(c.mood))
         device = await self._device_now()
         await self.api.play(self._user, device_id=device.id, uris=[track.uri])
         return Started(track, c.mood)
@@ -457,7 +472,7 @@ def create_player(config: Config, bus: Bus, store: Any, spotify: Any,
     from appliance.music.selector import Selector
 
     selector = Selector(spotify.api, store, make_provider(config.features), config.player,
-                        settings=box_settings)
+                        settings=box_settings, bus=bus)
     return PlayerService(api=spotify.api, speakers=spotify.speakers, selector=selector,
                          store=store, bus=bus, box_settings=box_settings,
                          settings=settings_from(config.player,

@@ -639,6 +639,14 @@ def _polled_paused(m: PlayerModel, pb: Playback, now: float) -> Decision:
 
 
 def _polled_away(m: PlayerModel, pb: Playback, now: float) -> Decision:
+    mine = _ours(m, pb.track) if pb.track is not None and not pb.foreign else None
+    on_ours = pb.device is None or not m.speaker or pb.device.name == m.speaker
+    if pb.is_playing and mine is not None and on_ours:
+        # Our music is back on our speaker (resumed from the app): the box follows it again.
+        started = now - pb.progress_ms / 1000.0
+        m = _now_playing(replace(m, phase=Phase.PLAYING, paused_by="", queued=None),
+                         mine.track, mine.mood, started)
+        return _next_poll(m, now), []
     if pb.is_playing:
         return replace(m, next_poll=now + AWAY_POLL_SECONDS), []
     # The speaker is free again: the box waits for Play rather than cut in on a pause.
@@ -772,8 +780,8 @@ def _ours(m: PlayerModel, track: Track) -> Mine | None:
 
 def _foreign(m: PlayerModel, pb: Playback, now: float, *, paused: bool = False) -> bool:
     """Someone else plays on the account: not a track of ours, or on another speaker."""
-    if pb.track is None:
-        return True  # a podcast, an ad or something we cannot read: not ours
+    if pb.foreign or pb.track is None:
+        return True  # a podcast, an ad, a local file or something we cannot read: not ours
     if pb.device is not None and m.speaker and pb.device.name != m.speaker:
         return True  # moved to another device (a phone, another speaker)
     if _ours(m, pb.track) is not None:
@@ -784,10 +792,15 @@ def _foreign(m: PlayerModel, pb: Playback, now: float, *, paused: bool = False) 
     return now < m.track_end() - ENDED_MARGIN_MS / 1000.0
 
 
+AWAY_WHAT = {"episode": "a podcast", "ad": "an ad", "local": "a local file",
+             "unknown": "something the box cannot read", "track": "other music"}
+
+
 def _away(m: PlayerModel, pb: Playback, now: float) -> PlayerModel:
-    what = "a podcast or an ad" if pb.track is None else "something else"
-    note = (f"Someone is playing {what} on the speaker from the Spotify app; the box leaves "
-            "it alone (press Play for the room's music).")
+    what = AWAY_WHAT.get(pb.kind or "nothing", "something else")
+    where = m.speaker or "the speaker"
+    note = (f"Someone is playing {what} on {where} from the Spotify app; the box waits "
+            "(press Play for the room's music).")
     return replace(m, phase=Phase.AWAY, paused_by="external", paused_at=now, track=None,
                    queued=None, music_mood="", note=note,
                    next_poll=now + AWAY_POLL_SECONDS)

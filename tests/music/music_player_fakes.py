@@ -92,11 +92,12 @@ class FakeSpotify:
         self._log("playback")
         self._advance()
         if self.podcast:
-            return Playback(True, None, 60_000, SPEAKER)
+            return Playback(True, None, 60_000, SPEAKER, kind="episode")
         if self.current is None:
             return Playback(False, None, 0, None)
         pos = self.paused_pos if self.paused_pos is not None else self.clock() - self.started
-        return Playback(self.paused_pos is None, self.current, int(pos * 1000), SPEAKER)
+        return Playback(self.paused_pos is None, self.current, int(pos * 1000), SPEAKER,
+                        kind="track")
 
     async def saved_tracks(self, user_id: str) -> list[Track]:
         self._log("saved_tracks")

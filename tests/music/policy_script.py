@@ -104,14 +104,14 @@ class World:
     def playback(self, now: float) -> Playback:
         self.advance(now)
         if self.other == EPISODE_NOW:  # item null, currently_playing_type "episode"
-            return Playback(True, None, 5000, self.other_device or SPEAKER)
+            return Playback(True, None, 5000, self.other_device or SPEAKER, kind="episode")
         if self.other:
             return Playback(True, self.by_id.get(self.other, _track("other", 1)), 1000,
-                            self.other_device or SPEAKER)
+                            self.other_device or SPEAKER, kind="track")
         if self.current is None:
             return Playback(False, None, 0, None)
         pos = now - self.started if self.playing else self.paused_pos
-        return Playback(self.playing, self.current, int(pos * 1000), SPEAKER)
+        return Playback(self.playing, self.current, int(pos * 1000), SPEAKER, kind="track")
 
     def do(self, c: Any, now: float) -> Any:
         if self.offline and not isinstance(c, Done | Record | Feedback | ShowOffline):

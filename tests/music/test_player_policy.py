@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from policy_script import EPISODE_NOW, MOODS, PHONE, S, Script, World, playing
+from policy_script import EPISODE_NOW, MOODS, PHONE, SPEAKER, S, Script, World, playing
 
 from appliance.core.bus import ManualMood, PrivacyChanged
 from appliance.music.policy import (
@@ -16,6 +16,7 @@ from appliance.music.policy import (
     Play,
     PlayerModel,
     Poll,
+    Polled,
     Prepare,
     Queue,
     Ramp,
@@ -267,3 +268,27 @@ def test_a_track_spotify_refused_is_not_picked_again():
     s.at(5.0)
     assert refused.id in s.sent(Prepare)[-1][1].avoid
     assert s.model.phase is Phase.PLAYING and s.model.track != refused
+
+
+@pytest.mark.parametrize(("kind", "said"), [("episode", "a podcast"), ("ad", "an ad"),
+                                            ("local", "a local file")])
+def test_anything_but_a_track_on_the_speaker_is_someone_else_s(kind, said):
+    from appliance.music.spotify_models import Playback
+
+    s = playing("happy").at(10.0)
+    s.model, out = decide(s.model, Polled(Playback(True, None, 1000, SPEAKER, kind=kind)), 10.0)
+    assert out == [] and s.model.phase is Phase.AWAY
+    assert f"playing {said} on Living Room" in view(s.model)[1]
+
+
+def test_our_music_resumed_from_the_app_while_away_is_followed_again():
+    w = World()
+    s = playing("happy", w).at(40.0)
+    ours = s.model.track
+    w.other = EPISODE_NOW
+    s.at(60.0)
+    assert s.model.phase is Phase.AWAY
+    w.other = ""  # the podcast is over and our track plays on from the app
+    s.at(100.0)
+    assert s.model.phase is Phase.PLAYING and s.model.track == ours
+    assert view(s.model) == ("playing", "")

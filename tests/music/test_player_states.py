@@ -269,3 +269,25 @@ async def test_a_podcast_on_the_speaker_is_left_alone_without_fast_polling(rig: 
     state = [e for e in rig.events if isinstance(e, PlayerState)][-1]
     assert state.state == "paused" and "podcast" in state.detail
     assert rig.clock() - start >= 120.0
+
+
+def test_every_spotify_error_has_its_trouble():
+    from appliance.music.errors import (
+        NotRegistered,
+        PlaybackRefused,
+        PremiumRequired,
+        RateLimited,
+        SpeakerMissing,
+        SpotifyError,
+    )
+    from appliance.music.player import classify
+    from appliance.music.policy import Trouble
+
+    assert classify(NotRegistered())[0] is Trouble.BLOCKED
+    assert "User Management" in classify(NotRegistered())[1]
+    assert classify(PremiumRequired())[0] is Trouble.BLOCKED
+    assert classify(PlaybackRefused())[0] is Trouble.REFUSED
+    assert classify(RateLimited(12.0))[::2] == (Trouble.RATE_LIMITED, 12.0)
+    assert classify(SpeakerMissing())[0] is Trouble.SPEAKER_MISSING
+    assert classify(SpotifyUnavailable())[0] is Trouble.OFFLINE
+    assert classify(SpotifyError("HTTP 400"))[0] is Trouble.REJECTED

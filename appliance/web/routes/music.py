@@ -226,7 +226,7 @@ async def music_page(request: web.Request) -> web.Response:
         "listeners": listener, "listener_id": active,
         "targets": await moods.load_targets(settings), "mood_playlists": mood_lists,
         "own_playlists": own_lists, "summary": summary,
-        "skipped": player.selector.skipped(active) if player is not None and active else [],
+        "skipped": player.skipped_playlists(active) if player is not None and active else [],
         "manual_minutes": deps.config.panel.manual_mood_minutes,
         "config_days": deps.config.player.mood_history_days,
         "error": ERRORS.get(request.query.get("error", ""), ""),
