@@ -1,4 +1,5 @@
-"""Event bus: bounded drop-oldest queues, thread-safe publishing, filtering."""
+"""Event bus: bounded drop-oldest, lossless and latest-value queues, thread-safe publishing,
+filtering."""
 
 from __future__ import annotations
 
@@ -64,6 +65,31 @@ def test_queue_keeps_the_newest_items_in_order() -> None:
     assert sub.dropped == 7
     assert [sub.get_nowait().valence for _ in range(3)] == [0.007, 0.008, 0.009]
     assert sub.get_nowait() is None
+
+
+def test_a_lossless_subscription_keeps_everything_and_a_latest_one_only_the_newest() -> None:
+    bus = Bus()
+    lossless = bus.subscribe(ButtonGesture, maxsize=None)
+    latest = bus.subscribe(MoodReading, latest=True)
+    for i in range(5000):
+        bus.publish(mood(i))
+        if i % 100 == 0:
+            bus.publish(ButtonGesture(gesture="next_press"))
+    assert len(lossless) == 50 and lossless.dropped == 0
+    assert len(latest) == 1 and latest.get_nowait().valence == 4.999  # type: ignore[union-attr]
+    assert latest.dropped == 0 and bus.dropped == 0  # replacing a reading is no loss
+    assert latest.get_nowait() is None
+
+
+async def test_wait_returns_once_an_event_is_queued_without_taking_it() -> None:
+    bus = Bus(asyncio.get_running_loop())
+    sub = bus.subscribe(ButtonGesture, maxsize=None)
+    waiter = asyncio.ensure_future(sub.wait())
+    await asyncio.sleep(0)
+    assert not waiter.done()
+    bus.publish(ButtonGesture(gesture="play_press"))
+    await asyncio.wait_for(waiter, 1.0)
+    assert len(sub) == 1
 
 
 def test_subscribers_receive_only_their_types_and_latest_is_kept() -> None:
