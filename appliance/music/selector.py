@@ -187,7 +187,8 @@ class Selector:
         self._recent_at = 0.0
         self._topup: asyncio.Task[None] | None = None
         self._asked: dict[str, float] = {}  # id -> when the provider last did not know it
-        self.bus = bus
+        # The problem bus: given, else the Spotify client's own (the same box-wide bus).
+        self.bus = bus if bus is not None else getattr(api, "bus", None)
         self._nothing_shown = False
 
     # -- candidates ----------------------------------------------------------

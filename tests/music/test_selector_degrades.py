@@ -43,7 +43,7 @@ async def test_nothing_playable_is_reported_once_and_cleared(tmp_path: Path) -> 
         await env.link("u_alice", "alice")
         env.sim.accounts["alice"]["saved"] = []
         env.sim.inject("GET", r"/playlists/[^/]+/items", 403, message="Forbidden", times=100)
-        sel = Selector(env.svc.api, env.store, None, PlayerConfig(), bus=env.bus)
+        sel = Selector(env.svc.api, env.store, None, PlayerConfig())  # the client's bus
         assert await sel.pick("u_alice", "xyzzy", DEFAULT_TARGETS["happy"]) == []
         assert await sel.pick("u_alice", "xyzzy", DEFAULT_TARGETS["happy"]) == []
         raised = [e for e in env.published(ErrorRaised) if e.key == NOTHING_KEY]
