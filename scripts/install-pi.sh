@@ -41,6 +41,8 @@ STATE_DIR=${MOODDJ_STATE_DIR:-/var/lib/mooddj}
 # The system interpreter: its dist-packages hold picamera2, lgpio and the numpy they need.
 SYS_PY=${MOODDJ_SYSTEM_PYTHON:-/usr/bin/python3}
 SERVICE_USER=${MOODDJ_USER:-mooddj}
+# The device groups of the camera and the GPIO chips (systemd/mooddj.service names the same).
+read -r -a DEVICE_GROUPS <<< "${MOODDJ_GROUPS:-video gpio}"
 UNITS=(mooddj.service mooddj-update.service mooddj-update.path)
 APT_PACKAGES=(python3 python3-venv python3-pip python3-picamera2 python3-lgpio
   python3-numpy gcc libc6-dev git rsync sqlite3 ca-certificates)
@@ -167,8 +169,8 @@ if [ "$mode" = install ]; then
   fi
 
   # 2. Service user -----------------------------------------------------------
-  say "service user $SERVICE_USER (groups video, gpio)"
-  for group in video gpio; do
+  say "service user $SERVICE_USER (groups ${DEVICE_GROUPS[*]})"
+  for group in "${DEVICE_GROUPS[@]}"; do
     if ! getent group "$group" >/dev/null; then
       act groupadd --system "$group"
       record "group $group"
@@ -176,10 +178,10 @@ if [ "$mode" = install ]; then
   done
   if ! id "$SERVICE_USER" >/dev/null 2>&1; then
     act useradd --system --user-group --home-dir "$STATE_DIR" --no-create-home \
-      --shell /usr/sbin/nologin --groups video,gpio "$SERVICE_USER"
+      --shell /usr/sbin/nologin --groups "$(IFS=,; echo "${DEVICE_GROUPS[*]}")" "$SERVICE_USER"
     record "user $SERVICE_USER"
   else
-    for group in video gpio; do
+    for group in "${DEVICE_GROUPS[@]}"; do
       id -nG "$SERVICE_USER" | tr ' ' '\n' | grep -qx "$group" \
         || act usermod -aG "$group" "$SERVICE_USER"
     done

@@ -50,12 +50,15 @@ def box(tmp_path: Path):
            "MOODDJ_BOOT_CONFIG": str(root / "boot/firmware/config.txt"),
            "MOODDJ_BIN_DIR": str(root / "usr/local/bin"),
            "MOODDJ_STATE_DIR": str(root / "var/lib/mooddj"),
-           "MOODDJ_USER": user}
+           "MOODDJ_USER": user,
+           # A group of its own: the suites of other checkouts may install at the same time.
+           "MOODDJ_GROUPS": f"video {user}g"}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     yield root, env, log, user
     # Whatever happened: no user or group of this test stays on the machine.
     run(env, "--purge", check=False)
     subprocess.run(["userdel", user], capture_output=True)
+    subprocess.run(["groupdel", f"{user}g"], capture_output=True)
 
 
 def run(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -140,4 +143,5 @@ def test_install_twice_then_uninstall_and_purge_leave_nothing_behind(box) -> Non
     run(env, "--purge")
     assert listing(root) == before
     assert subprocess.run(["id", user], capture_output=True).returncode != 0
+    assert subprocess.run(["getent", "group", f"{user}g"], capture_output=True).returncode != 0
 

@@ -90,6 +90,7 @@ provider = "none"
                     "MOODDJ_UNIT_DIR": str(self.root / "etc/systemd/system"),
                     "MOODDJ_BIN_DIR": str(self.root / "usr/local/bin"),
                     "MOODDJ_STATE_DIR": str(self.state), "MOODDJ_USER": self.user,
+                    "MOODDJ_GROUPS": f"video {self.user}g",
                     "MOODDJ_VENV": sys.prefix, "MOODDJ_CONFIG": str(self.config),
                     "SHIM_DIR": str(self.shim_dir), "SHIM_ENV_CONFIG": str(self.config),
                     "SHIM_EXEC": f"exec {self.prefix}/current/bin/mooddj run",
@@ -148,6 +149,7 @@ def box(tmp_path: Path):
     b.stop()
     b._run(["bash", str(REPO / "scripts/install-pi.sh"), "--purge"], check=False)
     subprocess.run(["userdel", b.user], capture_output=True)
+    subprocess.run(["groupdel", f"{b.user}g"], capture_output=True)
 
 
 def _wait(what: str, cond, timeout: float = 30) -> None:
