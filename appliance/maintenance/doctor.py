@@ -63,6 +63,18 @@ def check_state_dir(cfg: Config) -> list[Check]:
     return out
 
 
+def check_renamed_keys(path: Path) -> list[Check]:
+    """Old names of renamed keys in the config file: they work, the file should follow."""
+    import tomllib
+
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return []  # the config check reports a file it cannot read
+    return [warn("config key", f"{old} was renamed {new}; the old name still works",
+                 f"rename it in {path}") for old, new in config_mod.renamed_keys(data)[1]]
+
+
 def check_runtime_dir(cfg: Config) -> list[Check]:
     """The runtime directory (the box's lock and status snapshot) is there and usable."""
     d = cfg.paths.runtime
@@ -289,6 +301,7 @@ async def run_checks(cfg: Config | None = None, *, config_path: str | None = Non
             path = config_mod.resolve_path(config_path)
             checks.append(ok("config", f"{path} is valid" if path.exists() else
                              f"no {path}: using the defaults"))
+            checks.extend(check_renamed_keys(path))
         except config_mod.ConfigError as err:
             checks.append(bad("config", str(err), "fix the file, then run `mooddj doctor`; "
                               "the other checks below use the defaults"))

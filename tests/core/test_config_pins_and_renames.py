@@ -71,3 +71,19 @@ def test_a_config_with_a_renamed_key_loads_instead_of_being_rejected(
     # A release that renames web.hostname's old name lists it in RENAMED:
     monkeypatch.setitem(config_mod.RENAMED, "web.name", "web.hostname")
     assert _load(tmp_path, text).web.hostname == "kitchen"
+
+
+async def test_doctor_names_a_renamed_key_in_the_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from appliance.maintenance.doctor import run_checks
+
+    monkeypatch.setitem(config_mod.RENAMED, "web.name", "web.hostname")
+    path = tmp_path / "config.toml"
+    path.write_text(f'[paths]\nstate_dir = "{tmp_path}"\n[web]\nname = "kitchen"\n'
+                    '[spotify]\naccounts_url = "http://127.0.0.1:9/"\n'
+                    'api_url = "http://127.0.0.1:9/v1/"\n[features]\nprovider = "none"\n')
+    checks = await run_checks(config_path=str(path), plugins=[])
+    [c] = [c for c in checks if c.name == "config key"]
+    assert c.status == "warn" and "web.name was renamed web.hostname" in c.message
+    assert str(path) in c.hint
+    assert next(c for c in checks if c.name == "config").status == "pass"
