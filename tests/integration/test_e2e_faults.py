@@ -214,8 +214,10 @@ def test_corrupted_database_moved_aside_boots_to_setup(make_box) -> None:  # typ
     aside = list(box.state_dir.glob("mooddj.db.corrupt-*"))
     assert aside, sorted(p.name for p in box.state_dir.iterdir())
     assert b"this is not a database" in aside[0].read_bytes()
-    live = wait_for("setup step in the status", lambda: (lv := box.live()) and
-                    lv.get("setup") and lv, 10)
+    # The error is published once the box is ready, a moment after the first snapshot.
+    live = wait_for("setup step and the moved-aside error in the status",
+                    lambda: (lv := box.live()) and lv.get("setup")
+                    and "store.moved_aside" in error_keys(lv) and lv, 10)
     assert live["setup"] == "unclaimed"
     assert "store.moved_aside" in error_keys(live)
     page = BoxClient(box.base, box.control).page("/")
