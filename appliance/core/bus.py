@@ -134,7 +134,7 @@ class LinkState(Event):
     platform: str
     user_id: str
     state: Literal["linked", "unlinked", "relink_needed", "expiring", "speaker_missing",
-                   "premium_required", "rate_limited"]
+                   "premium_required", "rate_limited", "not_registered"]
     detail: str = ""
 
 

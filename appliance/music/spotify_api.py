@@ -68,6 +68,11 @@ _BEARER = re.compile(r"Bearer\s+[A-Za-z0-9._~+/=-]+")
 
 
 
+def _search_page(query: str, offset: int, n: int, sp: spotipy.Spotify) -> Any:
+    """One page of a track search (bound before it runs on the worker)."""
+    return sp.search(q=query, limit=n, offset=offset, type="track")
+
+
 def _page_at(page: Callable[[spotipy.Spotify, int, int], Any], offset: int, n: int,
              sp: spotipy.Spotify) -> Any:
     """One page of a listing (bound to its offset before it runs on the worker)."""
@@ -324,7 +329,7 @@ class SpotifyApi:
         for p in items:
             counts = p.get("items") if isinstance(p.get("items"), dict) else p.get("tracks")
             total = counts.get("total", 0) if isinstance(counts, dict) else 0
-            owner = p.get("owner") if isinstance(p.get("owner"), dict) else {}
+            owner: dict[str, Any] = p["owner"] if isinstance(p.get("owner"), dict) else {}
             out.append({"id": str(p.get("id") or ""), "name": str(p.get("name") or ""),
                         "tracks": int(total or 0), "owner": str(owner.get("id") or ""),
                         "collaborative": bool(p.get("collaborative"))})
@@ -360,9 +365,9 @@ class SpotifyApi:
         offset = 0
         while len(found) < want:
             n = min(SEARCH_PAGE, want - len(found))
-            data = await self._call(user_id, "search", lambda sp, o=offset, n=n: sp.search(
-                q=query, limit=n, offset=o, type="track"), repeatable=True) or {}
-            page = data.get("tracks") if isinstance(data.get("tracks"), dict) else {}
+            data = await self._call(user_id, "search", functools.partial(
+                _search_page, query, offset, n), repeatable=True) or {}
+            page: dict[str, Any] = data["tracks"] if isinstance(data.get("tracks"), dict) else {}
             items = [t for t in page.get("items") or [] if isinstance(t, dict)]
             before = len(found)
             for t in items:

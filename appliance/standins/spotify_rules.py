@@ -50,7 +50,8 @@ class Rules:
     @classmethod
     def real(cls) -> Rules:
         """Every rule a Development Mode app meets today."""
-        return cls(**{f.name: True for f in fields(cls) if f.type == "bool"})
+        on: dict[str, Any] = {f.name: True for f in fields(cls) if f.type == "bool"}
+        return cls(**on)
 
     def switches(self) -> dict[str, bool]:
         """The on/off rules by name (for the /sim page)."""
@@ -81,9 +82,10 @@ def reshape(request: web.Request, resp: web.StreamResponse, rules: Rules) -> web
         # The body looks like a snapshot id; the recorded answer had no JSON content type.
         return web.Response(status=200, text=secrets.token_urlsafe(20)[:27],
                             content_type="application/octet-stream")
+    # Player reasons keep their body.
     if (rules.empty_error_bodies and resp.status in (403, 429) and path.startswith("/v1/")
             and isinstance(resp, web.Response) and resp.content_type == "application/json"
-            and b'"reason"' not in (resp.body or b"")):  # player reasons keep their body
+            and isinstance(resp.body, bytes) and b'"reason"' not in resp.body):
         headers = {k: v for k, v in resp.headers.items() if k.lower() == "retry-after"}
         return web.Response(status=resp.status, headers=headers)
     return resp

@@ -211,9 +211,9 @@ class SimStack:
         q = {**request.query, **(await request.post())}
         what = q.get("what", "off")
         if what == "episode":
-            self.spotify.play_podcast(q.get("speaker") or None)
+            self.spotify.play_podcast(str(q.get("speaker") or "") or None)
         elif what == "ad":
-            self.spotify.play_ad(q.get("speaker") or None)
+            self.spotify.play_ad(str(q.get("speaker") or "") or None)
         else:
             self.spotify.stop_foreign()
         return self._back(request, {"foreign": self.spotify.foreign})
