@@ -139,7 +139,7 @@ class LinkManager:
             "state_hash": _sha256(state), "user_id": user_id,
             "session_hash": _sha256(session_id),
             "verifier": self.sealer.seal(verifier, user_id=user_id, platform=PLATFORM,
-                                         field="code_verifier"),
+                                         field="verifier"),
             "redirect_uri": redirect_uri, "created_at": now,
             "expires_at": now + STATE_TTL_SECONDS,
         }
@@ -202,7 +202,7 @@ class LinkManager:
             raise LinkRefused(f"Spotify's answer has no code; {TRY_AGAIN}.")
         try:
             verifier = self.sealer.open(row["verifier"], user_id=user_id, platform=PLATFORM,
-                                        field="code_verifier")
+                                        field="verifier")
         except SealError as err:
             raise LinkRefused(f"The link attempt cannot be read with this box's key; "
                               f"{TRY_AGAIN}.") from err

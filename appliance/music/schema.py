@@ -86,6 +86,8 @@ def m003_link_states(db: Database) -> None:
 TABLES = declare(
     migrations,
     sealed=(SealedColumn("connections", "access_token"),
-            SealedColumn("connections", "refresh_token")),
+            SealedColumn("connections", "refresh_token"),
+            # A link in progress: rotate-key, backup and doctor must see it too.
+            SealedColumn("spotify_link_states", "verifier", platform="spotify")),
     formerly={"m001_connections": "m002_platforms", "m002_music": "m003_music",
               "m003_link_states": "m102_music_link_states"})

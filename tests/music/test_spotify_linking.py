@@ -200,3 +200,14 @@ async def test_only_the_latest_few_link_attempts_stay_open(env):
     await _refused(env, env.svc.linking.complete_link("u_alice", "sess-1", oldest), "used already")
     newest = await env.sim.approve(urls[-1])
     assert (await env.svc.linking.complete_link("u_alice", "sess-1", newest)).platform_user_id
+
+
+async def test_a_link_in_progress_survives_a_key_rotation(env, tmp_path):
+    from appliance.core.secrets_store import rotate_key_sync
+
+    url = await env.svc.linking.start_link("u_alice", "sess-1", env.svc.redirect_uri())
+    back = await env.sim.approve(url, account="alice")
+    result = rotate_key_sync(env.store, tmp_path / "secret.key", env.sealer)
+    assert result.resealed == 1  # the pending link's sealed PKCE verifier is a sealed column
+    conn = await env.svc.linking.complete_link("u_alice", "sess-1", back)
+    assert conn.platform_user_id == "alice"
