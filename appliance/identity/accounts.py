@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -180,8 +181,12 @@ def _owners(db: Database) -> list[str]:
 
 
 def remove_user(db: Database, user_id: str, *, by: str | None = None,
-                settings: SettingsTx | None = None) -> None:
+                settings: SettingsTx | None = None,
+                forget: Sequence[Callable[[Database, str], None]] = ()) -> None:
     """Delete an account and everything of it; owners remove anyone, members only themselves.
+
+    `forget`: other packages' "delete this member's rows" (their tables refer to the
+    account), run once the removal is allowed and before the account's own rows go.
 
     `by` is the acting user (None: the box itself, e.g. the CLI). The last
     owner is never removed (LastOwner). `settings`: the transaction's settings when
@@ -197,7 +202,9 @@ def remove_user(db: Database, user_id: str, *, by: str | None = None,
     if user["role"] == "owner" and _owners(db) == [user_id]:
         raise LastOwner("the box needs an owner: make someone else owner first, "
                         "or factory-reset the box")
-    for table in ("sessions", "connections", "feedback", "identities"):
+    for forget_rows in forget:
+        forget_rows(db, user_id)
+    for table in ("sessions", "identities"):
         if db[table].exists():
             db.execute(f"DELETE FROM {table} WHERE user_id = ?", [user_id])  # noqa: S608
     (settings or SettingsTx(db)).delete(ACTIVE_LISTENER, holding=user_id)
@@ -237,26 +244,9 @@ def auth_providers(db: Database, user_id: str) -> list[dict[str, Any]]:
              "linkedAt": iso(i["linked_at"])} for i in identities_of(db, user_id)]
 
 
-def platforms(db: Database, user_id: str) -> list[dict[str, Any]]:
-    """`[{platform, platformUserId, linkedAt, state, expiresAt}]`, never tokens."""
-    if not db["connections"].exists():
-        return []
-    rows = db.query("SELECT platform, platform_user_id, linked_at, state, expires_at "
-                    "FROM connections WHERE user_id = ? ORDER BY platform", [user_id])
-    return [{"platform": r["platform"], "platformUserId": r["platform_user_id"] or "",
-             "linkedAt": iso(r["linked_at"]), "state": r["state"] or "linked",
-             "expiresAt": iso(r["expires_at"])} for r in rows]
-
-
-def remove_platform(db: Database, user_id: str, platform: str) -> bool:
-    """Forget `user_id`'s `platform` connection (tokens included); False if there was none."""
-    cur = db.execute("DELETE FROM connections WHERE user_id = ? AND platform = ?",
-                     [user_id, platform])
-    return cur.rowcount > 0
-
-
-def profile(db: Database, user_id: str) -> dict[str, Any]:
-    """The /user/profile shape (camelCase keys, platforms without tokens)."""
+def profile(db: Database, user_id: str, platforms: Sequence[dict[str, Any]] = ()
+            ) -> dict[str, Any]:
+    """The /user/profile shape (camelCase keys); `platforms` come from the music package."""
     user = get_user(db, user_id)
     if user is None:
         raise UserNotFound("your account no longer exists; sign in again")
@@ -268,5 +258,5 @@ def profile(db: Database, user_id: str) -> dict[str, Any]:
         "role": user["role"],
         "createdAt": iso(user["created_at"]),
         "authProviders": auth_providers(db, user_id),
-        "platforms": platforms(db, user_id),
+        "platforms": list(platforms),
     }

@@ -112,3 +112,20 @@ def delete(db: Database, user_id: str, platform: str = PLATFORM) -> bool:
     cur = db.execute("DELETE FROM connections WHERE user_id = ? AND platform = ?",
                      [user_id, platform])
     return cur.rowcount > 0
+
+
+def platforms_of(db: Database, user_id: str) -> list[dict[str, Any]]:
+    """`[{platform, platformUserId, linkedAt, state, expiresAt}]` (/user/platforms), no tokens."""
+    from appliance.identity.accounts import iso
+
+    rows = db.query("SELECT platform, platform_user_id, linked_at, state, expires_at "
+                    "FROM connections WHERE user_id = ? ORDER BY platform", [user_id])
+    return [{"platform": r["platform"], "platformUserId": r["platform_user_id"] or "",
+             "linkedAt": iso(r["linked_at"]), "state": r["state"] or "linked",
+             "expiresAt": iso(r["expires_at"])} for r in rows]
+
+
+def forget_member(db: Database, user_id: str) -> None:
+    """Remove a departing household member's links and skip/like feedback."""
+    for table in ("connections", "feedback"):
+        db.execute(f"DELETE FROM {table} WHERE user_id = ?", [user_id])  # noqa: S608

@@ -23,6 +23,7 @@ from appliance.identity.accounts import (
 from appliance.identity.device_flow import DeviceFlows
 from appliance.identity.models import VerifiedIdentity
 from appliance.identity.providers import build_providers
+from appliance.music import connections
 from appliance.schema import open_store
 from appliance.standins.identity import IdentitySim
 
@@ -159,7 +160,8 @@ def test_remove_user_deletes_everything_of_the_member(store):
     w(store, lambda db: _seed_rows(db, alice.user_id))
     with pytest.raises(NotAllowed):
         w(store, lambda db: accounts.remove_user(db, alice.user_id, by=bob.user_id))
-    w(store, lambda db: accounts.remove_user(db, bob.user_id, by=alice.user_id))
+    w(store, lambda db: accounts.remove_user(db, bob.user_id, by=alice.user_id,
+                                             forget=[connections.forget_member]))
     for table in ("users", "identities", "sessions", "connections", "feedback"):
         assert count(store, table) == 1, table
     assert Settings(store).get_sync(ACTIVE_LISTENER) == alice.user_id
@@ -169,7 +171,8 @@ def test_member_removes_themselves_and_last_owner_stays(store):
     alice = w(store, lambda db: accounts.sign_in(db, ALICE_G, link_to=None, role_if_new="owner"))
     bob = w(store, lambda db: accounts.sign_in(db, BOB_MS, link_to=None))
     w(store, lambda db: _seed_rows(db, bob.user_id))
-    w(store, lambda db: accounts.remove_user(db, bob.user_id, by=bob.user_id))
+    w(store, lambda db: accounts.remove_user(db, bob.user_id, by=bob.user_id,
+                                             forget=[connections.forget_member]))
     assert r(store, lambda db: accounts.get_user(db, bob.user_id)) is None
     assert Settings(store).get_sync(ACTIVE_LISTENER) == ""
     with pytest.raises(LastOwner):
@@ -196,7 +199,8 @@ def test_roles_keep_one_owner(store):
 def test_profile_has_the_earlier_backend_shape_and_no_tokens(store):
     alice = w(store, lambda db: accounts.sign_in(db, ALICE_G, link_to=None, role_if_new="owner"))
     w(store, lambda db: _seed_rows(db, alice.user_id))
-    prof = r(store, lambda db: accounts.profile(db, alice.user_id))
+    prof = r(store, lambda db: accounts.profile(db, alice.user_id,
+                                                connections.platforms_of(db, alice.user_id)))
     assert set(prof) == {"id", "displayName", "email", "role", "createdAt", "authProviders",
                          "platforms"}
     assert prof["displayName"] == "Alice" and prof["role"] == "owner"
@@ -207,9 +211,9 @@ def test_profile_has_the_earlier_backend_shape_and_no_tokens(store):
     assert set(platform) == {"platform", "platformUserId", "linkedAt", "state", "expiresAt"}
     assert platform["platform"] == "spotify" and platform["state"] == "linked"
     assert "sealed" not in repr(prof)
-    assert w(store, lambda db: accounts.remove_platform(db, alice.user_id, "spotify"))
-    assert r(store, lambda db: accounts.platforms(db, alice.user_id)) == []
-    assert not w(store, lambda db: accounts.remove_platform(db, alice.user_id, "spotify"))
+    assert w(store, lambda db: connections.delete(db, alice.user_id, "spotify"))
+    assert r(store, lambda db: connections.platforms_of(db, alice.user_id)) == []
+    assert not w(store, lambda db: connections.delete(db, alice.user_id, "spotify"))
 
 
 def test_display_name_falls_back_to_email_and_rename_trims(store):

@@ -9,9 +9,11 @@ from aiohttp import web
 from sqlite_utils import Database
 
 from appliance.core.bus import LinkState
+from appliance.core.settings import SettingsTx
 from appliance.identity import accounts
 from appliance.identity.pairing import format_code
 from appliance.identity.profiles import INVITE_FOR
+from appliance.music import connections
 from appliance.web.kit.bodies import read_body
 from appliance.web.kit.guards import (
     CurrentUser,
@@ -67,11 +69,21 @@ async def _write(request: web.Request, fn: Any) -> Any:
 
 # -- profile ------------------------------------------------------------------
 
+def _profile(db: Database, user_id: str) -> dict[str, Any]:
+    """/user/profile: identity's account with music's platforms."""
+    return accounts.profile(db, user_id, connections.platforms_of(db, user_id))
+
+
+def _remove_user(tx: SettingsTx, user_id: str, *, by: str) -> None:
+    """Identity removes the member (checks first) and music forgets their rows, in one go."""
+    accounts.remove_user(tx.db, user_id, by=by, settings=tx, forget=[connections.forget_member])
+
+
 async def api_profile(request: web.Request) -> web.Response:
     """GET /user/profile."""
     user = require_user(request)
     try:
-        return json_data(await _read(request, lambda db: accounts.profile(db, user.user_id)))
+        return json_data(await _read(request, lambda db: _profile(db, user.user_id)))
     except accounts.AccountError as err:
         raise account_error(err) from None
 
@@ -85,11 +97,11 @@ async def api_auth_providers(request: web.Request) -> web.Response:
 async def api_platforms(request: web.Request) -> web.Response:
     """GET /user/platforms: linked music platforms (no tokens)."""
     user = require_user(request)
-    return json_data(await _read(request, lambda db: accounts.platforms(db, user.user_id)))
+    return json_data(await _read(request, lambda db: connections.platforms_of(db, user.user_id)))
 
 
 async def _unlink_platform(request: web.Request, user: CurrentUser, platform: str) -> None:
-    gone = await _write(request, lambda db: accounts.remove_platform(db, user.user_id, platform))
+    gone = await _write(request, lambda db: connections.delete(db, user.user_id, platform))
     if not gone:
         raise ApiError(404, "platform_not_linked", f"{platform} is not linked to your account.")
     request.app[DEPS].bus.publish(LinkState(platform=platform, user_id=user.user_id,
@@ -128,7 +140,7 @@ async def profile_page(request: web.Request) -> web.Response:
     """Who I am, my sign-ins and my music platforms."""
     user = _page_user(request)
     try:
-        prof = await _read(request, lambda db: accounts.profile(db, user.user_id))
+        prof = await _read(request, lambda db: _profile(db, user.user_id))
     except accounts.AccountError:
         raise web.HTTPSeeOther("/signin") from None
     providers = request.app[PROVIDERS]
@@ -181,7 +193,7 @@ async def _remove_member(request: web.Request, user: CurrentUser, target: str) -
     """Remove `target` (sessions included); True if the user removed themself."""
     try:  # through the settings: a removed listener stops being the listener everywhere
         await request.app[SETTINGS].change(
-            lambda tx: accounts.remove_user(tx.db, target, by=user.user_id, settings=tx),
+            lambda tx: _remove_user(tx, target, by=user.user_id),
             durable=True)
     except accounts.AccountError as err:
         raise account_error(err) from None
