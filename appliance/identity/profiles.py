@@ -75,8 +75,11 @@ def name_taken(db: Database, name: str, *, except_id: str = "") -> bool:
 
 
 def create_profile(db: Database, name: object, *, pin_hash: str = "",
-                   role: str | None = None) -> NewProfile:
-    """A new profile; without `role`: the owner if the box has none yet, else a member."""
+                   role: str | None = None, user_id: str = "") -> NewProfile:
+    """A new profile; without `role`: the owner if the box has none yet, else a member.
+
+    `user_id`: a chosen id (households the simulator sets up); default a new `mmp_<uuid>`.
+    """
     display = clean_name(name)
     if name_taken(db, display):
         raise NameTaken(f"someone in the household is already called {display!r}; "
@@ -85,7 +88,7 @@ def create_profile(db: Database, name: object, *, pin_hash: str = "",
         role = "member" if owner_exists(db) else "owner"
     if role not in ("owner", "member"):
         raise AccountError(f"unknown role {role!r}")
-    user_id = new_user_id()
+    user_id = user_id or new_user_id()
     db.table("users").insert({"id": user_id, "display_name": display, "role": role,
                         "created_at": time.time(), "pin_hash": pin_hash})
     logger.info("created %s profile %s", role, user_id)

@@ -7,10 +7,11 @@ stand-in's authorize page and `LinkManager.complete_link`, like a person would.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from appliance.core.store import Store
+from appliance.identity.accounts import get_user
+from appliance.identity.profiles import create_profile
 from appliance.music.connections import Connection
 from appliance.music.linking import LinkManager
 from appliance.standins.spotify_server import SpotifySim
@@ -19,9 +20,8 @@ from appliance.standins.spotify_server import SpotifySim
 async def ensure_user(store: Store, user_id: str, display_name: str, role: str = "member") -> None:
     """Create the box user row if it does not exist (simulator households)."""
     def add(db: Any) -> None:
-        if not list(db.query("SELECT id FROM users WHERE id = ?", [user_id])):
-            db.table("users").insert({"id": user_id, "display_name": display_name, "role": role,
-                                "created_at": time.time()})
+        if get_user(db, user_id) is None:
+            create_profile(db, display_name, role=role, user_id=user_id)
     await store.write(add)
 
 

@@ -12,6 +12,7 @@ from appliance.core.settings import Settings
 from appliance.identity.device_flow import DeviceFlows
 from appliance.identity.pairing import PairingManager
 from appliance.identity.providers import build_providers
+from appliance.identity.sessions import SessionStore
 from appliance.web.kit import ws
 from appliance.web.kit.deps import NavItem, WebDeps
 from appliance.web.kit.keys import (
@@ -30,7 +31,6 @@ from appliance.web.kit.keys import (
 from appliance.web.kit.middleware import MIDDLEWARES, on_response_prepare
 from appliance.web.kit.render import make_environment
 from appliance.web.kit.security import HostAllowList
-from appliance.web.kit.sessions import SessionStore
 from appliance.web.kit.steps import steps_middleware
 from appliance.web.routes import auth as routes_auth
 from appliance.web.routes import pages as routes_pages

@@ -17,11 +17,8 @@ ROOT = Path(__file__).resolve().parents[2] / "appliance"
 SQL_TABLE = re.compile(r"\b(?:FROM|INTO|UPDATE|JOIN|TABLE)\s+\[?([a-z_]+)\]?")
 # Generic tools over every table by design: the database viewer and the factory reset.
 GENERIC = {"appliance/maintenance/inspect.py", "appliance/maintenance/reset.py"}
-# Known and named in the note: the web's session store still keeps identity's
-# `sessions` rows itself (and joins `users`), and the simulator's linking helper makes a
-# user row directly. A new entry here is a design decision, not a way to pass.
-KNOWN = {("appliance/web/kit/sessions.py", "sessions"), ("appliance/web/kit/sessions.py", "users"),
-         ("appliance/simmode/spotify_link.py", "users")}
+# None left; a new entry here would be a design decision, not a way to pass.
+KNOWN: set[tuple[str, str]] = set()
 
 
 def _owners() -> dict[str, str]:

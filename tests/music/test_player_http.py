@@ -15,6 +15,7 @@ from yarl import URL
 from appliance.core.bus import Bus, ListenerChanged, ManualMood, MoodReading
 from appliance.core.config import Config, from_dict
 from appliance.core.settings import ACTIVE_LISTENER, Settings, stored
+from appliance.identity.sessions import COOKIE_NAME, SessionStore
 from appliance.music.errors import PlaylistUnavailable
 from appliance.music.history import MoodHistoryService
 from appliance.music.moods import MOOD_TARGETS
@@ -22,7 +23,6 @@ from appliance.music.player import PlayerService, settings_from
 from appliance.music.selector import MOOD_PLAYLISTS, Selector
 from appliance.schema import open_store
 from appliance.web.kit.deps import WebDeps
-from appliance.web.kit.sessions import COOKIE_NAME, SessionStore
 from appliance.web.routes.music import add_routes
 from appliance.web.service import WebService
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from appliance.web.kit.sessions import token_hash
+from appliance.identity.sessions import token_hash
 
 
 async def _signed_in(box, browser):

@@ -14,9 +14,9 @@ import hmac
 
 from aiohttp import web
 
+from appliance.identity.sessions import WebSession
 from appliance.web.kit.bodies import read_form
 from appliance.web.kit.security import origin_matches
-from appliance.web.kit.sessions import WebSession
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 HEADER = "X-CSRF-Token"

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from appliance.identity.sessions import WebSession
 from appliance.web.kit.keys import REQ_SESSION, UNPAIRED_PREFIXES
 from appliance.web.kit.responses import ApiError
-from appliance.web.kit.sessions import WebSession
 
 
 @dataclass(frozen=True)

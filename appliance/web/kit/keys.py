@@ -10,9 +10,9 @@ from appliance.core.settings import Settings
 from appliance.identity.device_flow import DeviceFlows
 from appliance.identity.pairing import PairingManager
 from appliance.identity.providers import Provider
+from appliance.identity.sessions import SessionStore, WebSession
 from appliance.web.kit.deps import NavItem, WebDeps
 from appliance.web.kit.security import HostAllowList
-from appliance.web.kit.sessions import SessionStore, WebSession
 
 DEPS = web.AppKey("deps", WebDeps)
 # Navigation links shown in base.html; append with `render.add_nav(app, href, label)`.

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from appliance.identity.sessions import COOKIE_NAME
 from appliance.web.kit import csrf
 from appliance.web.kit.keys import (
     DEPS,
@@ -19,7 +20,6 @@ from appliance.web.kit.keys import (
 )
 from appliance.web.kit.responses import ApiError, json_error
 from appliance.web.kit.security import SECURITY_HEADERS
-from appliance.web.kit.sessions import COOKIE_NAME
 
 logger = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -13,13 +13,13 @@ from aiohttp import web
 from appliance.identity import accounts
 from appliance.identity.pairing import CodeRateLimited, PairingManager, format_code
 from appliance.identity.profiles import INVITE_FOR
+from appliance.identity.sessions import WebSession
 from appliance.web.kit.bodies import read_body
 from appliance.web.kit.guards import current_session, current_user, require_owner
 from appliance.web.kit.keys import DEPS, FLOWS, PAIRING, REQ_NEW_TOKEN, SESSIONS
 from appliance.web.kit.middleware import wants_json
 from appliance.web.kit.render import render
 from appliance.web.kit.responses import ApiError, json_data
-from appliance.web.kit.sessions import WebSession
 from appliance.web.kit.users import owner_exists_async
 from appliance.web.kit.ws import LIVE
 
