@@ -58,18 +58,19 @@ def run_box(config: Config, *, sim_mode: bool = False,
 
     Raises BoxError (one line saying what to do) when the box cannot start.
     """
-    from appliance import __version__
     from appliance.core.sdnotify import Notifier
     from appliance.core.supervisor import Supervisor, SupervisorError
+    from appliance.maintenance.version import installed
 
+    version = installed().name  # the release's VERSION file, or git in a checkout
     sim = SimInfo(state_dir=config.paths.state, stand_ins=stand_ins or {}) if sim_mode else None
-    ctx = open_context(config, version=__version__, sim=sim)
+    ctx = open_context(config, version=version, sim=sim)
     try:
         if sim is not None:
             apply_sim(ctx)
         services = build_services(ctx)
         supervisor = Supervisor(config.supervisor, ctx.bus, services, Notifier.from_env(),
-                                version=__version__)
+                                version=version)
     except (SupervisorError, BoxError) as err:
         ctx.store.close()
         raise BoxError(str(err)) from None
@@ -78,7 +79,7 @@ def run_box(config: Config, *, sim_mode: bool = False,
         supervisor.publish_when_ready(event)
     if sim is not None:
         _print_sim_banner(ctx)
-    logger.info("mooddj %s starting %d services: %s", __version__, len(services),
+    logger.info("mooddj %s starting %d services: %s", version, len(services),
                 ", ".join(supervisor.names))
 
     async def main() -> int:

@@ -133,6 +133,7 @@ def web(ctx: BoxContext) -> Service:
                    panel=parts.panel, sim_camera=parts.sim_camera,
                    sim_urls=ctx.sim.urls if ctx.sim is not None else {},
                    supervisor_snapshot=ctx.supervisor_snapshot, route_setups=parts.routes,
+                   version=ctx.version,
                    setup_step=current_step)
     svc = WebService(deps)
     parts.web = svc
@@ -147,7 +148,7 @@ def mdns(ctx: BoxContext) -> Service | None:
 
     web_service = ctx.parts.web
     port = (lambda: web_service.port) if web_service is not None else None
-    return MdnsService(ctx.config.web, ctx.bus, port)
+    return MdnsService(ctx.config.web, ctx.bus, port, version=ctx.version)
 
 
 Factory = Callable[["BoxContext"], "Service | None"]

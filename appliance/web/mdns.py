@@ -51,14 +51,14 @@ def advertised_addresses(addresses: Iterable[str] | None = None) -> list[str]:
 
 
 def build_service_info(hostname: str, port: int, addresses: Iterable[str],
-                       *, instance: str = "") -> ServiceInfo:
+                       *, instance: str = "", version: str = __version__) -> ServiceInfo:
     """The `_http._tcp` record set: SRV to `<hostname>.local.`, A/AAAA, TXT path=/."""
     server = f"{hostname}.local."
     name = instance or f"MoodDJ ({hostname})"
     return ServiceInfo(
         SERVICE_TYPE, f"{name}.{SERVICE_TYPE}", port=port, server=server,
         parsed_addresses=list(addresses),
-        properties={"path": "/", "product": "mooddj", "version": __version__},
+        properties={"path": "/", "product": "mooddj", "version": version},
     )
 
 
@@ -69,9 +69,11 @@ class MdnsService(Service):
     depends_on = ("web",)
 
     def __init__(self, cfg: WebConfig, bus: Bus, port: Callable[[], int] | int | None = None,
-                 *, addresses: Callable[[], list[str]] = advertised_addresses) -> None:
+                 *, addresses: Callable[[], list[str]] = advertised_addresses,
+                 version: str = __version__) -> None:
         super().__init__()
         self.cfg = cfg
+        self.version = version  # in the TXT record
         self.bus = bus
         self._port = port
         self._addresses = addresses
@@ -91,7 +93,8 @@ class MdnsService(Service):
             logger.warning("mDNS: the box has no LAN address yet; %s.local is not advertised",
                            self.cfg.hostname)
             return
-        self._info = build_service_info(self.cfg.hostname, self.port(), addresses)
+        self._info = build_service_info(self.cfg.hostname, self.port(), addresses,
+                                        version=self.version)
         try:
             self._zc = AsyncZeroconf(ip_version=IPVersion.All)
             await self._zc.async_register_service(self._info, allow_name_change=True)

@@ -107,6 +107,11 @@ def test_run_notifies_ready_writes_status_and_exits_0_on_sigterm(
                 break
             time.sleep(0.05)
         assert doc is not None and doc["pid"] == proc.pid
+        # The running release's version (git here; the VERSION file in a release),
+        # not the package metadata's fixed 0.1.0.
+        from appliance.maintenance.version import installed
+
+        assert doc["version"] == installed().name != "0.1.0"
         assert [(s["name"], s["state"]) for s in doc["services"]] == [
             (name, "running") for name in SERVICES]
         assert (tmp_path / "state" / "mooddj.db").exists()

@@ -63,5 +63,6 @@ class WebDeps:
     setup_step: Callable[[Database], str] | None = None
     # Extra navigation links (other packages may also call `render.add_nav(app, ...)`).
     nav: list[NavItem] = field(default_factory=list)
+    version: str = ""  # the running release (default: the package's own version)
     # Extra Host names accepted besides config.web.allowed_hosts (e.g. from tests, sim mode).
     extra_hosts: tuple[str, ...] = ()

@@ -63,7 +63,7 @@ def render(request: web.Request, template: str, context: dict[str, Any] | None =
         "paired": bool(sess and sess.paired),
         "nav": nav_for(request),
         "box_name": deps.config.web.hostname,
-        "version": __version__,
+        "version": deps.version or __version__,
         "path": request.path,
         "steps": steps_for(request),
     }

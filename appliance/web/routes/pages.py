@@ -122,7 +122,7 @@ async def about_page(request: web.Request) -> web.Response:
         "bus": {"published": bus.published, "dropped": bus.dropped,
                 "subscribers": bus.subscribers},
         "python": platform.python_version(), "machine": platform.machine(),
-        "db_bytes": deps.store.size_bytes(), "app_version": __version__,
+        "db_bytes": deps.store.size_bytes(), "app_version": deps.version or __version__,
         "signed_in": current_user(request) is not None,
         "update": update_facts(deps.config),
     })
