@@ -11,9 +11,9 @@ if TYPE_CHECKING:
 
 def models_problem(config: Config) -> str:
     """One line naming a missing or damaged model file and the fix, or ''."""
-    from appliance.vision.models import verify_all
+    from appliance.vision.models import models_in_use, verify_all
 
-    problems = verify_all(config.paths.models)
+    problems = verify_all(config.paths.models, models_in_use(config.vision))
     return problems[0] if problems else ""
 
 

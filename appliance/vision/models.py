@@ -6,8 +6,13 @@ import hashlib
 import logging
 import threading
 import tomllib
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from appliance.core.config import VisionConfig
 
 logger = logging.getLogger(__name__)
 
@@ -106,10 +111,18 @@ def model_path(models_dir: Path, name: str) -> Path:
     return path
 
 
-def verify_all(models_dir: Path) -> list[str]:
-    """One line per model that is missing or wrong (empty when all are fine)."""
+def models_in_use(vision: VisionConfig) -> tuple[str, ...]:
+    """The models the mood loop loads with this config (the others may be absent)."""
+    names = [f"face_detection_{vision.detector}", "face_landmark", "emotion"]
+    if vision.tile_detector != "off":
+        names.append(f"face_detection_{vision.tile_detector}")
+    return tuple(dict.fromkeys(names))
+
+
+def verify_all(models_dir: Path, names: Sequence[str] = MODEL_NAMES) -> list[str]:
+    """One line per model of `names` that is missing or wrong (empty when all are fine)."""
     problems = []
-    for name in MODEL_NAMES:
+    for name in names:
         try:
             model_path(models_dir, name)
         except ModelError as err:

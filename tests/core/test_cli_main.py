@@ -39,9 +39,15 @@ def test_a_command_that_needs_opencv_says_how_to_add_it(monkeypatch, capsys) -> 
     import sys
 
     monkeypatch.setitem(sys.modules, "cv2", None)  # `import cv2` fails as if not installed
-    for name in [m for m in sys.modules if m in ("appliance.cli.analyze",
-                                                 "appliance.vision.analyze")]:
+    # Forget the command and every loaded module holding OpenCV (earlier tests in this
+    # process may have imported them), so they are imported again without it.
+    for name in [m for m, mod in list(sys.modules.items()) if m.startswith("appliance.") and (
+            m in ("appliance.cli.analyze", "appliance.vision.analyze")
+            or getattr(mod, "cv2", None) is not None)]:
         monkeypatch.delitem(sys.modules, name)
+        parent, _, child = name.rpartition(".")  # `from pkg import mod` looks here first
+        if parent in sys.modules:
+            monkeypatch.delattr(sys.modules[parent], child, raising=False)
     from appliance.cli import main as cli
 
     assert cli.main(["analyze", "photo.jpg"]) == 1

@@ -260,3 +260,18 @@ def test_a_model_missing_from_another_folder_names_that_folder_in_the_fix(tmp_pa
     spec = model_spec("face_landmark")
     err = check_file(tmp_path / spec["file"], spec)
     assert err is not None and f"scripts/fetch-models --dest {tmp_path}" in err
+
+
+def test_the_box_starts_without_a_model_its_config_does_not_load(models_dir, tmp_path):
+    from appliance.app.preflight import models_problem
+    from appliance.core.config import Config, from_dict
+    from appliance.vision.models import models_in_use
+
+    d = _copy_models(models_dir, tmp_path / "m")
+    (d / model_spec("face_detection_back")["file"]).unlink()
+    cfg = from_dict(Config, {"paths": {"models_dir": str(d)}})
+    assert "face_detection_back" not in models_in_use(cfg.vision)
+    assert models_problem(cfg) == ""  # the default tiles use short_range
+    tiled_back = from_dict(Config, {"paths": {"models_dir": str(d)},
+                                    "vision": {"tile_detector": "back"}})
+    assert "face_detection_back.tflite" in models_problem(tiled_back)
