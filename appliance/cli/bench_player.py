@@ -38,11 +38,11 @@ def run(args: argparse.Namespace) -> int:
           f"shortest gap {gap} s, "
           f"{hour['polls_faster_than_5_s_while_nothing_of_ours_plays']} faster than 5 s "
           f"(target 0)")
-    print(f"  room's label change -> queue: median {f.get('median', 0):.2f} s, max "
-          f"{f.get('max', 0):.2f} s over {f['n']} changes (dwell {hour['dwell_seconds']:g} s; "
-          f"target <= {hour['target_label_change_to_queue_s']:g} s)")
-    print(f"  scene change -> queue (adds vision's smoothing): median "
-          f"{s.get('median', 0):.2f} s, max {s.get('max', 0):.2f} s")
+    print(f"  room's change (the faces) -> queue: median {s.get('median', 0):.2f} s, max "
+          f"{s.get('max', 0):.2f} s over {s['n']} changes (dwell {hour['dwell_seconds']:g} s; "
+          f"target <= {hour['target_room_change_to_queue_s']:g} s)")
+    print(f"  smoothed label's flip -> queue: median {f.get('median', 0):.2f} s "
+          f"(the label trails the faces; the dwell counts from the faces)")
     print(f"  empty-room timeout -> pause: median {p.get('median', 0):.2f} s over {p['n']} "
           f"(target <= 1 s)")
     return 0

@@ -170,7 +170,9 @@ class VisionConfig:
     idle_fps: float = opt(1.0, "Frames checked per second while the room is empty.", min=0.05)
     smoothing_seconds: float = opt(3.0, "Time constant of the room mood smoothing.", min=0.1)
     hysteresis: float = opt(0.15, "Margin a new label needs over the current one.", min=0, max=1)
-    dwell_seconds: float = opt(8.0, "Minimum time a mood label holds before it changes.", min=0)
+    dwell_seconds: float = opt(8.0, "How long a new mood must last, from when the faces changed, "
+                               "before the music follows; also the least time a label holds.",
+                               min=0)
     arrive_seconds: float = opt(0.5, "A face seen this long counts as a person arriving.", min=0)
     leave_seconds: float = opt(3.0, "A face gone this long counts as the person leaving.", min=0)
     calibration_file: str = opt("", "Neutral-face baseline from `mooddj calibrate`; empty: "

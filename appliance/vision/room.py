@@ -5,6 +5,12 @@ Smoothing is an exponential moving average whose weight per update is
 same way whether frames arrive at 1 or 30 per second. The label only changes
 when another label leads the current one by `hysteresis` in the smoothed
 label distribution and the current label has held for `dwell_seconds`.
+
+The dwell is counted from when the room changed, not from when the smoothed
+label caught up: a fast distribution (time constant `ONSET_SECONDS`) dates the
+onset of the label that leads it, and a new label is dated from that onset.
+So a lasting change is `stable` one dwell after it happened in front of the
+camera; the smoothing's lag (about 2.5 s at the defaults) is not added to it.
 Presence is debounced: faces must be seen for `arrive_seconds` to count as
 arrivals and be gone for `leave_seconds` to count as departures.
 """
@@ -18,6 +24,7 @@ from dataclasses import dataclass, field
 from appliance.vision.fusion import LABELS, MOOD_AROUSAL, MOOD_VALENCE
 
 NEUTRAL_INDEX = LABELS.index("neutral")
+ONSET_SECONDS = 0.5  # fast enough to date a change, slow enough to ride over one odd frame
 
 
 @dataclass(frozen=True)
@@ -123,6 +130,9 @@ class RoomMood:
     _last_t: float | None = None
     _label_since: float = -math.inf
     _primed: bool = False
+    _fast: list[float] = field(default_factory=lambda: _neutral_probs())
+    _lead: int = NEUTRAL_INDEX  # the label leading the fast distribution
+    _lead_since: float = -math.inf
 
     def __post_init__(self) -> None:
         self.presence = Presence(self.arrive_seconds, self.leave_seconds)
@@ -145,6 +155,8 @@ class RoomMood:
         self.label = "neutral"
         self._label_since = -math.inf
         self._primed = False
+        self._fast = _neutral_probs()
+        self._lead, self._lead_since = NEUTRAL_INDEX, -math.inf
 
     def update(self, faces: Sequence[FaceMood], t: float) -> RoomState:
         """Feed one frame's faces at time `t` (seconds, any monotonic clock)."""
@@ -160,9 +172,17 @@ class RoomMood:
             self.valence += k * (v - self.valence)
             self.arousal += k * (a - self.arousal)
             self.probs = [old + k * (new - old) for old, new in zip(self.probs, p, strict=True)]
+            self._track_onset(p, dt, t)
             self._primed = True
             self._update_label(t)
         return self.state(t, len(faces), changed)
+
+    def _track_onset(self, p: Sequence[float], dt: float, t: float) -> None:
+        k = 1.0 if not self._primed else alpha(dt, min(ONSET_SECONDS, self.smoothing_seconds))
+        self._fast = [old + k * (new - old) for old, new in zip(self._fast, p, strict=True)]
+        lead = _argmax(self._fast)
+        if lead != self._lead:
+            self._lead, self._lead_since = lead, t
 
     def _update_label(self, t: float) -> None:
         cur = LABELS.index(self.label)
@@ -174,7 +194,8 @@ class RoomMood:
         if t - self._label_since < self.dwell_seconds:
             return
         self.label = LABELS[best]
-        self._label_since = t
+        onset = self._lead_since if self._lead == best else t
+        self._label_since = max(onset, self._label_since)
 
     def state(self, t: float, faces: int = 0,
               changed: tuple[int, int] | None = None) -> RoomState:
