@@ -2,9 +2,12 @@
 
 `GET /v1/audio-features?ids=a,b` answers `{"content": [...]}` for the catalog
 tracks it knows (unknown ids are left out, as ReccoBeats does), items keyed by
-a ReccoBeats-style UUID with the Spotify id only in `href`; more than 40 ids is
-a 400. `GET /pktx/spotify/{id}` answers SoundNet's 0-100 shape and wants an
-`x-rapidapi-key`. `inject_429(n, retry_after)` makes the next n calls 429.
+a ReccoBeats-style UUID with the Spotify id only in `href`. It answers for at
+most 40 ids a call and leaves the rest out (the cap third-party clients report;
+no reply to more than 40 ids is recorded anywhere, so nothing else is made up:
+see tests/contracts/SOURCES.md); no ids at all is a 400. `GET /pktx/spotify/{id}`
+answers SoundNet's 0-100 shape and wants an `x-rapidapi-key`.
+`inject_429(n, retry_after)` makes the next n calls 429.
 """
 
 from __future__ import annotations
@@ -102,12 +105,12 @@ class FeaturesSim:
         injected = self._injected(request, ids)
         if injected is not None:
             return injected
-        if not 1 <= len(ids) <= MAX_IDS:
+        if not ids:  # documented 400 (request-and-response page); the body is not recorded
             self._log(request, 400, ids)
-            return web.json_response({"status": 4004, "errors": [
-                {"message": f"size must be between 1 and {MAX_IDS}"}]}, status=400)
+            return web.json_response({"status": 4001, "errors": [
+                {"message": "ids is required"}]}, status=400)
         content: list[dict[str, Any]] = []
-        for tid in ids:
+        for tid in ids[:MAX_IDS]:
             t = self._known(tid)
             if t is None:
                 continue

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import aiohttp
+
 from appliance.music.features import ReccoBeatsProvider
+from appliance.standins.catalog import catalog
+from appliance.standins.features import MAX_IDS, FeaturesSim
 from tests.contracts.corpus import Replay, case
 
 
@@ -19,3 +23,28 @@ async def test_features_are_matched_by_the_spotify_id_in_href() -> None:
     finally:
         await provider.close()
         await replay.stop()
+
+
+async def test_the_stand_in_answers_at_most_40_ids_a_call() -> None:
+    """ReccoBeats returns up to 40 tracks a request (SOURCES.md); a reply to more is not
+    recorded, so the stand-in neither refuses nor answers beyond the cap."""
+    ids = [t.id for t in catalog()[:45]]
+    async with FeaturesSim() as sim, aiohttp.ClientSession() as http, http.get(
+            f"{sim.reccobeats_url}audio-features", params={"ids": ",".join(ids)}) as resp:
+        assert resp.status == 200
+        body = await resp.json()
+    answered = [item["href"].rsplit("/", 1)[1] for item in body["content"]]
+    assert answered == ids[:MAX_IDS] == ids[:40]
+
+
+async def test_the_client_gets_every_track_past_the_cap() -> None:
+    """Batches of 40: a client sending more would silently lose the surplus."""
+    ids = [t.id for t in catalog()[:85]]
+    async with FeaturesSim() as sim:
+        provider = ReccoBeatsProvider(sim.reccobeats_url)
+        try:
+            found = await provider.fetch(ids)
+        finally:
+            await provider.close()
+        assert max(len(r.ids) for r in sim.requests) <= MAX_IDS
+    assert set(found) == set(ids)
