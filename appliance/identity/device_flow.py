@@ -105,6 +105,15 @@ class _Flow:
     polls: int = 0
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """A token-endpoint answer that ends the flow: its error code, status and body."""
+
+    error: str
+    status: int
+    body: Mapping[str, Any]
+
+
 def _http_url(value: Any) -> str:
     """`value` if it is an http(s) address, else '' (a page must never link javascript:)."""
     if not isinstance(value, str):
@@ -389,12 +398,15 @@ class DeviceFlows:
                              "Ask for a new code to try again.")
             elif kind == "expired":
                 self._finish(flow, "expired", expired_msg)
-            elif kind == "error" and value in CLIENT_ERRORS:
-                why = refusal_text(flow.provider.name, "token", 400, {"error": value})
-                self._finish(flow, "error", f"{label} stopped the sign-in ({_short(value)}): "
-                             f"{why}.")
+            elif kind == "error" and isinstance(value, Refusal) and value.error in CLIENT_ERRORS:
+                # The whole refusal: Google tells a wrong client type from a wrong secret
+                # only by its error_description (google-token-seen.json).
+                why = refusal_text(flow.provider.name, "token", value.status, value.body)
+                self._finish(flow, "error", f"{label} stopped the sign-in "
+                             f"({_short(value.error)}): {why}.")
             elif kind == "error":
-                self._finish(flow, "error", f"{label} stopped the sign-in ({_short(value)}); "
+                code = value.error if isinstance(value, Refusal) else value
+                self._finish(flow, "error", f"{label} stopped the sign-in ({_short(code)}); "
                              "ask for a new code.")
             else:
                 await self._approve(flow, value)
@@ -430,7 +442,7 @@ class DeviceFlows:
             return "expired", None, 0.0
         if error in TRANSIENT_ERRORS:
             return "transient", None, retry_after
-        return "error", error or f"http_{status}", 0.0
+        return "error", Refusal(str(error or f"http_{status}"), status, body), 0.0
 
     async def _approve(self, flow: _Flow, body: dict[str, Any]) -> None:
         p = flow.provider

@@ -102,3 +102,42 @@ async def test_microsoft_message_and_missing_complete_uri_are_fine() -> None:
         view = await df.start("microsoft", "b")
         assert view.verification_url == "https://microsoft.com/devicelogin"
         assert view.verification_url_complete == "" and view.user_code == "FRWQDE7YL"
+
+
+async def _poll_outcome(df: DeviceFlows, replay: Replay, reply: dict[str, Any]) -> Any:
+    replay.serve(_fast(case("google-device-code", "ok")), reply)
+    view = await df.start("google", "b")
+    got, _ = await _settle(df, view.flow_id, polls=3)
+    return got
+
+
+async def test_google_pending_as_logged_keeps_waiting() -> None:
+    async with flows("google") as (df, replay):
+        got = await _poll_outcome(df, replay, case("google-token-seen", "authorization_pending"))
+        assert got.state == "pending" and got.message.startswith("Open https://")
+
+
+async def test_google_wrong_client_type_after_approval_says_to_make_a_tv_client() -> None:
+    """Google issues the code and refuses only at the poll after approval (401, 'Invalid
+    client type.'): the advice must be the client type, not the secret."""
+    async with flows("google") as (df, replay):
+        got = await _poll_outcome(df, replay, case("google-token-seen", "invalid-client-type"))
+        assert got.state == "error"
+        assert "TVs and Limited Input devices" in got.message, got.message
+        assert "Client secret" not in got.message
+
+
+async def test_google_unauthorized_at_the_poll_points_at_the_secret() -> None:
+    async with flows("google") as (df, replay):
+        got = await _poll_outcome(df, replay, case("google-token-seen", "invalid-client-secret"))
+        assert got.state == "error" and "Client secret" in got.message, got.message
+
+
+@pytest.mark.parametrize("reply", ["unknown-client", "wrong-type"])
+async def test_google_device_code_refusals_as_logged(reply: str) -> None:
+    async with flows("google") as (df, replay):
+        replay.serve(case("google-device-code-seen", reply))
+        with pytest.raises(FlowStartError) as got:
+            await df.start("google", "b")
+        wanted = "wrong type" if reply == "wrong-type" else "does not know this Client ID"
+        assert wanted in str(got.value), str(got.value)
