@@ -54,6 +54,11 @@ FORGERIES = ("wrong_key", "wrong_aud", "expired", "alg_none", "hs256", "wrong_is
 # How an OAuth client can be set up wrong at a provider (`IdentitySim.misconfigured`).
 MISCONFIGURATIONS = ("wrong_type", "device_flow_disabled", "public_flows_off")
 
+# Google's polling texts (google-token.json, google-token-seen.json); expired_token and
+# invalid_grant have none on record, so they carry only the code.
+GOOGLE_TEXTS = {"authorization_pending": "Precondition Required", "slow_down": "Forbidden",
+                "access_denied": "Forbidden", "invalid_client": "Unauthorized"}
+
 # Where each refusal's wire shape comes from (issue threads and fixtures quoting the
 # providers' real answers; the providers' docs name the error codes).
 SOURCES = {
@@ -424,11 +429,16 @@ class IdentitySim:
         if error == "bad_code":
             error = "invalid_grant"
         if error:
-            return web.json_response({"error": error, "error_description": error}, status=status)
+            body = {"error": error}
+            if error in GOOGLE_TEXTS:
+                body["error_description"] = GOOGLE_TEXTS[error]
+            return web.json_response(body, status=status)
         assert g is not None
+        # "refresh tokens are always returned for devices" (google-token.json, "ok")
         return web.json_response({
             "access_token": g.access_token, "expires_in": 3599, "token_type": "Bearer",
-            "scope": g.scope, "id_token": self._id_token("google", g)})
+            "scope": g.scope, "refresh_token": secrets.token_urlsafe(32),
+            "id_token": self._id_token("google", g)})
 
     # -- Microsoft ------------------------------------------------------------
 

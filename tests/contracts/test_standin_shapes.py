@@ -269,3 +269,47 @@ async def test_signin_stand_in_slow_down_and_denial_look_real(provider: str) -> 
                             resp.content_type, await resp.json())
     finally:
         await sim.stop()
+
+
+async def test_google_stand_in_says_what_google_says() -> None:
+    """Status, code and text of each Google polling reply on record, and the approval's
+    fields (a refresh token always: google-token.json)."""
+    sim = await IdentitySim(interval=0.01, enforce_interval=False).start()
+    code_path, token_path, extra = SIGNIN["google"]
+    sim.client_secrets["client-123"] = extra["client_secret"]
+    try:
+        async with aiohttp.ClientSession() as http:
+            async def poll(form: dict[str, str]) -> tuple[int, str, Any]:
+                async with http.post(sim.base_url + token_path, data=form) as resp:
+                    return resp.status, resp.content_type, await resp.json()
+
+            async def code() -> dict[str, str]:
+                async with http.post(sim.base_url + code_path, data={
+                        "client_id": "client-123", "scope": "openid email profile"}) as resp:
+                    body: dict[str, str] = await resp.json()
+                return {"grant_type": "urn:ietf:params:oauth:grant-type:device_code",
+                        "device_code": body["device_code"], "client_id": "client-123",
+                        "user_code": body["user_code"], **extra}
+
+            def same(name: str, case_name: str, got: tuple[int, str, Any]) -> None:
+                assert_like(name, case_name, *got)
+                recorded = next(c for c in load(name)["cases"] if c["name"] == case_name)
+                assert got[2] == recorded["json"], case_name
+
+            form = await code()
+            same("google-token-seen", "authorization_pending", await poll(form))
+            same("google-token", "authorization_pending", await poll(form))
+            sim.force_slow_down(1)
+            same("google-token", "slow_down", await poll(form))
+            same("google-token-seen", "invalid-client-secret",
+                 await poll({**form, "client_secret": "not-the-secret"}))
+            sim.deny(form["user_code"], "google")
+            same("google-token", "access_denied", await poll(form))
+            form = await code()
+            sim.expire(form["user_code"], "google")
+            same("google-token", "expired_token", await poll(form))
+            form = await code()
+            sim.approve(form["user_code"])
+            assert_like("google-token", "ok", *await poll(form))
+    finally:
+        await sim.stop()
