@@ -510,14 +510,15 @@ class IdentitySim:
         error, g = self._poll(form, "github")
         error = {"bad_code": "incorrect_device_code",
                  "invalid_client": "incorrect_client_credentials"}.get(error, error)
-        if error == "slow_down":
-            assert g is not None
-            return _gh(request, {"error": "slow_down", "interval": _num(g.interval),
-                                 "error_description": "Too many requests have been made.",
-                                 "error_uri": GH_ERROR_URI})
         if error:  # every device-flow error names its docs (github-token.json)
-            return _gh(request, {"error": error, "error_description": error,
-                                 "error_uri": GH_ERROR_URI})
+            body: dict[str, Any] = {"error": error}
+            if error in GH_TEXTS:
+                body["error_description"] = GH_TEXTS[error]
+            body["error_uri"] = GH_ERROR_URI
+            if error == "slow_down":
+                assert g is not None
+                body["interval"] = _num(g.interval)
+            return _gh(request, body)
         assert g is not None
         return _gh(request, {"access_token": g.access_token, "token_type": "bearer",
                              "scope": g.scope})
@@ -620,6 +621,11 @@ async def _form(request: web.Request) -> dict[str, str]:
 
 GH_ERROR_URI = ("https://docs.github.com/developers/apps/authorizing-oauth-apps"
                 "#error-codes-for-the-device-flow")
+# GitHub's texts on record (github-token.json, github-token-seen.json); the other codes
+# arrive without one there.
+GH_TEXTS = {"authorization_pending": "The authorization request is still pending.",
+            "slow_down": "Too many requests have been made in the same timeframe.",
+            "expired_token": "The `device code` has expired."}
 _AADSTS = re.compile(r"^AADSTS(\d*): ")
 MS_CODES = {"authorization_pending": 70016, "bad_verification_code": 70018,
             "expired_token": 70019, "authorization_declined": 70000,

@@ -141,3 +141,14 @@ async def test_google_device_code_refusals_as_logged(reply: str) -> None:
             await df.start("google", "b")
         wanted = "wrong type" if reply == "wrong-type" else "does not know this Client ID"
         assert wanted in str(got.value), str(got.value)
+
+
+async def test_github_replies_as_quoted() -> None:
+    """A slow_down without a new interval adds the step; pending keeps the interval."""
+    async with flows("github") as (df, replay):
+        replay.serve(_fast(case("github-device-code", "ok")),
+                     case("github-token-seen", "slow_down"),
+                     case("github-token-seen", "authorization_pending"))
+        view = await df.start("github", "b")
+        got, flow = await _settle(df, view.flow_id, polls=2)
+        assert got.state == "pending" and flow.interval == pytest.approx(FAST + 0.05)

@@ -313,3 +313,33 @@ async def test_google_stand_in_says_what_google_says() -> None:
             assert_like("google-token", "ok", *await poll(form))
     finally:
         await sim.stop()
+
+
+async def test_github_stand_in_says_what_github_says() -> None:
+    sim = await IdentitySim(interval=0.01, enforce_interval=False).start()
+    code_path, token_path, _ = SIGNIN["github"]
+    headers = {"Accept": "application/json"}
+    try:
+        async with aiohttp.ClientSession() as http:
+            async def poll(form: dict[str, str]) -> tuple[int, str, Any]:
+                async with http.post(sim.base_url + token_path, data=form,
+                                     headers=headers) as resp:
+                    return resp.status, resp.content_type, await resp.json()
+
+            def same(name: str, case_name: str, got: tuple[int, str, Any]) -> None:
+                assert_like(name, case_name, *got)
+                recorded = next(c for c in load(name)["cases"] if c["name"] == case_name)
+                assert {k: got[2][k] for k in recorded["json"]} == recorded["json"], case_name
+
+            async with http.post(sim.base_url + code_path, headers=headers,
+                                 data={"client_id": "client-123"}) as resp:
+                body = await resp.json()
+            form = {"grant_type": "urn:ietf:params:oauth:grant-type:device_code",
+                    "device_code": body["device_code"], "client_id": "client-123"}
+            same("github-token-seen", "authorization_pending", await poll(form))
+            sim.force_slow_down(1)
+            same("github-token-seen", "slow_down", await poll(form))
+            sim.expire(body["user_code"], "github")
+            same("github-token", "expired_token", await poll(form))
+    finally:
+        await sim.stop()
