@@ -476,7 +476,7 @@ class IdentitySim:
         error = {"access_denied": "authorization_declined",
                  "bad_code": "bad_verification_code"}.get(error, error)
         if error:
-            return _ms_error(error, f"AADSTS: {error}")
+            return _ms_error(error, MS_TEXTS.get(error, f"AADSTS: {error}"))
         assert g is not None
         body = {"token_type": "Bearer", "scope": g.scope, "expires_in": 3599,
                 "access_token": g.access_token}
@@ -627,6 +627,11 @@ GH_TEXTS = {"authorization_pending": "The authorization request is still pending
             "slow_down": "Too many requests have been made in the same timeframe.",
             "expired_token": "The `device code` has expired."}
 _AADSTS = re.compile(r"^AADSTS(\d*): ")
+# Entra's texts on record (microsoft-token.json, microsoft-token-seen.json).
+MS_TEXTS = {"authorization_pending": "OAuth 2.0 device flow error. Authorization is pending. "
+                                     "Continue polling.",
+            "expired_token": "The verification code expired.",
+            "bad_verification_code": "Invalid verification code."}
 MS_CODES = {"authorization_pending": 70016, "bad_verification_code": 70018,
             "expired_token": 70019, "authorization_declined": 70000,
             "invalid_client": 700016}
@@ -637,11 +642,12 @@ def _ms_error(error: str, description: str, code: int | None = None) -> web.Resp
     named = _AADSTS.match(description)
     code = code or (int(named.group(1)) if named and named.group(1) else None) \
         or MS_CODES.get(error, 70016)
-    trace = str(uuid.uuid4())
+    trace, correlation, stamp = str(uuid.uuid4()), str(uuid.uuid4()), time.strftime("%F %TZ")
     return web.json_response({"error": error, "error_description": f"AADSTS{code}: "
-                              f"{_AADSTS.sub('', description)} Trace ID: {trace}",
-                              "error_codes": [code], "timestamp": time.strftime("%F %TZ"),
-                              "trace_id": trace, "correlation_id": str(uuid.uuid4()),
+                              f"{_AADSTS.sub('', description)} Trace ID: {trace} "
+                              f"Correlation ID: {correlation} Timestamp: {stamp}",
+                              "error_codes": [code], "timestamp": stamp,
+                              "trace_id": trace, "correlation_id": correlation,
                               "error_uri": f"https://login.microsoftonline.com/error?code="
                                            f"{code}"},
                              status=400)

@@ -343,3 +343,31 @@ async def test_github_stand_in_says_what_github_says() -> None:
             same("github-token", "expired_token", await poll(form))
     finally:
         await sim.stop()
+
+
+async def test_microsoft_stand_in_says_what_entra_says() -> None:
+    sim = await IdentitySim(interval=0.01, enforce_interval=False).start()
+    code_path, token_path, _ = SIGNIN["microsoft"]
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.post(sim.base_url + code_path,
+                                 data={"client_id": "client-123", "scope": "openid"}) as resp:
+                body = await resp.json()
+            form = {"grant_type": "urn:ietf:params:oauth:grant-type:device_code",
+                    "device_code": body["device_code"], "client_id": "client-123"}
+            for name, case_name, change in (
+                    ("microsoft-token-seen", "authorization_pending", None),
+                    ("microsoft-token", "expired_token", sim.expire)):
+                if change is not None:
+                    change(body["user_code"], "microsoft")
+                async with http.post(sim.base_url + token_path, data=form) as resp:
+                    got = await resp.json()
+                    assert_like(name, case_name, resp.status, resp.content_type, got)
+                recorded = next(c for c in load(name)["cases"] if c["name"] == case_name)["json"]
+                text = recorded["error_description"].split(" Trace ID:")[0]
+                assert got["error_description"].split(" Trace ID:")[0] == text
+                assert (got["error"], got["error_codes"]) == (recorded["error"],
+                                                              recorded["error_codes"])
+                assert "Correlation ID: " + got["correlation_id"] in got["error_description"]
+    finally:
+        await sim.stop()
