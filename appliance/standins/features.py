@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from appliance.standins.catalog import CatalogTrack, catalog
+from appliance.standins.serving import Served
 
 MAX_IDS = 40
 
@@ -42,7 +43,7 @@ class FeaturesSim:
         self.rapidapi_key = rapidapi_key
         self.requests: list[LoggedRequest] = []
         self._inject: list[tuple[int, str]] = []
-        self._runner: web.AppRunner | None = None
+        self._served = Served()
         self.port = 0
 
     @property
@@ -65,17 +66,11 @@ class FeaturesSim:
         app = web.Application()
         app.router.add_get("/v1/audio-features", self._audio_features)
         app.router.add_get("/pktx/spotify/{id}", self._soundnet)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
+        self.port = await self._served.start(app)
         return self
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        await self._served.stop()
 
     async def __aenter__(self) -> FeaturesSim:
         return await self.start()

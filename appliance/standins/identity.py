@@ -44,6 +44,8 @@ from aiohttp import web
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from appliance.standins.serving import Served
+
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 DEFAULT_TENANT_ID = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 CONSUMERS_TENANT_ID = "9188040d-6c67-4c5b-b112-36a304b66dad"
@@ -153,7 +155,7 @@ class IdentitySim:
         self._forge: list[str] = []
         self._slow_down = 0
         self._failures: dict[str, list[tuple[int, str]]] = {}
-        self._runner: web.AppRunner | None = None
+        self._served = Served()
         self.port = 0
 
     # -- lifecycle ----------------------------------------------------------
@@ -181,17 +183,11 @@ class IdentitySim:
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> IdentitySim:
         """Serve on `host:port` (0: any free port)."""
-        self._runner = web.AppRunner(self.app(), access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
+        self.port = await self._served.start(self.app(), host, port)
         return self
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        await self._served.stop()
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._log_requests])

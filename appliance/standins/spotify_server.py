@@ -27,6 +27,7 @@ from aiohttp import ClientSession, web
 
 from appliance.standins import spotify_accounts, spotify_webapi
 from appliance.standins.catalog import CatalogTrack, catalog
+from appliance.standins.serving import Served
 from appliance.standins.spotify_json import SIM_KEY, error
 from appliance.standins.spotify_player import SimPlayer, SimSpeaker
 from appliance.standins.spotify_rules import Rules, not_registered, registered, reshape
@@ -99,7 +100,7 @@ class SpotifySim:
         self.requests: list[tuple[str, str, dict[str, str], Any, int, float]] = []
         self.injections: list[Injection] = []
         self.removed_calls = 0
-        self._runner: web.AppRunner | None = None
+        self._served = Served()
         self._ticker: asyncio.Task[None] | None = None
         self.host = "127.0.0.1"
         self.port = 0
@@ -159,11 +160,8 @@ class SpotifySim:
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         """Serve on `host:port` (0: a free port; keep `self.port` to restart on it)."""
         self.host = host
-        self._runner = web.AppRunner(self.make_app(), access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port or self.port or 0, reuse_address=True)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
+        self.port = await self._served.start(self.make_app(), host, port or self.port or 0,
+                                             reuse_address=True)
         self._ticker = asyncio.create_task(self._tick_loop())
 
     async def stop(self) -> None:
@@ -173,9 +171,7 @@ class SpotifySim:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
             self._ticker = None
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        await self._served.stop()
 
     async def _tick_loop(self) -> None:
         while True:

@@ -24,6 +24,7 @@ from aiohttp import web
 
 from appliance.standins.features import FeaturesSim
 from appliance.standins.identity import IdentitySim
+from appliance.standins.serving import Served
 from appliance.standins.spotify_rules import Rules
 from appliance.standins.spotify_server import SpotifySim
 
@@ -46,7 +47,7 @@ class SimStack:
         self.features = FeaturesSim()
         self.control_port = control_port
         self.spotify_port = spotify_port
-        self._runner: web.AppRunner | None = None
+        self._served = Served()
         self._tasks: set[asyncio.Task[Any]] = set()
         self.plays_trimmed = 0  # play events dropped from the history by housekeeping
 
@@ -68,11 +69,7 @@ class SimStack:
         app.router.add_post("/sim/identity/fail", self._identity_fail)
         app.router.add_post("/sim/identity/approve", self._identity_approve)
         app.router.add_post("/sim/spotify/apps", self._spotify_app)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self.control_port)
-        await site.start()
-        self.control_port = self._runner.addresses[0][1]
+        self.control_port = await self._served.start(app, "127.0.0.1", self.control_port)
         self._spawn(self._housekeeping())
         return self.info()
 
@@ -83,9 +80,7 @@ class SimStack:
         for part in (self.features, self.spotify, self.identity):
             with contextlib.suppress(Exception):
                 await part.stop()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        await self._served.stop()
 
     def info(self) -> dict[str, Any]:
         """Addresses, and the config values that point the box at the stand-ins."""

@@ -9,6 +9,8 @@ from typing import Any
 
 from aiohttp import web
 
+from appliance.standins.serving import Served
+
 CORPUS = Path(__file__).with_name("corpus")
 
 
@@ -53,7 +55,7 @@ class Replay:
     queue: list[dict[str, Any]] = field(default_factory=list)
     seen: list[Seen] = field(default_factory=list)
     port: int = 0
-    _runner: web.AppRunner | None = None
+    _served: Served = field(default_factory=Served)
 
     @property
     def url(self) -> str:
@@ -70,16 +72,11 @@ class Replay:
     async def start(self) -> Replay:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = await self._served.start(app)
         return self
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await self._served.stop()
 
 
 def response_of(c: dict[str, Any]) -> web.Response:
