@@ -66,9 +66,10 @@ def user_json(account: str, display_name: str, base: str) -> dict[str, Any]:
             "uri": f"spotify:user:{account}"}
 
 
-def paging(request: web.Request, items: list[Any], href: str, *, max_limit: int = 50,
-           default_limit: int = 20) -> dict[str, Any] | web.Response:
-    """A paging object over `items` from the request's `limit` and `offset`."""
+def paged(request: web.Request, items: list[Any], href: str, *, under: str | None = None,
+          max_limit: int = 50, default_limit: int = 20) -> web.Response:
+    """The paging object over `items` for the request's `limit` and `offset` (wrapped in
+    `{under: ...}` when given, as search's `tracks`), or Spotify's 400 for a bad one."""
     try:
         limit = int(request.query.get("limit", default_limit))
         offset = int(request.query.get("offset", 0))
@@ -81,8 +82,9 @@ def paging(request: web.Request, items: list[Any], href: str, *, max_limit: int 
     page = items[offset:offset + limit]
     nxt = f"{href}?offset={offset + limit}&limit={limit}" if offset + limit < len(items) else None
     prev = f"{href}?offset={max(0, offset - limit)}&limit={limit}" if offset > 0 else None
-    return {"href": f"{href}?offset={offset}&limit={limit}", "items": page, "limit": limit,
+    body = {"href": f"{href}?offset={offset}&limit={limit}", "items": page, "limit": limit,
             "offset": offset, "total": len(items), "next": nxt, "previous": prev}
+    return web.json_response({under: body} if under else body)
 
 
 def episode_json(base: str) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from appliance.standins.spotify_json import (
     SIM_KEY,
     episode_json,
     error,
-    paging,
+    paged,
     track_json,
     user_json,
 )
@@ -28,6 +28,7 @@ from appliance.standins.spotify_player import SimSpeaker
 from appliance.standins.spotify_rules import (
     DEV_MODE_SEARCH_DEFAULT,
     DEV_MODE_SEARCH_LIMIT,
+    Rules,
     device_json,
     playlist_readable,
 )
@@ -310,8 +311,12 @@ async def saved_tracks(request: web.Request) -> web.Response:
     items = [{"added_at": "2026-01-01T00:00:00Z", "track": track_json(sim.player.tracks[t],
                                                                       sim.api_url)}
              for t in sim.accounts[account]["saved"]]
-    page = paging(request, items, f"{sim.api_url}me/tracks")
-    return page if isinstance(page, web.Response) else web.json_response(page)
+    return paged(request, items, f"{sim.api_url}me/tracks")
+
+
+def _renamed(rules: Rules, new: str) -> str:
+    """`items`/`item` after the February 2026 rename, `tracks`/`track` before it."""
+    return new if rules.items_rename else {"items": "tracks", "item": "track"}[new]
 
 
 async def playlists(request: web.Request) -> web.Response:
@@ -327,8 +332,7 @@ async def playlists(request: web.Request) -> web.Response:
         if owner == "spotify" and rules.null_playlist_entries:
             items.append(None)
             continue
-        counts = {"href": f"{sim.api_url}playlists/{pl['id']}/"
-                          f"{'items' if rules.items_rename else 'tracks'}",
+        counts = {"href": f"{sim.api_url}playlists/{pl['id']}/{_renamed(rules, 'items')}",
                   "total": len(pl["tracks"])}
         name = sim.accounts[owner]["display_name"] if owner in sim.accounts else "Spotify"
         items.append({
@@ -337,10 +341,9 @@ async def playlists(request: web.Request) -> web.Response:
             "href": f"{sim.api_url}playlists/{pl['id']}", "id": pl["id"], "images": [],
             "name": pl["name"], "owner": user_json(owner, name, sim.api_url),
             "primary_color": None, "public": False, "snapshot_id": "c2lt",
-            "items" if rules.items_rename else "tracks": counts, "type": "playlist",
+            _renamed(rules, "items"): counts, "type": "playlist",
             "uri": f"spotify:playlist:{pl['id']}"})
-    page = paging(request, items, f"{sim.api_url}me/playlists")
-    return page if isinstance(page, web.Response) else web.json_response(page)
+    return paged(request, items, f"{sim.api_url}me/playlists")
 
 
 async def playlist_items(request: web.Request) -> web.Response:
@@ -358,16 +361,15 @@ async def playlist_items(request: web.Request) -> web.Response:
         return error(404, "Resource not found")
     if not playlist_readable(pl, account, rules):
         return error(403, "Forbidden")
-    key = "item" if rules.items_rename else "track"
+    key = _renamed(rules, "item")
     owner = pl.get("owner") or account
     by = user_json(owner, sim.accounts[owner]["display_name"] if owner in sim.accounts
                    else "Spotify", sim.api_url)
     items = [{"added_at": "2026-01-01T00:00:00Z", "added_by": by, "is_local": False,
               "primary_color": None, key: track_json(sim.player.tracks[t], sim.api_url)}
              for t in pl["tracks"]]
-    page = paging(request, items, f"{sim.api_url}playlists/{pid}/items", max_limit=100,
-                  default_limit=100)
-    return page if isinstance(page, web.Response) else web.json_response(page)
+    return paged(request, items, f"{sim.api_url}playlists/{pid}/items", max_limit=100,
+                 default_limit=100)
 
 
 async def search(request: web.Request) -> web.Response:
@@ -385,12 +387,9 @@ async def search(request: web.Request) -> web.Response:
     hits = [track_json(t, sim.api_url) for t in sim.player.tracks.values()
             if any(w in f"{t.name} {t.artists} {t.album}".lower() for w in words)]
     dev = sim.rules.dev_mode
-    page = paging(request, hits, f"{sim.api_url}search",
-                  max_limit=DEV_MODE_SEARCH_LIMIT if dev else 50,
-                  default_limit=DEV_MODE_SEARCH_DEFAULT if dev else 20)
-    if isinstance(page, web.Response):
-        return page
-    return web.json_response({"tracks": page})
+    return paged(request, hits, f"{sim.api_url}search", under="tracks",
+                 max_limit=DEV_MODE_SEARCH_LIMIT if dev else 50,
+                 default_limit=DEV_MODE_SEARCH_DEFAULT if dev else 20)
 
 
 async def track(request: web.Request) -> web.Response:
