@@ -36,15 +36,3 @@ async def test_the_stand_in_answers_at_most_40_ids_a_call() -> None:
     answered = [item["href"].rsplit("/", 1)[1] for item in body["content"]]
     assert answered == ids[:MAX_IDS] == ids[:40]
 
-
-async def test_the_client_gets_every_track_past_the_cap() -> None:
-    """Batches of 40: a client sending more would silently lose the surplus."""
-    ids = [t.id for t in catalog()[:85]]
-    async with FeaturesSim() as sim:
-        provider = ReccoBeatsProvider(sim.reccobeats_url)
-        try:
-            found = await provider.fetch(ids)
-        finally:
-            await provider.close()
-        assert max(len(r.ids) for r in sim.requests) <= MAX_IDS
-    assert set(found) == set(ids)

@@ -17,6 +17,8 @@ from appliance.standins.features import FeaturesSim
 
 
 async def test_reccobeats_batches_at_most_40_ids_and_maps_by_href() -> None:
+    """The stand-in answers 40 ids a call at most (ReccoBeats' cap): larger batches would
+    lose tracks without an error."""
     tracks = catalog()
     ids = [t.id for t in tracks[:95]]
     async with FeaturesSim() as sim:
