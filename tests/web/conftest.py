@@ -8,10 +8,11 @@ from typing import Any
 
 import aiohttp
 import pytest
+from polling import eventually
 from yarl import URL
 
 from appliance.app.setup_progress import current_step
-from appliance.core.bus import Bus, PairingEntered
+from appliance.core.bus import Bus, PairingChecked, PairingEntered
 from appliance.core.config import Config, from_dict
 from appliance.core.store import Store
 from appliance.identity.device_flow import DeviceFlows
@@ -97,20 +98,27 @@ class Browser:
         self.csrf = data.get("csrfToken") or self.csrf
         return data
 
-    def enter_code(self, presses: Any) -> None:
-        """What the panel publishes once a whole code was pressed on the buttons."""
-        self.box.bus.publish(PairingEntered(presses=tuple(presses)))
+    async def enter_code(self, presses: Any) -> bool:
+        """What the panel publishes once a whole code was pressed on the buttons; returns
+        once a box has checked it (`PairingChecked`): True if it approved a browser."""
+        with self.box.bus.subscribe(PairingChecked, name="test-enter-code") as checked:
+            self.box.bus.publish(PairingEntered(presses=tuple(presses)))
+            event = await asyncio.wait_for(checked.get(), 5.0)
+        assert isinstance(event, PairingChecked)
+        return event.approved
 
     async def pair_with_button(self) -> None:
         """Ask, enter this browser's code on the (simulated) buttons, collect the approval."""
         await self.refresh_csrf()
         data = await self.ask_to_pair()
-        self.enter_code(data["challenge"])
-        for _ in range(200):
+        await self.enter_code(data["challenge"])
+
+        async def approved() -> bool:
             r = await self.get("/pair/status")
-            if (await r.json())["data"]["state"] == "approved":
-                break
-            await asyncio.sleep(0.01)
+            return bool((await r.json())["data"]["state"] == "approved")
+
+        # (a test may run two boxes on one bus: this one's answer is the page's)
+        await eventually(approved, what="this browser approved")
         r = await self.post("/pair/complete")
         assert r.status == 200, await r.text()
         await self.refresh_csrf()

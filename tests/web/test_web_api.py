@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 from aiohttp import web
+from polling import eventually
 
 from appliance.core.bus import (
     ErrorCleared,
@@ -76,6 +78,12 @@ async def test_household_owner_removes_member_member_leaves(box, browser):
     assert names == ["Alex"]
 
 
+async def _having(page: Any, *texts: str, present: bool = True) -> str:
+    """The page if every text is (present=False: none is) on it, else ''."""
+    got = await page
+    return got if all((t in got) == present for t in texts) else ""
+
+
 async def test_pages_render_for_a_signed_in_owner(box, browser):
     b = await _owner(box, browser)
     box.bus.publish(PlayerState(state="playing", track_name="Blue Hour", artists="Nova",
@@ -84,12 +92,14 @@ async def test_pages_render_for_a_signed_in_owner(box, browser):
                                 confidence=0.8))
     box.bus.publish(ErrorRaised(key="camera", source="camera", message="Camera unplugged",
                                 hint="Check the ribbon cable"))
-    await asyncio.sleep(0.01)
-    home = await (await b.get("/", html=True)).text()
-    assert "Blue Hour" in home and "Happy" in home and "Camera unplugged" in home
+    async def home() -> str:
+        return await (await b.get("/", html=True)).text()
+
+    await eventually(lambda: _having(home(), "Blue Hour", "Happy", "Camera unplugged"),
+                     what="the track, the mood and the error on the home page")
     box.bus.publish(ErrorCleared(key="camera"))
-    await asyncio.sleep(0.01)
-    assert "Camera unplugged" not in await (await b.get("/", html=True)).text()
+    await eventually(lambda: _having(home(), "Camera unplugged", present=False),
+                     what="the error cleared")
     for path, text in (("/members", "Make an invite code"), ("/profile", "Sign out everywhere"),
                        ("/privacy", "What the box keeps"), ("/about", "Event bus"),
                        ("/signin", "Link another sign-in")):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
+
+from polling import eventually
 
 from appliance.core.bus import (
     ButtonGesture,
@@ -54,8 +55,7 @@ async def test_the_code_on_the_buttons_pairs_the_browser_and_publishes_the_windo
     # Nothing happens until the code is pressed.
     r = await b.post("/pair/complete")
     assert r.status == 409
-    b.enter_code(data["challenge"])
-    await asyncio.sleep(0.01)
+    assert await b.enter_code(data["challenge"])
     assert not windows.get_nowait().open  # closed again
     assert checked.get_nowait().approved
     r = await b.get("/pair/status")
@@ -75,8 +75,7 @@ async def test_only_the_browser_whose_code_was_entered_is_paired(box, browser):
         await x.refresh_csrf()
         codes.append(tuple((await x.ask_to_pair())["challenge"]))
     assert codes[0] != codes[1]  # waiting browsers never share a code
-    c.enter_code(codes[1])
-    await asyncio.sleep(0.01)
+    assert await c.enter_code(codes[1])
     assert (await a.post("/pair/complete")).status == 409
     assert (await c.post("/pair/complete")).status == 200
     r = await a.get("/pair/status")
@@ -92,7 +91,7 @@ async def test_a_wrong_code_pairs_nobody_and_says_so(box, browser):
     # One wrong press (any position, any button) never matches another code.
     wrong = next(c for c in BUTTON_CODES if sum(x != y for x, y in zip(c, code, strict=True)) == 2)
     box.bus.publish(PairingEntered(presses=wrong))
-    await asyncio.sleep(0.01)
+    await eventually(lambda: len(checked), what="the wrong code checked")
     assert not checked.get_nowait().approved
     assert (await b.post("/pair/complete")).status == 409
 
@@ -109,11 +108,12 @@ async def test_play_presses_and_holds_without_a_code_pair_nobody(box, browser):
     await b.refresh_csrf()
     box.bus.publish(ButtonGesture(gesture="play_hold"))  # no armed window any more
     box.bus.publish(ButtonGesture(gesture="play_press"))
-    await asyncio.sleep(0.01)
-    await b.ask_to_pair()
+    challenge = tuple((await b.ask_to_pair())["challenge"])
     box.bus.publish(ButtonGesture(gesture="play_hold"))
     box.bus.publish(ButtonGesture(gesture="play_press"))
-    await asyncio.sleep(0.01)
+    # A code nobody has, checked after the presses: the bus is in order, so once it is
+    # checked everything published before it has been handled.
+    assert not await b.enter_code(next(c for c in BUTTON_CODES if c != challenge))
     assert (await b.post("/pair/complete")).status == 409
 
 
@@ -214,8 +214,7 @@ async def test_pairing_works_without_javascript(box, browser):
     assert 'http-equiv="refresh"' in page
     challenge = re.search(r'data-challenge="([a-z ]+)"', page).group(1).split()
     assert len(challenge) == 4 and 'data-hold-first="0"' in page
-    b.enter_code(challenge)
-    await asyncio.sleep(0.01)
+    assert await b.enter_code(challenge)
     page = await (await b.get("/pair", html=True)).text()
     assert 'action="/pair/complete"' in page
     form = {"csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)}
@@ -246,5 +245,5 @@ async def test_claiming_while_a_browser_waits_makes_the_panel_ask_for_a_hold(box
     assert (await waiting.ask_to_pair())["holdFirst"] is False
     assert windows.get_nowait().hold is False
     box.bus.publish(SetupProgress(step="no_spotify"))  # someone else just claimed the box
-    await asyncio.sleep(0.05)
+    await eventually(lambda: len(windows), what="the window announced again")
     assert windows.get_nowait().hold is True  # Next and Mood are the music's again
