@@ -7,7 +7,9 @@ the vision loop does; the real player takes it from there, through `SpotifyApi`
 over HTTP to the Spotify stand-in. Everything runs on one simulated clock, so
 the hour takes seconds and the times are the policy's, not the machine's.
 
-Figures (targets): Web API calls per minute while our music plays (<= 6); the
+Figures (targets): Web API calls per minute while our music plays (<= 6; minutes
+with a start, a resume or a fade are counted apart, per start, since a fade is
+a volume step every `fade_step_seconds`); the
 shortest gap between two playback polls while nothing of ours plays (>= 5 s);
 from the room's change (the faces in the script) to the queue command
 (<= dwell + 1 s; also shown from the smoothed label's flip, which trails the
@@ -116,7 +118,6 @@ async def player_stack(state_dir: Path, *, clock: SimClock | None = None, speed:
     svc.api.transfer_settle = 0.0
     if clock is not None:
         svc.api.clock, svc.api.sleep = clock, clock.sleep
-        svc.speakers.clock, svc.speakers.sleep = clock, clock.sleep
     provider = make_provider(config.features)
     svc_player = None
     try:
@@ -257,14 +258,19 @@ def _other_app(stack: PlayerStack, what: str) -> None:
 
 
 def hour_figures(stack: PlayerStack, log: HourLog, minutes: float, dwell: float,
-                 empty_seconds: float) -> dict[str, Any]:
+                 empty_seconds: float, fade: float) -> dict[str, Any]:
     """The figures of one simulated hour (see the module docstring)."""
     api = [r for r in stack.sim.requests if r[1].startswith(API_PREFIX)]
+    changes = [t for t, _ in log.phases]
     per_minute_playing = []
     for k in range(int(minutes)):
         a, b = log.t0 + 60 * k, log.t0 + 60 * (k + 1)
-        if all(log.phase_at(a + s) == "playing" for s in range(0, 60, 2)):
+        steady = not any(a - fade <= t < b for t in changes)  # no start, resume or fade
+        if steady and all(log.phase_at(a + s) == "playing" for s in range(0, 60, 2)):
             per_minute_playing.append(sum(1 for r in api if a <= r[5] < b))
+    starts = [t for (t, p), (_, before) in zip(log.phases[1:], log.phases, strict=False)
+              if p == "playing" and before in ("idle", "paused", "starting")]
+    per_start = [sum(1 for r in api if t - 1.0 <= r[5] <= t + fade + 0.5) for t in starts]
     polls_idle = [r[5] for r in api if r[0] == "GET" and r[1] == "/v1/me/player"
                   and log.phase_at(r[5]) not in ("playing", "starting", "fading")]
     gaps = [b - a for a, b in itertools.pairwise(polls_idle)]
@@ -281,10 +287,12 @@ def hour_figures(stack: PlayerStack, log: HourLog, minutes: float, dwell: float,
         "web_api_calls": len(api),
         "calls_per_minute_playing": _stats([float(n) for n in per_minute_playing]),
         "target_calls_per_minute_playing": 6.0,
+        "calls_per_start_with_fade_in": _stats([float(n) for n in per_start]),
         "polls_while_nothing_of_ours_plays": len(polls_idle),
         "shortest_poll_gap_while_nothing_of_ours_plays_s": round(min(gaps), 2) if gaps else None,
         "polls_faster_than_5_s_while_nothing_of_ours_plays": sum(1 for g in gaps if g < 5.0),
         "dwell_seconds": dwell,
+        "fade_seconds": fade,
         "label_change_to_queue_s": _stats(from_flip),
         "scene_change_to_queue_s": _stats(from_scene),
         "target_room_change_to_queue_s": dwell + 1.0,
@@ -306,7 +314,7 @@ async def bench_hour(minutes: float, script: tuple[Scene, ...] = DEFAULT_SCRIPT
         async with player_stack(Path(tmp), clock=clock, real_rules=True) as stack:
             log = await run_hour(stack, clock, script, minutes, RoomMood.from_config(vision))
             return hour_figures(stack, log, minutes, vision.dwell_seconds,
-                                player_cfg.empty_room_minutes * 60.0)
+                                player_cfg.empty_room_minutes * 60.0, player_cfg.fade_seconds)
 
 
 # -- ranking -------------------------------------------------------------------------------

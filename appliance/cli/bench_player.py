@@ -33,6 +33,9 @@ def run(args: argparse.Namespace) -> int:
           f"{hour['web_api_calls']} Web API calls")
     print(f"  while our music plays: median {c.get('median', 0):g}, max {c.get('max', 0):g} "
           f"calls per minute over {c['n']} minutes (target <= 6)")
+    st = hour["calls_per_start_with_fade_in"]
+    print(f"  a start or resume with its {hour.get('fade_seconds', 0):g} s fade-in: median "
+          f"{st.get('median', 0):g}, max {st.get('max', 0):g} calls over {st['n']}")
     gap = hour["shortest_poll_gap_while_nothing_of_ours_plays_s"]
     print(f"  while nothing of ours plays: {hour['polls_while_nothing_of_ours_plays']} polls, "
           f"shortest gap {gap} s, "

@@ -283,6 +283,8 @@ class PlayerConfig:
     resume_within_minutes: float = opt(30.0, "Resume if people return within this long.", min=0)
     default_volume: int = opt(40, "Volume the speaker fades in to.", min=0, max=100)
     fade_seconds: float = opt(3.0, "Length of fade in and fade out.", min=0, max=30)
+    poll_seconds: float = opt(15.0, "While playing, read the speaker's state this often (and just "
+                              "after each track's end).", min=15, max=120)
     recent_exclude_hours: float = opt(6.0, "Tracks played this recently are not picked.", min=0)
     skip_feedback_seconds: float = opt(30.0, "A skip this early counts against the track.", min=0)
     mood_history_days: int = opt(90, "Days of mood aggregates kept.", min=1)

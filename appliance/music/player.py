@@ -67,7 +67,6 @@ from appliance.music.policy import (
     Prepare,
     Queue,
     Queued,
-    Ramp,
     Ready,
     Record,
     Resume,
@@ -79,6 +78,7 @@ from appliance.music.policy import (
     Skipped,
     Started,
     Trouble,
+    VolumeFixed,
     decide,
     next_wake,
     view,
@@ -123,22 +123,20 @@ class Speakers(Protocol):
 
     async def chosen(self) -> dict[str, Any]: ...
 
-    async def ramp(self, user_id: str, device: Device | str, from_pct: int, to_pct: int,
-                   seconds: float) -> int: ...
-
 
 class NothingToPlay(Exception):
     """No track fits the mood (empty library, no features, search found nothing)."""
 
 
 def settings_from(config: PlayerConfig, *, manual_minutes: float = 30.0,
-                  poll_seconds: float = 15.0, queue_lead_seconds: float = 15.0,
-                  retry_initial: float = 1.0) -> Settings:
+                  poll_seconds: float | None = None, queue_lead_seconds: float = 15.0,
+                  retry_initial: float = 1.0, fade_step_seconds: float = 0.35) -> Settings:
     """The policy's settings from the `[player]` config."""
-    return Settings(fade_seconds=config.fade_seconds,
+    return Settings(fade_seconds=config.fade_seconds, fade_step_seconds=fade_step_seconds,
                     empty_room_seconds=config.empty_room_minutes * 60.0,
                     resume_within_seconds=config.resume_within_minutes * 60.0,
-                    poll_seconds=poll_seconds, queue_lead_seconds=queue_lead_seconds,
+                    poll_seconds=config.poll_seconds if poll_seconds is None else poll_seconds,
+                    queue_lead_seconds=queue_lead_seconds,
                     retry_initial=retry_initial, manual_default_seconds=manual_minutes * 60.0,
                     skip_feedback_seconds=config.skip_feedback_seconds,
                     default_volume=config.default_volume)
@@ -368,6 +366,8 @@ class PlayerService(Service):
         except DeviceNotControllable as err:
             if err.reason != "VOLUME_CONTROL_DISALLOW":
                 raise
+            logger.info("player: the speaker has a fixed volume; no fades")
+            return VolumeFixed()
         return Done(c)
 
     async def _play(self, c: Play) -> Any:
@@ -377,11 +377,6 @@ class PlayerService(Service):
         device = await self._device_now()
         await self.api.play(self._user, device_id=device.id, uris=[track.uri])
         return Started(track, c.mood)
-
-    async def _ramp(self, c: Ramp) -> Any:
-        device = await self._device_now()
-        await self.speakers.ramp(self._user, device, c.from_pct, c.to_pct, c.seconds)
-        return Done(c)
 
     async def _queue(self, c: Queue) -> Any:
         track = await self._pick(c.mood, c.reading, c.avoid)
@@ -443,7 +438,7 @@ class PlayerService(Service):
 
     _RUN: dict[type, Callable[[PlayerService, Any], Awaitable[Any]]] = {
         FindListener: _find_listener, NextListener: _next_listener, Prepare: _prepare,
-        SetVolume: _set_volume, Play: _play, Ramp: _ramp, Queue: _queue, Poll: _poll,
+        SetVolume: _set_volume, Play: _play, Queue: _queue, Poll: _poll,
         Pause: _pause, Resume: _resume, Skip: _skip, Record: _record, Feedback: _feedback,
         ShowOffline: _show_offline,
     }

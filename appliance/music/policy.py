@@ -18,6 +18,10 @@ The life of the music:
   first stable reading of a new label, with no wait of its own;
 - the room empty for `empty_room_minutes` -> fade out and pause; people back
   within `resume_within_minutes` -> resume with a fade-in;
+- fades are steps on the timeline (a `SetVolume` every `fade_step_seconds`),
+  not one long command, so a press, a person coming back or a failure during a
+  fade is handled at once: people back during a fade-out fade the music up
+  again, Play during it pauses at once; a speaker with fixed volume gets none;
 - a manual mood holds until its `until`; privacy keeps the music and freezes
   the mood;
 - someone else playing on the speaker (another track from the Spotify app, a
@@ -86,6 +90,7 @@ class Settings:
     """The policy's times (seconds) and the speaker's usual volume."""
 
     fade_seconds: float = 3.0
+    fade_step_seconds: float = 0.35
     empty_room_seconds: float = 600.0
     resume_within_seconds: float = 1800.0
     poll_seconds: float = 15.0
@@ -99,6 +104,47 @@ class Settings:
     def fade_out_after(self) -> float:
         """Seconds of empty room before the fade starts: the pause lands on the timeout."""
         return max(0.0, self.empty_room_seconds - self.fade_seconds)
+
+
+@dataclass(frozen=True)
+class Fade:
+    """A volume fade on the timeline: step `i` is due at `start + i * seconds / steps`."""
+
+    from_pct: int
+    to_pct: int
+    start: float
+    seconds: float
+    steps: int
+    sent: int = 0  # steps sent so far
+
+    @classmethod
+    def of(cls, from_pct: int, to_pct: int, now: float, settings: Settings) -> Fade:
+        """A fade over the settings' `fade_seconds`, starting at `now`."""
+        s = settings
+        steps = max(1, round(s.fade_seconds / s.fade_step_seconds)) \
+            if s.fade_seconds > 0 and s.fade_step_seconds > 0 else 1
+        return cls(from_pct, to_pct, now, max(0.0, s.fade_seconds), steps)
+
+    def level(self, i: int) -> int:
+        return round(self.from_pct + (self.to_pct - self.from_pct) * i / self.steps)
+
+    @property
+    def current(self) -> int:
+        """The volume the speaker was last set to by this fade."""
+        return self.level(self.sent)
+
+    def next_at(self) -> float:
+        return self._at(self.sent + 1)
+
+    def due(self, now: float) -> int:
+        """The step due at `now` (late ticks jump ahead rather than replay the steps)."""
+        i = self.sent
+        while i < self.steps and self._at(i + 1) <= now + 1e-9:
+            i += 1
+        return i
+
+    def _at(self, i: int) -> float:
+        return self.start + i * self.seconds / self.steps
 
 
 @dataclass(frozen=True)
@@ -133,7 +179,9 @@ class PlayerModel:
     ours: tuple[Mine, ...] = ()  # recent tracks of ours, newest last
     speaker: str = ""
     volume: int = 40
-    silenced: bool = False  # the box set the speaker to 0 and has not brought it back yet
+    silenced: bool = False  # the box turned the speaker down and has not brought it back yet
+    fade: Fade | None = None  # a fade in progress (in or out)
+    fixed_volume: bool = False  # the speaker refuses volume changes: no fades, no silence
     next_poll: float = 0.0
     queue_tried: tuple[str, float] | None = None  # (mood, when) a queue found nothing
     refused: tuple[str, ...] = ()  # tracks Spotify would not start: not picked again
@@ -166,6 +214,11 @@ class PlayerModel:
         if self.privacy:
             return self.music_mood or self.room_mood
         return self.room_mood
+
+    def fade_out_after(self) -> float:
+        """Seconds of empty room before the fade-out starts (the pause lands on the timeout)."""
+        s = self.settings
+        return s.empty_room_seconds if self.fixed_volume else s.fade_out_after
 
     def track_end(self) -> float:
         """When the current track is expected to end (inf when none)."""
@@ -209,15 +262,6 @@ class Play:
     track: Track | None = None
     reading: MoodReading | None = None
     avoid: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Ramp:
-    """Fade the volume from `from_pct` to `to_pct` over `seconds`."""
-
-    from_pct: int
-    to_pct: int
-    seconds: float
 
 
 @dataclass(frozen=True)
@@ -280,7 +324,7 @@ class ShowOffline:
     shown: bool
 
 
-Command = (FindListener | Prepare | SetVolume | Play | Ramp | Queue | Poll | Pause | Resume
+Command = (FindListener | Prepare | SetVolume | Play | Queue | Poll | Pause | Resume
            | Skip | Record | Feedback | NextListener | ShowOffline)
 
 
@@ -339,6 +383,11 @@ class Resumed:
 
 
 @dataclass(frozen=True)
+class VolumeFixed:
+    """The speaker does not allow volume control (VOLUME_CONTROL_DISALLOW)."""
+
+
+@dataclass(frozen=True)
 class Skipped:
     pass
 
@@ -354,7 +403,7 @@ class Failed:
 
 
 Result = Done | ListenerFound | Ready | Started | Queued | Polled | Paused | Resumed | Skipped \
-    | Failed
+    | VolumeFixed | Failed
 Decision = tuple[PlayerModel, list[Any]]
 
 
@@ -380,10 +429,12 @@ def next_wake(model: PlayerModel, now: float) -> float:
         times.append(model.manual[1])
     if model.retry_at > now:
         return min([*times, model.retry_at])
+    if model.fade is not None:
+        times.append(model.fade.next_at())
     if model.phase is Phase.PLAYING:
         times.append(model.next_poll)
         if model.empty_since is not None and model.people == 0 and not model.privacy:
-            times.append(model.empty_since + model.settings.fade_out_after)
+            times.append(model.empty_since + model.fade_out_after())
         if model.track is not None and model.queued is None:
             times.append(model.track_end() - model.settings.queue_lead_seconds)
     elif model.phase in (Phase.PAUSED, Phase.AWAY):
@@ -466,14 +517,16 @@ def _on_button(m: PlayerModel, ev: ButtonGesture, now: float) -> Decision:
 
 def _toggle(m: PlayerModel, now: float) -> Decision:
     if m.phase is Phase.PLAYING:
-        return m, [Pause("user")]
+        return replace(m, fade=None), [Pause("user")]
+    if m.phase is Phase.FADING:  # fading out for an empty room: pause now, volume back
+        return replace(m, fade=None), [Pause("user"), *_volume(m, m.volume)]
     if m.phase is Phase.PAUSED and m.track is not None:
         return _resume(m)
     if m.phase in (Phase.IDLE, Phase.PAUSED, Phase.AWAY):
         # A person asked: no waiting for a retry, and the speaker is ours again.
         m = replace(m, phase=Phase.IDLE, paused_by="", retry_at=0.0, note="")
         return _start(m, m.effective_mood(now) or "neutral")
-    return m, []  # starting or fading: the press would only race the command in flight
+    return m, []  # starting: the press would only race the play command in flight
 
 
 def _on_listener(m: PlayerModel, ev: ListenerChanged, now: float) -> Decision:
@@ -492,10 +545,8 @@ def _ok(m: PlayerModel) -> Decision:
 
 def _on_done(m: PlayerModel, ev: Done, now: float) -> Decision:
     c = ev.command
-    if isinstance(c, Ramp):
-        return replace(m, silenced=c.to_pct == 0), []
     if isinstance(c, SetVolume):
-        return replace(m, silenced=c.percent == 0), []
+        return replace(m, silenced=c.percent != m.volume), []
     return m, []
 
 
@@ -520,13 +571,15 @@ def _switch_listener(m: PlayerModel, user_id: str) -> Decision:
     if old and m.phase is Phase.PLAYING:
         out.append(Pause("switch", account=old))
     return replace(m, listener=user_id, phase=Phase.IDLE, paused_by="", track=None,
-                   queued=None, music_mood="", note="", retry_at=0.0), out
+                   queued=None, music_mood="", note="", retry_at=0.0, fade=None), out
 
 
 def _on_ready(m: PlayerModel, ev: Ready, now: float) -> Decision:
     m, out = _ok(m)
-    m = replace(m, phase=Phase.STARTING, speaker=ev.speaker, volume=ev.volume)
-    return m, [*out, SetVolume(0), Play(ev.mood, ev.track)]
+    fixed = m.fixed_volume and ev.speaker == m.speaker
+    m = replace(m, phase=Phase.STARTING, speaker=ev.speaker, volume=ev.volume,
+                fixed_volume=fixed, fade=None)
+    return m, [*out, *_volume(m, 0), Play(ev.mood, ev.track)]
 
 
 def _on_started(m: PlayerModel, ev: Started, now: float) -> Decision:
@@ -539,7 +592,7 @@ def _on_started(m: PlayerModel, ev: Started, now: float) -> Decision:
                      ev.track, ev.mood, now)
     out += [Record(ev.track, ev.mood, now)]
     if starting or m.silenced:
-        out.append(Ramp(0, m.volume, m.settings.fade_seconds))
+        m = _fade(m, 0, m.volume, now)
     return m, out
 
 
@@ -574,7 +627,11 @@ def _on_resumed(m: PlayerModel, ev: Resumed, now: float) -> Decision:
     empty = now if m.people == 0 and not m.privacy else None
     m = replace(m, phase=Phase.PLAYING, paused_by="", note="", empty_since=empty,
                 next_poll=now + MIN_POLL_GAP)
-    return m, [*out, Ramp(0, m.volume, m.settings.fade_seconds)]
+    return _fade(m, 0, m.volume, now), out
+
+
+def _on_volume_fixed(m: PlayerModel, ev: VolumeFixed, now: float) -> Decision:
+    return replace(m, fixed_volume=True, fade=None, silenced=False), []
 
 
 def _on_polled(m: PlayerModel, ev: Polled, now: float) -> Decision:
@@ -665,8 +722,11 @@ def _on_failed(m: PlayerModel, ev: Failed, now: float) -> Decision:
         delay = m.backoff
     delay *= m.jitter
     out: list[Any] = []
-    if m.silenced:
-        out.append(SetVolume(m.volume))  # never leave the speaker at 0
+    # Never leave the speaker turned down: at once when Spotify answers (a refused play),
+    # else with the retry (the reconciliation restores it; see `_reconcile`).
+    if (m.silenced or m.fade is not None) and not isinstance(ev.command, SetVolume) \
+            and ev.trouble not in (Trouble.OFFLINE, Trouble.RATE_LIMITED):
+        out += _volume(m, m.volume)
     phase = m.phase
     if phase is Phase.FADING:
         phase = Phase.PLAYING
@@ -682,7 +742,7 @@ def _on_failed(m: PlayerModel, ev: Failed, now: float) -> Decision:
     if ev.trouble is Trouble.OFFLINE and not offline:
         offline = True
         out.append(ShowOffline(True))
-    m = replace(m, phase=phase, track=track, queued=m.queued if track else None,
+    m = replace(m, phase=phase, track=track, queued=m.queued if track else None, fade=None,
                 music_mood=m.music_mood if track else "", retry_at=now + delay,
                 backoff=min(RETRY_MAX, m.backoff * 2), trouble=ev.trouble,
                 problem=ev.message, offline_shown=offline, refused=refused)
@@ -700,17 +760,33 @@ def _reconcile(m: PlayerModel, now: float) -> Decision:
         return m, []
     if m.listener is None:
         return m, [FindListener()]
-    s = m.settings
     mood = m.effective_mood(now)
+    if m.phase is Phase.FADING:
+        if m.people > 0 or m.privacy:  # someone came back: fade up again
+            level = m.fade.current if m.fade is not None else 0
+            m = _fade(replace(m, phase=Phase.PLAYING, empty_since=None), level, m.volume, now)
+        else:
+            return _fade_step(m, now)
+    m, stepped = _fade_step(m, now)
+    if m.silenced and m.fade is None and not stepped and m.phase is not Phase.STARTING:
+        stepped += _volume(m, m.volume)  # a fade or a restore that failed earlier
+    m, out = _reconcile_phase(m, mood, now)
+    return m, stepped + out
+
+
+def _reconcile_phase(m: PlayerModel, mood: str | None, now: float) -> Decision:
+    s = m.settings
     if m.phase is Phase.IDLE:
         if mood and (m.people > 0 or m.manual):
             return _start(m, mood)
         return m, []
     if m.phase is Phase.PLAYING:
         if not m.privacy and m.people == 0 and m.empty_since is not None \
-                and now - m.empty_since >= s.fade_out_after:
-            return replace(m, phase=Phase.FADING), [
-                Ramp(m.volume, 0, s.fade_seconds), Pause("empty"), SetVolume(m.volume)]
+                and now - m.empty_since >= m.fade_out_after():
+            if m.fixed_volume:
+                return replace(m, phase=Phase.FADING, fade=None), [Pause("empty")]
+            level = m.fade.current if m.fade is not None else m.volume
+            return _fade_step(_fade(replace(m, phase=Phase.FADING), level, 0, now), now)
         out: list[Any] = []
         if mood and mood != m.heading and not _tried(m, mood, now):
             out.append(Queue(mood, _reading_for(m, mood), m.avoid()))
@@ -734,12 +810,40 @@ def _reconcile(m: PlayerModel, now: float) -> Decision:
     return m, []
 
 
+def _fade(m: PlayerModel, from_pct: int, to_pct: int, now: float) -> PlayerModel:
+    """`m` with a fade from `from_pct` to `to_pct` starting now (none on a fixed-volume speaker)."""
+    if m.fixed_volume:
+        return replace(m, fade=None, silenced=False)
+    return replace(m, fade=Fade.of(from_pct, to_pct, now, m.settings))
+
+
+def _fade_step(m: PlayerModel, now: float) -> Decision:
+    """The fade's step due now; at the end of a fade-out, the pause."""
+    f = m.fade
+    if f is None:
+        return m, []
+    i = f.due(now)
+    if i <= f.sent:
+        return m, []
+    out = _volume(m, f.level(i)) if f.level(i) != f.current or i == f.steps else []
+    if i < f.steps:
+        return replace(m, fade=replace(f, sent=i)), out
+    m = replace(m, fade=None)
+    if m.phase is Phase.FADING:  # faded out: pause, and leave the usual volume for the app
+        out += [Pause("empty"), *_volume(m, m.volume)]
+    return m, out
+
+
+def _volume(m: PlayerModel, percent: int) -> list[Any]:
+    return [] if m.fixed_volume else [SetVolume(percent)]
+
+
 def _start(m: PlayerModel, mood: str) -> Decision:
     return m, [Prepare(mood, _reading_for(m, mood), m.avoid())]
 
 
 def _resume(m: PlayerModel) -> Decision:
-    return m, [SetVolume(0), Resume()]
+    return m, [*_volume(m, 0), Resume()]
 
 
 # -- helpers -----------------------------------------------------------------------------
@@ -802,24 +906,25 @@ def _away(m: PlayerModel, pb: Playback, now: float) -> PlayerModel:
     note = (f"Someone is playing {what} on {where} from the Spotify app; the box waits "
             "(press Play for the room's music).")
     return replace(m, phase=Phase.AWAY, paused_by="external", paused_at=now, track=None,
-                   queued=None, music_mood="", note=note,
+                   queued=None, music_mood="", note=note, fade=None,
                    next_poll=now + AWAY_POLL_SECONDS)
 
 
 _RESULTS = (Done, ListenerFound, Ready, Started, Queued, Polled, Paused, Resumed, Skipped,
-            Failed)
+            VolumeFixed, Failed)
 _HANDLERS: dict[type, Any] = {
     MoodReading: _on_reading, PresenceChanged: _on_presence, ManualMood: _on_manual,
     PrivacyChanged: _on_privacy, ButtonGesture: _on_button, ListenerChanged: _on_listener,
     Done: _on_done, ListenerFound: _on_listener_found, Ready: _on_ready, Started: _on_started,
     Queued: _on_queued, Polled: _on_polled, Paused: _on_paused, Resumed: _on_resumed,
-    Skipped: _on_skipped, Failed: _on_failed,
+    Skipped: _on_skipped, VolumeFixed: _on_volume_fixed, Failed: _on_failed,
 }
 
 __all__ = [
     "Command",
     "Decision",
     "Done",
+    "Fade",
     "Failed",
     "Feedback",
     "FindListener",
@@ -835,7 +940,6 @@ __all__ = [
     "Prepare",
     "Queue",
     "Queued",
-    "Ramp",
     "Ready",
     "Record",
     "Resume",
@@ -847,6 +951,7 @@ __all__ = [
     "Skipped",
     "Started",
     "Trouble",
+    "VolumeFixed",
     "decide",
     "next_wake",
     "view",

@@ -14,13 +14,12 @@ import builtins
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from appliance.core.bus import Bus, ErrorCleared, ErrorRaised, LinkState
 from appliance.core.settings import SPEAKER_ID, SPEAKER_NAME, SPEAKER_VOLUME, Settings, SettingsTx
 from appliance.core.store import Store
-from appliance.music.errors import DeviceNotControllable, SpeakerMissing, SpotifyError
+from appliance.music.errors import DeviceNotControllable, SpeakerMissing
 from appliance.music.spotify_api import Device, SpotifyApi
 
 logger = logging.getLogger(__name__)
@@ -42,7 +41,7 @@ def is_chosen(tx: SettingsTx) -> bool:
 
 
 class SpeakerManager:
-    """Lists Connect devices, remembers the chosen speaker, resolves it and ramps volume."""
+    """Lists Connect devices, remembers the chosen speaker and resolves it."""
 
     def __init__(self, api: SpotifyApi, store: Store, bus: Bus | None, config: Any,
                  settings: Settings | None = None) -> None:
@@ -53,9 +52,6 @@ class SpeakerManager:
         self.config = getattr(config, "spotify", config)  # Config or SpotifyConfig
         self._cache: dict[str, tuple[float, list[Device]]] = {}
         self._missing_reported = False
-        self.step_seconds = 0.35  # volume ramp step
-        self.clock: Callable[[], float] = time.monotonic  # the ramp's time (simulated in tests)
-        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
     def _publish(self, event: Any) -> None:
         if self.bus is not None:
@@ -147,35 +143,3 @@ class SpeakerManager:
                     raise
                 await asyncio.sleep(min(left, delay * random.uniform(0.8, 1.2)))
                 delay = min(maximum, delay * 2)
-
-    # -- volume ---------------------------------------------------------------------
-
-    async def ramp(self, user_id: str, device: Device | str, from_pct: int, to_pct: int,
-                   seconds: float) -> int:
-        """Fade the volume from `from_pct` to `to_pct` over `seconds`; returns the last value set.
-
-        A speaker without volume control (VOLUME_CONTROL_DISALLOW) is left as it is.
-        """
-        device_id = device if isinstance(device, str) else device.id
-        steps = max(1, round(seconds / self.step_seconds)) if seconds > 0 else 1
-        last = from_pct
-        start = self.clock()
-        for i in range(1, steps + 1):
-            value = round(from_pct + (to_pct - from_pct) * i / steps)
-            if value != last or i == steps:
-                try:
-                    await self.api.set_volume(user_id, value, device_id=device_id)
-                except DeviceNotControllable as err:
-                    if err.reason == "VOLUME_CONTROL_DISALLOW":
-                        logger.info("spotify: speaker has fixed volume; no fade")
-                        return last
-                    raise
-                except SpotifyError as err:
-                    logger.info("spotify: volume step skipped (%s)", type(err).__name__)
-                    if i == steps:
-                        raise
-                last = value
-            if i < steps:
-                target = start + i * (seconds / steps)
-                await self.sleep(max(0.0, target - self.clock()))
-        return last

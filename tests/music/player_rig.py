@@ -123,12 +123,11 @@ async def fake_rig(tmp_path: Path, tracks: list[tuple[Track, tuple[float, ...]]]
     box_settings = Settings(store, bus)  # the box's: cached, the one writer of privacy
     speakers = SpeakerManager(api, store, bus, _SpotifyCfg(),  # type: ignore[arg-type]
                               settings=box_settings)
-    speakers.step_seconds = 0.05
-    speakers.clock, speakers.sleep = clock, clock.sleep
     selector = Selector(api, store, None, cfg, settings=box_settings)
     player = PlayerService(api=api, speakers=speakers, selector=selector, store=store, bus=bus,
                            settings=settings_from(cfg, poll_seconds=0.3, queue_lead_seconds=0.3,
-                                                  retry_initial=0.2), clock=clock,
+                                                  retry_initial=0.2, fade_step_seconds=0.05),
+                           clock=clock,
                            box_settings=box_settings)
     sub = bus.subscribe(maxsize=None, name="test")
     await player.start()
@@ -151,8 +150,7 @@ async def standin_rig(tmp_path: Path, *, speed: float = 50.0, empty_room_minutes
             player={"empty_room_minutes": empty_room_minutes, "fade_seconds": fade_seconds,
                     "resume_within_minutes": resume_within_minutes},
             settings={"poll_seconds": poll_seconds, "queue_lead_seconds": queue_lead_seconds,
-                      "retry_initial": retry_initial}) as stack:
-        stack.svc.speakers.step_seconds = 0.05
+                      "retry_initial": retry_initial, "fade_step_seconds": 0.05}) as stack:
         sub = stack.bus.subscribe(maxsize=None, name="test")
         yield Rig(stack.player, stack.bus, stack.store, clock, sub, stack.selector,
                   stack.svc.api, stack)

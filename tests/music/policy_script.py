@@ -33,7 +33,6 @@ from appliance.music.policy import (
     Prepare,
     Queue,
     Queued,
-    Ramp,
     Ready,
     Record,
     Resume,
@@ -45,6 +44,7 @@ from appliance.music.policy import (
     Skipped,
     Started,
     Trouble,
+    VolumeFixed,
     decide,
     next_wake,
 )
@@ -74,6 +74,8 @@ class World:
     refuse_play: bool = False
     offline: bool = False
     volume: int = 40
+    fixed_volume: bool = False  # the speaker answers VOLUME_CONTROL_DISALLOW
+    volumes: list[tuple[float, int]] = field(default_factory=list)  # (when, percent) set
     playing: bool = False
     current: Track | None = None
     started: float = 0.0
@@ -125,9 +127,10 @@ class World:
                 return Failed(c, Trouble.SPEAKER_MISSING, "The speaker is not visible.")
             return Ready(self.pick(c.mood), c.mood, SPEAKER.name, 40)
         if isinstance(c, SetVolume):
+            if self.fixed_volume:
+                return VolumeFixed()
             self.volume = c.percent
-        elif isinstance(c, Ramp):
-            self.volume = c.to_pct
+            self.volumes.append((now, c.percent))
         elif isinstance(c, Play):
             if not self.premium:
                 return Failed(c, Trouble.BLOCKED, "This Spotify account has no Premium.")

@@ -64,7 +64,6 @@ async def spotify_env(tmp: Path, *, users: tuple[str, ...] = ("u_alice", "u_bob"
     config = make_config(sim, tmp, **spotify)
     svc = create_services(config, store, sealer, bus)
     svc.api.transfer_settle = 0.0
-    svc.speakers.step_seconds = 0.05
     for i, uid in enumerate(users):
         await ensure_user(store, uid, uid.removeprefix("u_").title(),
                           "owner" if i == 0 else "member")

@@ -42,9 +42,6 @@ class _Speakers:
     async def chosen(self) -> dict:
         return {"id": "", "name": "", "volume": 40}
 
-    async def ramp(self, *a: object) -> int:  # pragma: no cover
-        return 0
-
 
 @pytest.fixture
 async def page(tmp_path: Path):

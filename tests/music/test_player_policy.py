@@ -19,7 +19,6 @@ from appliance.music.policy import (
     Polled,
     Prepare,
     Queue,
-    Ramp,
     Record,
     SetVolume,
     ShowOffline,
@@ -37,9 +36,12 @@ def test_people_and_a_stable_mood_start_with_silence_then_a_fade_in():
     assert s.sent(Prepare) == []  # a mood alone starts nothing: presence comes from vision
     s.presence(2)
     names = [type(c).__name__ for _, c in s.log]
-    assert names == ["FindListener", "Prepare", "SetVolume", "Play", "Record", "Ramp"]
+    assert names == ["FindListener", "Prepare", "SetVolume", "Play", "Record"]
     assert s.sent(SetVolume)[0][1].percent == 0
-    assert s.sent(Ramp)[0][1] == Ramp(0, 40, 3.0)
+    s.at(3.0)  # the fade-in: steps on the timeline, not one long command
+    steps = s.world.volumes[1:]
+    assert [v for _, v in steps] == sorted(v for _, v in steps) and steps[-1] == (3.0, 40)
+    assert len(steps) >= 5 and steps[0][0] > 0.0
     assert s.model.music_mood == "happy" and s.world.volume == 40
     assert view(s.model) == ("playing", "")
 
@@ -102,11 +104,18 @@ def test_an_empty_room_fades_out_pauses_and_people_back_resume():
     s.at(66.9)
     assert s.sent(Pause) == []
     s.at(67.0)  # 60 s after the room emptied, minus the 3 s fade
-    assert [type(c).__name__ for _, c in s.log[-3:]] == ["Ramp", "Pause", "SetVolume"]
+    assert s.model.phase is Phase.FADING
+    s.at(70.0)
+    fade = [v for t, v in s.world.volumes if 67.0 < t <= 70.0]
+    assert fade[:-1] == sorted(fade[:-1], reverse=True) and fade[-2:] == [0, 40]
+    (t, _), = s.sent(Pause)
+    assert t == 70.0  # the pause lands on the timeout
     assert s.model.phase is Phase.PAUSED and s.model.paused_by == "empty"
     assert s.world.volume == 40  # left at its usual volume for the Spotify app
     s.at(120.0).presence(1)
-    assert [type(c).__name__ for _, c in s.log[-3:]] == ["SetVolume", "Resume", "Ramp"]
+    assert [type(c).__name__ for _, c in s.log[-2:]] == ["SetVolume", "Resume"]
+    s.at(123.0)
+    assert s.world.volume == 40 and len(s.sent(SetVolume, since=120.1)) >= 5  # faded in
     assert s.model.phase is Phase.PLAYING and len(s.sent(Play)) == 1
 
 
@@ -135,7 +144,7 @@ def test_someone_taking_over_from_the_spotify_app_makes_the_box_back_off():
     assert state == "paused" and "Spotify app" in detail
     s.reading("sad").at(100.0).presence(0).at(400.0)  # no queue into their session, no fade
     assert s.sent(Queue, since=41.0) == [] and s.sent(Pause) == []
-    assert s.sent(SetVolume, since=41.0) == [] and s.sent(Ramp, since=41.0) == []
+    assert s.sent(SetVolume, since=41.0) == []
     polls = s.polls_between(61.0, 400.0)
     assert all(b - a >= 5.0 for a, b in itertools.pairwise(polls))
     w.other, w.playing = "", False  # they stopped: the box waits for Play
@@ -292,3 +301,68 @@ def test_our_music_resumed_from_the_app_while_away_is_followed_again():
     s.at(100.0)
     assert s.model.phase is Phase.PLAYING and s.model.track == ours
     assert view(s.model) == ("playing", "")
+
+
+# -- fades are steps on the timeline: what happens during one -----------------------------
+
+
+def test_people_back_during_the_fade_out_fade_the_music_up_again():
+    s = playing("happy").at(10.0).presence(0).at(68.0)  # a second into the fade-out
+    low = s.world.volume
+    assert s.model.phase is Phase.FADING and 0 < low < 40
+    s.presence(1).at(75.0)
+    assert s.sent(Pause) == [] and s.model.phase is Phase.PLAYING
+    up = [v for t, v in s.world.volumes if t >= 68.0]
+    assert up[0] >= low - 5 and up[-1] == 40 and up == sorted(up)  # from where it was
+
+
+def test_play_during_the_fade_out_pauses_at_once_and_restores_the_volume():
+    s = playing("happy").at(10.0).presence(0).at(68.0)
+    s.button("play_press")
+    (t, pause), = s.sent(Pause)
+    assert t == 68.0 and pause.why == "user"
+    assert s.model.phase is Phase.PAUSED and s.world.volume == 40
+    s.at(75.0)
+    assert [v for t, v in s.world.volumes if t > 68.0] == []  # the fade did not go on
+
+
+def test_play_during_the_fade_in_pauses_at_once():
+    s = playing("happy").at(1.0)
+    assert s.model.fade is not None  # still fading in
+    s.button("play_press")
+    assert [t for t, _ in s.sent(Pause)] == [1.0] and s.model.phase is Phase.PAUSED
+    s.at(10.0)
+    assert s.model.fade is None and s.world.volume == 40  # turned back up while paused
+
+
+def test_a_failed_fade_step_brings_the_volume_back_with_the_retry():
+    w = World()
+    s = playing("happy", w).at(1.0)
+    w.offline = True
+    s.at(1.5)
+    assert s.model.fade is None and s.model.retry_at > 1.5
+    w.offline = False
+    s.at(30.0)
+    assert w.volume == 40 and not s.model.silenced and s.model.phase is Phase.PLAYING
+
+
+def test_a_fixed_volume_speaker_gets_no_fades():
+    w = World(fixed_volume=True)
+    s = playing("happy", w).at(10.0).presence(0).at(80.0)
+    assert s.model.fixed_volume and s.model.phase is Phase.PAUSED
+    assert len(s.sent(SetVolume)) == 1  # the one that learned it; no steps after
+    s.presence(1).at(200.0)
+    assert len(s.sent(SetVolume)) == 1 and s.model.phase is Phase.PLAYING
+
+
+def test_the_playing_poll_follows_player_poll_seconds():
+    from appliance.core.config import PlayerConfig
+    from appliance.music.player import settings_from
+
+    gaps = {}
+    for seconds in (15.0, 40.0):
+        s = Script(World(seconds=600.0), settings=settings_from(PlayerConfig(poll_seconds=seconds)))
+        s.at(0.0).presence(2).reading("happy").at(500.0)
+        polls = s.polls_between(10.0, 500.0)
+        gaps[seconds] = min(b - a for a, b in itertools.pairwise(polls))
+    assert gaps == {15.0: 15.0, 40.0: 40.0}

@@ -95,27 +95,6 @@ async def test_no_choice_yet_is_speaker_missing(env):
         await env.svc.speakers.resolve("u_alice")
 
 
-async def test_ramp_fades_in_steps_and_ends_on_target(env):
-    sid = env.sim.speaker_id("Living Room")
-    await env.svc.api.play("u_alice", device_id=sid, uris=[TRACKS[0].uri])
-    last = await env.svc.speakers.ramp("u_alice", sid, 0, 40, 0.5)
-    log = [v for _t, v in env.sim.player.speaker("Living Room").volume_log]
-    assert last == 40 and log[-1] == 40
-    assert len(log) >= 5 and log == sorted(log)
-    times = [t for t, _v in env.sim.player.speaker("Living Room").volume_log]
-    assert times[-1] - times[0] >= 0.3  # spread over the fade, not all at once
-    await env.svc.speakers.ramp("u_alice", sid, 40, 0, 0.2)
-    assert env.sim.player.speaker("Living Room").volume == 0
-
-
-async def test_ramp_leaves_fixed_volume_speakers_alone(env):
-    sid = env.sim.speaker_id("Living Room")
-    await env.svc.api.play("u_alice", device_id=sid, uris=[TRACKS[0].uri])
-    env.sim.player.speaker("Living Room").supports_volume = False
-    assert await env.svc.speakers.ramp("u_alice", sid, 0, 40, 0.2) == 0
-    assert env.sim.player.speaker("Living Room").volume_log == []
-
-
 async def test_watch_service_reports_a_sleeping_speaker_and_expiring_links(env):
     import time
 
