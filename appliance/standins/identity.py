@@ -54,7 +54,10 @@ APPROVAL_PATHS = {"google": "/google/device", "microsoft": "/microsoft/devicelog
 CODE_LETTERS = "BCDFGHJKLMNPQRSTVWXZ"
 FORGERIES = ("wrong_key", "wrong_aud", "expired", "alg_none", "hs256", "wrong_iss")
 # How an OAuth client can be set up wrong at a provider (`IdentitySim.misconfigured`).
-MISCONFIGURATIONS = ("wrong_type", "device_flow_disabled", "public_flows_off")
+# Google has refused a wrong client type at the device code (2022) and, lately, only at
+# the poll after the person approved (2024-25): "wrong_type" and "wrong_type_late".
+MISCONFIGURATIONS = ("wrong_type", "wrong_type_late", "device_flow_disabled",
+                     "public_flows_off")
 
 # Google's polling texts (google-token.json, google-token-seen.json); expired_token and
 # invalid_grant have none on record, so they carry only the code.
@@ -67,6 +70,8 @@ SOURCES = {
     "google unknown client: 401 invalid_client": "FeroxRev/Pokemon-Go-Rocket-API#52",
     "google wrong client type: 401 invalid_client 'Invalid client type.'":
         "anxdpanic/plugin.video.youtube#325, #299",
+    "google wrong client type, refused after approval: token 401 'Invalid client type.'":
+        "anxdpanic/plugin.video.youtube#1117, #1100, #718",
     "google scope not allowed: 400 invalid_scope": "googleapis/oauth2client#88, "
         "dermesser/yup-oauth2#155",
     "google wrong secret at the token endpoint: 401 invalid_client 'Unauthorized'":
@@ -420,10 +425,15 @@ class IdentitySim:
             return web.json_response({"error": "invalid_client",
                                       "error_description": "Unauthorized"}, status=401)
         error, g = self._poll(form, "google")
+        if not error and self.misconfigured.get(form.get("client_id", "")) == "wrong_type_late":
+            error = "wrong_type"
         status = {"authorization_pending": 428, "slow_down": 403, "access_denied": 403,
                   "invalid_client": 401}.get(error, 400)
         if error == "bad_code":
             error = "invalid_grant"
+        if error == "wrong_type":  # google-token-seen.json, "invalid-client-type"
+            return web.json_response({"error": "invalid_client",
+                                      "error_description": "Invalid client type."}, status=401)
         if error:
             body = {"error": error}
             if error in GOOGLE_TEXTS:

@@ -115,6 +115,18 @@ async def test_denial_stops_polling(sim, flows, provider):
     assert len(token_polls(sim, provider)) == polls
 
 
+async def test_a_wrong_google_client_type_refused_after_approval_says_what_to_make(sim, flows):
+    """Google lately issues the code and refuses only the poll after approval
+    (google-token-seen.json): the page names the client type, not the secret."""
+    sim.misconfigured[sim.identity_config()["google"]["client_id"]] = "wrong_type_late"
+    view = await flows.start("google", BIND)
+    await wait_for(lambda: token_polls(sim, "google"))
+    sim.approve(view.user_code)
+    done = await wait_done(flows, view.flow_id)
+    assert done.state == "error" and done.identity is None
+    assert "TVs and Limited Input devices" in done.message and "secret" not in done.message
+
+
 @pytest.mark.parametrize("provider", PROVIDERS)
 async def test_code_expired_at_the_provider_ends_the_flow(sim, flows, provider):
     view = await flows.start(provider, BIND)
