@@ -191,7 +191,7 @@ async def test_other_packages_add_routes_nav_and_open_paths(tmp_path, idsim, box
     svc = WebService(deps, port=0)
     await svc.start()
     try:
-        from conftest import Browser
+        from web_box import Browser
 
         other = Browser(box)
         box2 = type(box)(svc.base_url, svc.port, box.bus, box.store, box.sim, svc, box.config)

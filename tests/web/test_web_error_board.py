@@ -25,7 +25,7 @@ async def until(pred, what: str, timeout: float = 10.0) -> None:
 
 
 async def test_a_camera_error_is_still_shown_after_the_web_service_restarts(tmp_path, idsim):
-    from conftest import Box, Browser, make_config
+    from web_box import Box, Browser, make_config
 
     config = make_config(tmp_path, idsim)
     store = open_store(config.paths.database_path)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from conftest import Browser
+from web_box import Browser
 
 from appliance.identity import profiles
 

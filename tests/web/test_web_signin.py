@@ -138,7 +138,7 @@ async def test_sign_in_pages_show_code_qr_and_sign_in_without_js(box, browser):
 
 
 async def test_unconfigured_provider_says_how_to_configure(box, browser, tmp_path):
-    from conftest import Browser
+    from web_box import Browser
 
     from appliance.core.config import Config, from_dict
     from appliance.web.kit.deps import WebDeps

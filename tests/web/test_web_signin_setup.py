@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from conftest import Box, Browser
+from web_box import Box, Browser
 
 from appliance.core.bus import Bus
 from appliance.core.config import Config, from_dict

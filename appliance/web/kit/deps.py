@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from appliance import __version__
 from appliance.core.bus import Bus
 from appliance.core.config import Config
 from appliance.core.store import Store
@@ -63,6 +64,11 @@ class WebDeps:
     setup_step: Callable[[Database], str] | None = None
     # Extra navigation links (other packages may also call `render.add_nav(app, ...)`).
     nav: list[NavItem] = field(default_factory=list)
-    version: str = ""  # the running release (default: the package's own version)
+    version: str = ""  # the running release; see `release`
     # Extra Host names accepted besides config.web.allowed_hosts (e.g. from tests, sim mode).
     extra_hosts: tuple[str, ...] = ()
+
+    @property
+    def release(self) -> str:
+        """The running release (the package's own version when none was given)."""
+        return self.version or __version__

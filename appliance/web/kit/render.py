@@ -8,7 +8,6 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
-from appliance import __version__
 from appliance.web.kit.deps import NavItem
 from appliance.web.kit.guards import current_user
 from appliance.web.kit.keys import DEPS, NAV, REQ_SESSION, TEMPLATES
@@ -63,7 +62,7 @@ def render(request: web.Request, template: str, context: dict[str, Any] | None =
         "paired": bool(sess and sess.paired),
         "nav": nav_for(request),
         "box_name": deps.config.web.hostname,
-        "version": deps.version or __version__,
+        "version": deps.release,
         "path": request.path,
         "steps": steps_for(request),
     }

@@ -8,7 +8,6 @@ from typing import Any
 
 from aiohttp import web
 
-from appliance import __version__
 from appliance.core.bus import PrivacyChanged
 from appliance.core.settings import ACTIVE_LISTENER, PRIVACY, SettingsTx
 from appliance.identity import accounts
@@ -122,7 +121,7 @@ async def about_page(request: web.Request) -> web.Response:
         "bus": {"published": bus.published, "dropped": bus.dropped,
                 "subscribers": bus.subscribers},
         "python": platform.python_version(), "machine": platform.machine(),
-        "db_bytes": deps.store.size_bytes(), "app_version": deps.version or __version__,
+        "db_bytes": deps.store.size_bytes(), "app_version": deps.release,
         "signed_in": current_user(request) is not None,
         "update": update_facts(deps.config),
     })
