@@ -152,3 +152,12 @@ async def test_github_replies_as_quoted() -> None:
         view = await df.start("github", "b")
         got, flow = await _settle(df, view.flow_id, polls=2)
         assert got.state == "pending" and flow.interval == pytest.approx(FAST + 0.05)
+
+
+async def test_microsoft_pending_as_logged_keeps_waiting() -> None:
+    async with flows("microsoft") as (df, replay):
+        replay.serve(_fast(case("microsoft-device-code", "ok")),
+                     case("microsoft-token-seen", "authorization_pending"))
+        view = await df.start("microsoft", "b")
+        got, flow = await _settle(df, view.flow_id, polls=2)
+        assert got.state == "pending" and flow.interval == FAST and flow.polls >= 2
