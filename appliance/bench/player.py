@@ -194,7 +194,7 @@ def _face(mood: str) -> Any:
 async def run_hour(stack: PlayerStack, clock: SimClock, script: tuple[Scene, ...],
                    minutes: float, room: Any) -> HourLog:
     """Play `script` for `minutes` of simulated time; returns what happened when."""
-    from appliance.core.bus import ButtonGesture, MoodReading, PresenceChanged
+    from appliance.core.bus import ButtonGesture, PresenceChanged
     from appliance.music.policy import next_wake
 
     player, bus = stack.player, stack.bus
@@ -230,9 +230,7 @@ async def run_hour(stack: PlayerStack, clock: SimClock, script: tuple[Scene, ...
             if people == 0:
                 log.empty_at.append(t)
         if state.faces > 0 or state.people > 0:
-            bus.publish(MoodReading(faces=state.faces, valence=state.valence,
-                                    arousal=state.arousal, mood=state.mood,  # type: ignore[arg-type]
-                                    confidence=state.confidence, stable=state.stable))
+            bus.publish(state.reading())
         if pending is not None:
             if pending["flip"] is None and state.mood == pending["mood"]:
                 pending["flip"] = t

@@ -24,7 +24,6 @@ from appliance.core.bus import (
     CameraState,
     ErrorCleared,
     ErrorRaised,
-    MoodReading,
     PresenceChanged,
     PrivacyChanged,
 )
@@ -316,9 +315,7 @@ class VisionService(Service):
             self.people = people
             self._publish(PresenceChanged(people=people, previous=previous))
         if room.faces > 0 or room.people > 0 or was_active:
-            self._publish(MoodReading(faces=room.faces, valence=room.valence,
-                                      arousal=room.arousal, mood=room.mood,
-                                      confidence=room.confidence, stable=room.stable))
+            self._publish(room.reading())
         self.detail = (f"{self.people} people, mood {room.mood}" if self.people
                        else "room empty")
 

@@ -20,7 +20,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
+from appliance.core.bus import Mood, MoodReading
 from appliance.vision.fusion import LABELS, MOOD_AROUSAL, MOOD_VALENCE
 
 NEUTRAL_INDEX = LABELS.index("neutral")
@@ -51,6 +53,12 @@ class RoomState:
     stable: bool
     probs: tuple[float, ...] = ()
     presence_changed: tuple[int, int] | None = None  # (people, previous) when it changed
+
+    def reading(self) -> MoodReading:
+        """The bus event for this reading (what the player and the pages get)."""
+        return MoodReading(faces=self.faces, valence=self.valence, arousal=self.arousal,
+                           mood=cast(Mood, self.mood), confidence=self.confidence,
+                           stable=self.stable)
 
 
 def face_weight(box_w: float, box_h: float, frontality: float, presence: float = 1.0) -> float:

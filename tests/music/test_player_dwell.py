@@ -13,7 +13,6 @@ from __future__ import annotations
 import pytest
 from policy_script import Script
 
-from appliance.core.bus import MoodReading
 from appliance.music.policy import Phase, Queue
 from appliance.vision.fusion import LABELS
 from appliance.vision.room import FaceMood, RoomMood
@@ -40,9 +39,7 @@ def test_the_queue_command_comes_with_the_first_stable_reading_one_dwell_after_t
         t = i / FPS
         face = _face("happy", 0.7) if t < CHANGE else _face("sad", -0.7)
         state = room.update([face], t)
-        s.at(t).feed(MoodReading(faces=state.faces, valence=state.valence,
-                                 arousal=state.arousal, mood=state.mood,  # type: ignore[arg-type]
-                                 confidence=state.confidence, stable=state.stable))
+        s.at(t).feed(state.reading())
         if state.mood == "sad" and flip is None:
             flip = t
         if state.mood == "sad" and state.stable and first_stable is None:
