@@ -1,7 +1,8 @@
 """`mooddj bench vision --distance`: the distance ladder.
 
 Real faces from the fetched photos and recordings are shrunk to 20-64 px wide in a
-640-px-wide view, as a person 1-5 m from the box's camera. Each scene is rendered
+640-px-wide view, as a person 1-5 m from the box's camera, and to 14 and 16 px: the wide
+module's 4 m and 3.5 m (it gives a face 19 px at 3 m, 14 px at 4 m). Each scene is rendered
 at the camera's high resolution (3x the view, 1920x1080) on an empty-room frame,
 through a camera model: area resampling, a little optical blur (sigma 0.6 px), sensor
 noise (sigma 3 levels, fresh every frame) and JPEG (quality 90); the view is the
@@ -19,13 +20,16 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-WIDTHS = (20, 24, 28, 32, 40, 48, 64)
+RUNGS = (20, 24, 28, 32, 40, 48, 64)  # the issue's rungs: Camera Module 3, 1-5 m
+WIDE_RUNGS = (14, 16)  # below them: Camera Module 3 Wide at 3.5-4 m
+WIDTHS = WIDE_RUNGS + RUNGS
 VIEW = (640, 360)
 MAIN_SCALE = 3  # main frame = 3x the view (Camera Module 3: 1920x1080 from 2304x1296)
 PHOTOS = ("single_face.jpg", "t1.jpg", "multi_face.jpg", "0-f1-su-ph.jpg",
@@ -105,7 +109,8 @@ def background(media: Path) -> np.ndarray:
     return cv2.resize(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), size, interpolation=cv2.INTER_LINEAR)
 
 
-def scenes(sources: list[Source], bg: np.ndarray, seed: int = 7) -> list[Scene]:
+def scenes(sources: list[Source], bg: np.ndarray, seed: int = 7,
+           widths: tuple[int, ...] = RUNGS) -> list[Scene]:
     """Every face at every width it can be shrunk to (never enlarged), at random places."""
     import cv2
 
@@ -114,7 +119,7 @@ def scenes(sources: list[Source], bg: np.ndarray, seed: int = 7) -> list[Scene]:
     out = []
     for src in sources:
         for k, (x, y, w, h) in enumerate(src.boxes):
-            for width in WIDTHS:
+            for width in widths:
                 s = width * MAIN_SCALE / w
                 if s > 1.0:
                     continue
@@ -126,6 +131,14 @@ def scenes(sources: list[Source], bg: np.ndarray, seed: int = 7) -> list[Scene]:
                            for bx, by, bw, bh in src.boxes]
                 out.append(Scene(src, k, width, small, ox, oy, bg, centres))
     return out
+
+
+def frames(sc: Scene, rng: np.random.Generator, n: int = 1,
+           ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(view, main) of `n` frames of a scene through the camera model, fresh noise each."""
+    clean = sc.clean
+    for _ in range(n):
+        yield camera(clean, rng)
 
 
 def camera(clean: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -164,6 +177,26 @@ class Row:
     agree: int = 0
     valence_err: list[float] = field(default_factory=list)
     ms: list[float] = field(default_factory=list)
+
+    def frame(self, sc: Scene, boxes: list[tuple[float, ...]]) -> int | None:
+        """Count one frame's found boxes against the scene; the index of the one that is
+        the scene's target face, if found."""
+        self.frames += 1
+        hit = None
+        for i, box in enumerate(boxes):
+            k = match(box, sc.centres)
+            if k is None:
+                self.false += 1
+            elif k == sc.target:
+                hit = i
+        return hit
+
+    def reading(self, label: str, valence: float, ref: tuple[str, float] | None) -> None:
+        """Count a found face, its label and valence against the full-size reading."""
+        self.found += 1
+        if ref is not None:
+            self.agree += label == ref[0]
+            self.valence_err.append(abs(valence - ref[1]))
 
     def summary(self) -> dict[str, Any]:
         return {"faces": self.faces, "found": self.found,
@@ -212,27 +245,15 @@ def run_pipeline(pipe: Any, ladder: list[Scene], seed: int = 11) -> dict[int, Ro
         row.faces += 1
         pipe.reset()
         hit = None
-        clean = sc.clean
-        for i in range(n):
-            view, main = camera(clean, rng)
+        for i, (view, main) in enumerate(frames(sc, rng, n)):
             t0 = time.perf_counter()
             result = pipe.process(view, 0.2 * i, main)
             row.ms.append((time.perf_counter() - t0) * 1e3)
-            row.frames += 1
-            hit = None
-            for f in result.faces:
-                k = match(f.box, sc.centres)
-                if k is None:
-                    row.false += 1
-                elif k == sc.target:
-                    hit = f
-        if hit is None:
-            continue
-        row.found += 1
-        ref = refs[sc.source.name].get(sc.target)
-        if ref is not None:
-            row.agree += hit.mood == ref.mood
-            row.valence_err.append(abs(hit.valence - ref.valence))
+            k = row.frame(sc, [f.box for f in result.faces])
+            hit = None if k is None else result.faces[k]
+        if hit is not None:
+            ref = refs[sc.source.name].get(sc.target)
+            row.reading(hit.mood, hit.valence, None if ref is None else (ref.mood, ref.valence))
     return rows
 
 
@@ -264,8 +285,11 @@ def run_ladder(cfg: Any, media: Path, peer: str | None = None) -> dict[str, Any]
         found = pipes["now"].still(src.rgb)
         src.boxes = [tuple(v * found.scale for v in f.box) for f in found.faces]
     sources = [s for s in sources if s.boxes]
-    ladder = scenes(sources, background(media))
-    out: dict[str, Any] = {"widths": list(WIDTHS), "view": list(VIEW),
+    bg = background(media)
+    # The wide rungs draw their places apart, so the issue's rungs stay where they were.
+    ladder = scenes(sources, bg) + scenes(sources, bg, seed=8, widths=WIDE_RUNGS)
+    out: dict[str, Any] = {"widths": list(WIDTHS), "wide_widths": list(WIDE_RUNGS),
+                           "view": list(VIEW),
                            "main": [VIEW[0] * MAIN_SCALE, VIEW[1] * MAIN_SCALE],
                            "sources": {s.name: len(s.boxes) for s in sources},
                            "scenes": len(ladder), "pipelines": {}}
@@ -290,13 +314,17 @@ def report(out: dict[str, Any]) -> str:
              f"main {out['main'][0]}x{out['main'][1]}",
              "  targets: >= 95% found at 24 px, >= 85% label agreement at 28 px, "
              "<= 1 false face per 100 frames"]
+    wide = set(out.get("wide_widths", ()))
+    if wide:
+        lines.append(f"  rows marked 'wide' ({', '.join(f'{w} px' for w in sorted(wide))}): "
+                     "below the issue's rungs, the wide module at 3.5-4 m")
     for name, rows in out["pipelines"].items():
         burst = rows.get("burst_frames")
         lines.append(f"  {name}" + (f" ({burst} frames per scene)" if burst else ""))
         lines.append("    width  found        false/100  agree   |dv|   ms/frame")
         for w in out["widths"]:
             r = rows.get(str(w))
-            if not r:
+            if not r or not r["faces"]:
                 continue
             pct = "-" if r["found_pct"] is None else f"{r['found_pct']:.0f}%"
             agree = "-" if r["label_agreement_pct"] is None else f"{r['label_agreement_pct']:.0f}%"
@@ -304,5 +332,5 @@ def report(out: dict[str, Any]) -> str:
             ms = "-" if r["per_frame_ms"] is None else f"{r['per_frame_ms']:.1f}"
             false = "-" if r["false_per_100_frames"] is None else f"{r['false_per_100_frames']:.1f}"
             lines.append(f"    {w:3d} px {r['found']:3d}/{r['faces']:<3d} {pct:>5}  {false:>8}  "
-                         f"{agree:>5}  {dv:>6}  {ms:>7}")
+                         f"{agree:>5}  {dv:>6}  {ms:>7}" + ("  wide" if w in wide else ""))
     return "\n".join(lines)

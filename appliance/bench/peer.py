@@ -48,7 +48,7 @@ def run_fer(ladder: list[Any], sources: list[Any]) -> dict[str, Any]:
     """fer + MTCNN on each scene's last frame and on the full-size photos: a ladder table."""
     import cv2
 
-    from appliance.bench.distance import WIDTHS, Row, camera, match
+    from appliance.bench.distance import WIDTHS, Row, frames, match
     from appliance.vision.fusion import EMOTIONS, LABELS, cnn_moods, fuse
 
     python = ensure_venv()
@@ -56,7 +56,7 @@ def run_fer(ladder: list[Any], sources: list[Any]) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="mooddj-peer-") as tmp:
         paths = []
         for i, sc in enumerate(ladder):
-            view, _ = camera(sc.clean, rng)
+            view, _ = next(frames(sc, rng))
             p = Path(tmp) / f"scene{i}.png"
             cv2.imwrite(str(p), cv2.cvtColor(view, cv2.COLOR_RGB2BGR))
             paths.append(str(p))
@@ -91,23 +91,12 @@ def run_fer(ladder: list[Any], sources: list[Any]) -> dict[str, Any]:
     for sc, res in zip(ladder, results[:len(ladder)], strict=False):
         row = rows[sc.width]
         row.faces += 1
-        row.frames += 1
         row.ms.append(res["ms"])
-        hit = None
-        for f in res["faces"]:
-            k = match(tuple(f["box"]), sc.centres)
-            if k is None:
-                row.false += 1
-            elif k == sc.target:
-                hit = f
-        if hit is None:
-            continue
-        row.found += 1
-        ref = refs[sc.source.name].get(sc.target)
-        if ref is not None:
-            expr, label = reading(hit)
-            row.agree += label == ref[1]
-            row.valence_err.append(abs(expr.valence - ref[0].valence))
+        k = row.frame(sc, [tuple(f["box"]) for f in res["faces"]])
+        if k is not None:
+            expr, label = reading(res["faces"][k])
+            ref = refs[sc.source.name].get(sc.target)
+            row.reading(label, expr.valence, None if ref is None else (ref[1], ref[0].valence))
     out: dict[str, Any] = {str(w): r.summary() for w, r in rows.items()}
     out["burst_frames"] = 1
     return out

@@ -35,7 +35,7 @@ MERGE_IOU = 0.5  # two tracks overlapping this much have converged on one face
 ACQUIRE_PRESENCE = 0.8
 # While faces are tracked, one detector tile is searched every this many frames between
 # the detector's runs, so a far face arriving next to a tracked one is found within one
-# sweep (15 tiles: 9 s at 5 fps) while two frames in three cost what they did before.
+# sweep (28 tiles: 17 s at 5 fps) while two frames in three cost what they did before.
 BACKGROUND_TILE_EVERY = 3
 
 
