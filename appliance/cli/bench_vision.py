@@ -36,7 +36,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="empty-room recording for the idle run (default no_face.mp4)")
     parser.add_argument("--distance", action="store_true",
                         help="the distance ladder instead: real faces shrunk to 20-64 px wide "
-                             "in a 640-px view, found / false / agreement / valence error / cost")
+                             "in a 640-px view (and 14-16 px, the wide module's rows), found / "
+                             "false / agreement / valence error / cost")
     parser.add_argument("--peer", choices=("fer",), metavar="NAME",
                         help="with --distance: also run fer with MTCNN on the same frames "
                              "(installed into its own venv under .cache/ on first use)")
