@@ -222,7 +222,8 @@ def _tracker(vision: VisionConfig, models_dir: Path) -> Any:
 
     return FaceTracker(models_dir, detector=vision.detector, max_faces=vision.max_faces,
                        num_threads=vision.num_threads, detect_every=vision.detect_every,
-                       tile_detector=vision.tile_detector, tiles_per_pass=vision.tiles_per_pass)
+                       tile_detector=vision.tile_detector, tiles_per_pass=vision.tiles_per_pass,
+                       smallest_face=vision.smallest_face)
 
 
 def _iod(lm: np.ndarray) -> float:

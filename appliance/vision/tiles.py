@@ -19,11 +19,14 @@ import numpy as np
 from appliance.vision.detector import Detection, FaceDetector
 from appliance.vision.roi import iou
 
-# Tile side as a share of the view's width, for a 128-px detector input: one view pixel
-# per input pixel. short_range's smallest anchor is 19 px of its input; at quarter-view
-# tiles a 20-px face was 16 px there and scored 0.46-0.58 against its 0.5 threshold (one
-# in 25 of the ladder's faces lost), at fifth-view tiles every one scores >= 0.86.
+# Tile side as a share of the view's width, for a 128-px detector input and faces of
+# SMALLEST_FACE px in a 640-px view: one view pixel per input pixel. short_range's
+# smallest anchor is 19 px of its input; at quarter-view tiles a 20-px face was 16 px
+# there and scored 0.46-0.58 against its 0.5 threshold (one in 25 of the ladder's faces
+# lost), at fifth-view tiles every one scores >= 0.86. Smaller faces take smaller tiles
+# in proportion (14 px: 90-px tiles, every ladder face >= 0.71; at 128-px tiles 0.30).
 TILE_FRACTION = 0.2
+SMALLEST_FACE = 20
 TILE_OVERLAP = 0.25  # share of a tile shared with its neighbour (a face on a seam is whole in one)
 DEDUPE_IOU = 0.3
 
@@ -58,13 +61,15 @@ class TiledDetector:
     """
 
     def __init__(self, whole: FaceDetector, tiler: FaceDetector | None, *,
-                 tiles_per_pass: int = 3, tile_fraction: float | None = None) -> None:
+                 tiles_per_pass: int = 3, tile_fraction: float | None = None,
+                 smallest_face: int = SMALLEST_FACE) -> None:
         self.whole = whole
         self.tiler = tiler
         self.tiles_per_pass = max(0, int(tiles_per_pass))
         # A larger detector input takes a proportionally larger tile at the same face size.
+        size = tiler.size if tiler is not None else 128
         self.tile_fraction = tile_fraction if tile_fraction is not None else min(
-            1.0, TILE_FRACTION * (tiler.size if tiler is not None else 128) / 128)
+            1.0, TILE_FRACTION * size / 128 * smallest_face / SMALLEST_FACE)
         self._grid: list[Tile] = []
         self._grid_key: tuple[int, int] = (0, 0)
         self._next = 0

@@ -23,7 +23,7 @@ from appliance.vision.landmarks import MODEL as MESH_MODEL
 from appliance.vision.landmarks import PRESENCE_THRESHOLD, FaceMesh
 from appliance.vision.roi import Roi, inside, iou, roi_from_detection, roi_from_landmarks
 from appliance.vision.runtime import Model
-from appliance.vision.tiles import TiledDetector
+from appliance.vision.tiles import SMALLEST_FACE, TiledDetector
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +108,8 @@ class FaceTracker:
 
     def __init__(self, models_dir: Path, detector: str = "full_range", max_faces: int = 4,
                  num_threads: int = 2, detect_every: int = 15, *,
-                 tile_detector: str = "off", tiles_per_pass: int = 3) -> None:
+                 tile_detector: str = "off", tiles_per_pass: int = 3,
+                 smallest_face: int = SMALLEST_FACE) -> None:
         for name, allowed in ((detector, tuple(VARIANTS)), (tile_detector, (*VARIANTS, "off"))):
             if name not in allowed:
                 raise ValueError(f"unknown detector {name!r}; use one of {', '.join(allowed)}")
@@ -123,7 +124,8 @@ class FaceTracker:
             # Its own interpreter even for the same variant: tiles are a different input size.
             tiler = FaceDetector.load(models_dir, tile_detector, 1)
             self.models["tiles." + VARIANTS[tile_detector].model] = tiler.model
-        self.tiled = TiledDetector(self.detector, tiler, tiles_per_pass=tiles_per_pass)
+        self.tiled = TiledDetector(self.detector, tiler, tiles_per_pass=tiles_per_pass,
+                                   smallest_face=smallest_face)
         self.max_faces = max(1, int(max_faces))
         self.detect_every = max(1, int(detect_every))
         self.frames = 0

@@ -55,19 +55,33 @@ def test_a_face_22_px_wide_in_the_view_is_found_on_the_tiles_not_on_the_whole_vi
     assert abs(x + w / 2 - cx) < 6 and abs(y + h / 2 - cy) < 8 and 14 < w < 34
 
 
-@pytest.fixture(scope="module")
-def rung_20px():
-    """The distance ladder's 20-px rung: every face of the fetched photos and frames at
-    20 px of a 640x360 view, one frame each through the camera model."""
+def _rung(width: int) -> list:
+    """One rung of the distance ladder: every face of the fetched photos and frames at
+    `width` px of a 640x360 view, one frame each through the camera model."""
     pipe = Pipeline(VisionConfig(max_faces=8), models_dir())
     sources = load_sources(media("t1.jpg").parent)
     for src in sources:
         found = pipe.still(src.rgb)
         src.boxes = [tuple(v * found.scale for v in f.box) for f in found.faces]
     ladder = scenes([s for s in sources if s.boxes], background(media("no_face.mp4").parent),
-                    widths=(20,))
+                    widths=(width,))
     rng = np.random.default_rng(5)
     return [(sc, *next(frames(sc, rng))) for sc in ladder]
+
+
+@pytest.fixture(scope="module")
+def rung_20px():
+    return _rung(20)
+
+
+def _best_scores(rung: list, tiled: TiledDetector) -> list[float]:
+    """Each rung face's best score on a sweep of the tiles (0 when not found)."""
+    scores = []
+    for sc, view, main in rung:
+        found = [d for d in tiled.detect(view, main, max_faces=8, sweep=True)
+                 if match(d.box, sc.centres) == sc.target]
+        scores.append(max((d.score for d in found), default=0.0))
+    return scores
 
 
 def test_every_face_of_the_20px_rung_is_found_on_the_tiles_with_a_margin(rung_20px):
@@ -76,12 +90,23 @@ def test_every_face_of_the_20px_rung_is_found_on_the_tiles_with_a_margin(rung_20
     whole = FaceDetector.load(models_dir(), "full_range")
     tiled = TiledDetector(whole, FaceDetector.load(models_dir(), "short_range"))
     assert len(rung_20px) >= 20
-    scores = []
-    for sc, view, main in rung_20px:
-        found = [d for d in tiled.detect(view, main, max_faces=8, sweep=True)
-                 if match(d.box, sc.centres) == sc.target]
-        scores.append(max((d.score for d in found), default=0.0))
+    scores = _best_scores(rung_20px, tiled)
     assert min(scores) >= 0.7, sorted(scores)[:3]
+
+
+def test_tiles_cut_for_14px_faces_find_every_face_of_the_wide_modules_4m_rung():
+    rung = _rung(14)
+    short = FaceDetector.load(models_dir(), "short_range")
+    whole = FaceDetector.load(models_dir(), "full_range")
+    wide = TiledDetector(whole, short, smallest_face=14)
+    assert wide.tile_count(640, 360) == 60
+    scores = _best_scores(rung, wide)
+    assert min(scores) >= 0.6, sorted(scores)[:3]
+    # The default tiles (for 20-px faces) lose some of them: the option is what reaches 4 m.
+    default = _best_scores(rung, TiledDetector(whole, short))
+    assert min(default) < 0.5
+    pipe = Pipeline(VisionConfig(smallest_face=14), models_dir())
+    assert pipe.tracker.tiled.tile_count(640, 360) == 60
 
 
 def test_the_20px_rung_holds_no_false_face_for_the_pipeline(rung_20px):
