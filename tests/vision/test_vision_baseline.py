@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from vision_helpers import media, models_dir
+from vision_helpers import media, models_dir, replay_frames
 
 from appliance.core.config import VisionConfig
 from appliance.vision import geometry
 from appliance.vision.pipeline import Pipeline
-from appliance.vision.sources import SourceEnded
 from appliance.vision.sources.replay import ReplaySource, read_image
 
 # Faces a person labelled neutral by looking at the photos (box origin, original pixels).
@@ -59,20 +58,14 @@ def test_calibration_still_refines_the_baseline_per_person(tmp_path):
 
 def test_the_sad_then_happy_recording_rises_by_more_than_0_4_in_valence():
     pipe = Pipeline(VisionConfig(smoothing_seconds=0.5), models_dir())
-    src = ReplaySource(media("WolfgangLanger_Pexels.mp4"), loop=False, realtime=False)
     sad, happy = [], []
-    with src:
-        while True:
-            try:
-                frame = src.read()
-            except SourceEnded:
-                break
-            if frame.index % 4:
-                continue
-            r = pipe.process(frame.rgb, frame.t, frame.main)
-            if r.faces and frame.t < 6.0:
-                sad.append(r.faces[0].valence)
-            elif r.faces and frame.t > 12.0:
-                happy.append(r.faces[0].valence)
+    for frame in replay_frames("WolfgangLanger_Pexels.mp4"):
+        if frame.index % 4:
+            continue
+        r = pipe.process(frame.rgb, frame.t, frame.main)
+        if r.faces and frame.t < 6.0:
+            sad.append(r.faces[0].valence)
+        elif r.faces and frame.t > 12.0:
+            happy.append(r.faces[0].valence)
     print(f"\nsad part {np.mean(sad):+.2f}, happy part {np.mean(happy):+.2f}")
     assert np.mean(happy) > np.mean(sad) + 0.4

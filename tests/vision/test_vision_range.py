@@ -8,13 +8,12 @@ import tomllib
 import cv2
 import numpy as np
 import pytest
-from vision_helpers import REPO, media, models_dir
+from vision_helpers import REPO, media, models_dir, replay_frames
 
 from appliance.bench.distance import background, camera, frames, load_sources, match, scenes
 from appliance.core.config import VisionConfig
 from appliance.vision.detector import FaceDetector
 from appliance.vision.pipeline import Pipeline
-from appliance.vision.sources import SourceEnded
 from appliance.vision.sources.replay import ReplaySource, read_image
 from appliance.vision.tiles import TiledDetector, tile_grid
 
@@ -121,17 +120,10 @@ def test_the_empty_room_at_main_resolution_never_holds_a_face():
     # The empty room (cartoon letters the tile detector scores up to ~0.75) through the
     # pipeline frame by frame, its tiles rotating over the upscaled high-resolution frame.
     pipe = Pipeline(VisionConfig(), models_dir())
-    src = ReplaySource(media("no_face.mp4"), loop=False, realtime=False, max_side=640,
-                       main_side=4608)
     faces = 0
-    with src:
-        while True:
-            try:
-                frame = src.read()
-            except SourceEnded:
-                break
-            main = cv2.resize(frame.main, (1920, 1080), interpolation=cv2.INTER_LINEAR)
-            faces += len(pipe.process(frame.rgb, frame.t, main).faces)
+    for frame in replay_frames("no_face.mp4", max_side=640, main_side=4608):
+        main = cv2.resize(frame.main, (1920, 1080), interpolation=cv2.INTER_LINEAR)
+        faces += len(pipe.process(frame.rgb, frame.t, main).faces)
     assert faces == 0
 
 
@@ -165,18 +157,11 @@ def _expected_faces(name: str) -> int:
 
 def test_small_face_recording_is_found_within_a_second_and_tracked_to_the_end():
     expected = _expected_faces("small_faces.mp4")
-    src = ReplaySource(media("small_faces.mp4"), loop=False, realtime=False, max_side=640,
-                       main_side=4608)
     pipe = Pipeline(VisionConfig(), models_dir())
     results = []
-    with src:
-        while True:
-            try:
-                frame = src.read()
-            except SourceEnded:
-                break
-            assert frame.main is not None and frame.rgb.shape[1] == 640
-            results.append(pipe.process(frame.rgb, frame.t, frame.main))
+    for frame in replay_frames("small_faces.mp4", max_side=640, main_side=4608):
+        assert frame.main is not None and frame.rgb.shape[1] == 640
+        results.append(pipe.process(frame.rgb, frame.t, frame.main))
     first = next(i for i, r in enumerate(results) if len(r.faces) == expected)
     assert results[first].t <= 1.0
     tracked = results[first:]

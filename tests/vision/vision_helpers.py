@@ -23,6 +23,21 @@ def media(name: str) -> Path:
     return path
 
 
+def replay_frames(name: str, **options):
+    """Every frame of a fetched recording, once, as fast as it decodes (ReplaySource's
+    frames: .rgb view, .main, .t, .index)."""
+    from appliance.vision.sources import SourceEnded
+    from appliance.vision.sources.replay import ReplaySource
+
+    src = ReplaySource(media(name), loop=False, realtime=False, **options)
+    with src:
+        while True:
+            try:
+                yield src.read()
+            except SourceEnded:
+                return
+
+
 def models_dir() -> Path:
     """The models folder; skips the test when the models have not been fetched."""
     if not (MODELS / "face_landmark.tflite").exists():
