@@ -195,6 +195,8 @@ async def test_accounts_token_answers(tmp_path: Path) -> None:
                             resp.content_type, await resp.json())
 
 
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+JSON_ACCEPT = {"Accept": "application/json"}
 SIGNIN = {
     "google": ("/google/device/code", "/google/token", {"client_secret": "sim-google-secret"}),
     "microsoft": ("/microsoft/common/oauth2/v2.0/devicecode",
@@ -203,31 +205,54 @@ SIGNIN = {
 }
 
 
-@pytest.mark.parametrize("provider", sorted(SIGNIN))
-async def test_signin_stand_in_replies_like_each_provider(provider: str) -> None:
+class SignIn:
+    """One provider's device flow on the identity stand-in, spoken to over HTTP."""
+
+    def __init__(self, http: aiohttp.ClientSession, sim: IdentitySim, provider: str) -> None:
+        self.http, self.sim, self.provider = http, sim, provider
+        self.code_path, self.token_path, self.extra = SIGNIN[provider]
+        self.form: dict[str, str] = {}
+        self.user_code = ""
+
+    async def code(self) -> tuple[int, str, Any]:
+        """Ask for a device code (status, content type, body); `poll` then uses it."""
+        async with self.http.post(self.sim.base_url + self.code_path, headers=JSON_ACCEPT,
+                                  data={"client_id": "client-123",
+                                        "scope": "openid email profile"}) as resp:
+            body = await resp.json()
+        self.user_code = body["user_code"]
+        self.form = {"grant_type": DEVICE_GRANT, "device_code": body["device_code"],
+                     "client_id": "client-123", **self.extra}
+        return resp.status, resp.content_type, body
+
+    async def poll(self, **change: str) -> tuple[int, str, Any]:
+        """One poll of the token endpoint (status, content type, body)."""
+        async with self.http.post(self.sim.base_url + self.token_path, headers=JSON_ACCEPT,
+                                  data={**self.form, **change}) as resp:
+            return resp.status, resp.content_type, await resp.json()
+
+
+@contextlib.asynccontextmanager
+async def signin(provider: str) -> AsyncIterator[SignIn]:
     sim = await IdentitySim(interval=0.01, enforce_interval=False).start()
-    code_path, token_path, extra = SIGNIN[provider]
-    headers = {"Accept": "application/json"}
     try:
         async with aiohttp.ClientSession() as http:
-            async with http.post(sim.base_url + code_path, headers=headers, data={
-                    "client_id": "client-123", "scope": "openid email profile"}) as resp:
-                body = await resp.json()
-                assert_like(f"{provider}-device-code", "ok", resp.status, resp.content_type,
-                            body)
-            form = {"grant_type": "urn:ietf:params:oauth:grant-type:device_code",
-                    "device_code": body["device_code"], "client_id": "client-123", **extra}
-            async with http.post(sim.base_url + token_path, headers=headers,
-                                 data=form) as resp:
-                assert_like(f"{provider}-token", "authorization_pending", resp.status,
-                            resp.content_type, await resp.json())
-            sim.expire(body["user_code"], provider)
-            async with http.post(sim.base_url + token_path, headers=headers,
-                                 data=form) as resp:
-                assert_like(f"{provider}-token", "expired_token", resp.status,
-                            resp.content_type, await resp.json())
+            yield SignIn(http, sim, provider)
     finally:
         await sim.stop()
+
+
+def recorded(name: str, case_name: str) -> Any:
+    return next(c for c in load(name)["cases"] if c["name"] == case_name)["json"]
+
+
+@pytest.mark.parametrize("provider", sorted(SIGNIN))
+async def test_signin_stand_in_replies_like_each_provider(provider: str) -> None:
+    async with signin(provider) as flow:
+        assert_like(f"{provider}-device-code", "ok", *await flow.code())
+        assert_like(f"{provider}-token", "authorization_pending", *await flow.poll())
+        flow.sim.expire(flow.user_code, provider)
+        assert_like(f"{provider}-token", "expired_token", *await flow.poll())
 
 
 async def test_features_stand_in_replies_like_reccobeats() -> None:
@@ -246,128 +271,69 @@ DENIED = {"google": "access_denied", "microsoft": "authorization_declined",
 
 @pytest.mark.parametrize("provider", sorted(SIGNIN))
 async def test_signin_stand_in_slow_down_and_denial_look_real(provider: str) -> None:
-    sim = await IdentitySim(interval=0.01, enforce_interval=False).start()
-    code_path, token_path, extra = SIGNIN[provider]
-    headers = {"Accept": "application/json"}
-    try:
-        async with aiohttp.ClientSession() as http:
-            async with http.post(sim.base_url + code_path, headers=headers, data={
-                    "client_id": "client-123", "scope": "openid email profile"}) as resp:
-                body = await resp.json()
-            form = {"grant_type": "urn:ietf:params:oauth:grant-type:device_code",
-                    "device_code": body["device_code"], "client_id": "client-123", **extra}
-            if provider != "microsoft":  # Entra has no slow_down
-                sim.force_slow_down(1)
-                async with http.post(sim.base_url + token_path, headers=headers,
-                                     data=form) as resp:
-                    assert_like(f"{provider}-token", "slow_down", resp.status,
-                                resp.content_type, await resp.json())
-            sim.deny(body["user_code"], provider)
-            async with http.post(sim.base_url + token_path, headers=headers,
-                                 data=form) as resp:
-                assert_like(f"{provider}-token", DENIED[provider], resp.status,
-                            resp.content_type, await resp.json())
-    finally:
-        await sim.stop()
+    async with signin(provider) as flow:
+        await flow.code()
+        if provider != "microsoft":  # Entra has no slow_down
+            flow.sim.force_slow_down(1)
+            assert_like(f"{provider}-token", "slow_down", *await flow.poll())
+        flow.sim.deny(flow.user_code, provider)
+        assert_like(f"{provider}-token", DENIED[provider], *await flow.poll())
 
 
 async def test_google_stand_in_says_what_google_says() -> None:
     """Status, code and text of each Google polling reply on record, and the approval's
     fields (a refresh token always: google-token.json)."""
-    sim = await IdentitySim(interval=0.01, enforce_interval=False).start()
-    code_path, token_path, extra = SIGNIN["google"]
-    sim.client_secrets["client-123"] = extra["client_secret"]
-    try:
-        async with aiohttp.ClientSession() as http:
-            async def poll(form: dict[str, str]) -> tuple[int, str, Any]:
-                async with http.post(sim.base_url + token_path, data=form) as resp:
-                    return resp.status, resp.content_type, await resp.json()
+    def same(name: str, case_name: str, got: tuple[int, str, Any]) -> None:
+        assert_like(name, case_name, *got)
+        assert got[2] == recorded(name, case_name), case_name
 
-            async def code() -> dict[str, str]:
-                async with http.post(sim.base_url + code_path, data={
-                        "client_id": "client-123", "scope": "openid email profile"}) as resp:
-                    body: dict[str, str] = await resp.json()
-                return {"grant_type": "urn:ietf:params:oauth:grant-type:device_code",
-                        "device_code": body["device_code"], "client_id": "client-123",
-                        "user_code": body["user_code"], **extra}
-
-            def same(name: str, case_name: str, got: tuple[int, str, Any]) -> None:
-                assert_like(name, case_name, *got)
-                recorded = next(c for c in load(name)["cases"] if c["name"] == case_name)
-                assert got[2] == recorded["json"], case_name
-
-            form = await code()
-            same("google-token-seen", "authorization_pending", await poll(form))
-            same("google-token", "authorization_pending", await poll(form))
-            sim.force_slow_down(1)
-            same("google-token", "slow_down", await poll(form))
-            same("google-token-seen", "invalid-client-secret",
-                 await poll({**form, "client_secret": "not-the-secret"}))
-            sim.deny(form["user_code"], "google")
-            same("google-token", "access_denied", await poll(form))
-            form = await code()
-            sim.expire(form["user_code"], "google")
-            same("google-token", "expired_token", await poll(form))
-            form = await code()
-            sim.approve(form["user_code"])
-            assert_like("google-token", "ok", *await poll(form))
-    finally:
-        await sim.stop()
+    async with signin("google") as flow:
+        flow.sim.client_secrets["client-123"] = flow.extra["client_secret"]
+        await flow.code()
+        same("google-token-seen", "authorization_pending", await flow.poll())
+        same("google-token", "authorization_pending", await flow.poll())
+        flow.sim.force_slow_down(1)
+        same("google-token", "slow_down", await flow.poll())
+        same("google-token-seen", "invalid-client-secret",
+             await flow.poll(client_secret="not-the-secret"))
+        flow.sim.deny(flow.user_code, "google")
+        same("google-token", "access_denied", await flow.poll())
+        await flow.code()
+        flow.sim.expire(flow.user_code, "google")
+        same("google-token", "expired_token", await flow.poll())
+        await flow.code()
+        flow.sim.approve(flow.user_code)
+        assert_like("google-token", "ok", *await flow.poll())
 
 
 async def test_github_stand_in_says_what_github_says() -> None:
-    sim = await IdentitySim(interval=0.01, enforce_interval=False).start()
-    code_path, token_path, _ = SIGNIN["github"]
-    headers = {"Accept": "application/json"}
-    try:
-        async with aiohttp.ClientSession() as http:
-            async def poll(form: dict[str, str]) -> tuple[int, str, Any]:
-                async with http.post(sim.base_url + token_path, data=form,
-                                     headers=headers) as resp:
-                    return resp.status, resp.content_type, await resp.json()
+    def same(name: str, case_name: str, got: tuple[int, str, Any]) -> None:
+        assert_like(name, case_name, *got)
+        wanted = recorded(name, case_name)
+        assert {k: got[2][k] for k in wanted} == wanted, case_name
 
-            def same(name: str, case_name: str, got: tuple[int, str, Any]) -> None:
-                assert_like(name, case_name, *got)
-                recorded = next(c for c in load(name)["cases"] if c["name"] == case_name)
-                assert {k: got[2][k] for k in recorded["json"]} == recorded["json"], case_name
-
-            async with http.post(sim.base_url + code_path, headers=headers,
-                                 data={"client_id": "client-123"}) as resp:
-                body = await resp.json()
-            form = {"grant_type": "urn:ietf:params:oauth:grant-type:device_code",
-                    "device_code": body["device_code"], "client_id": "client-123"}
-            same("github-token-seen", "authorization_pending", await poll(form))
-            sim.force_slow_down(1)
-            same("github-token-seen", "slow_down", await poll(form))
-            sim.expire(body["user_code"], "github")
-            same("github-token", "expired_token", await poll(form))
-    finally:
-        await sim.stop()
+    async with signin("github") as flow:
+        await flow.code()
+        same("github-token-seen", "authorization_pending", await flow.poll())
+        flow.sim.force_slow_down(1)
+        same("github-token-seen", "slow_down", await flow.poll())
+        flow.sim.expire(flow.user_code, "github")
+        same("github-token", "expired_token", await flow.poll())
 
 
 async def test_microsoft_stand_in_says_what_entra_says() -> None:
-    sim = await IdentitySim(interval=0.01, enforce_interval=False).start()
-    code_path, token_path, _ = SIGNIN["microsoft"]
-    try:
-        async with aiohttp.ClientSession() as http:
-            async with http.post(sim.base_url + code_path,
-                                 data={"client_id": "client-123", "scope": "openid"}) as resp:
-                body = await resp.json()
-            form = {"grant_type": "urn:ietf:params:oauth:grant-type:device_code",
-                    "device_code": body["device_code"], "client_id": "client-123"}
-            for name, case_name, change in (
-                    ("microsoft-token-seen", "authorization_pending", None),
-                    ("microsoft-token", "expired_token", sim.expire)):
-                if change is not None:
-                    change(body["user_code"], "microsoft")
-                async with http.post(sim.base_url + token_path, data=form) as resp:
-                    got = await resp.json()
-                    assert_like(name, case_name, resp.status, resp.content_type, got)
-                recorded = next(c for c in load(name)["cases"] if c["name"] == case_name)["json"]
-                text = recorded["error_description"].split(" Trace ID:")[0]
-                assert got["error_description"].split(" Trace ID:")[0] == text
-                assert (got["error"], got["error_codes"]) == (recorded["error"],
-                                                              recorded["error_codes"])
-                assert "Correlation ID: " + got["correlation_id"] in got["error_description"]
-    finally:
-        await sim.stop()
+    async with signin("microsoft") as flow:
+        await flow.code()
+        for name, case_name, change in (
+                ("microsoft-token-seen", "authorization_pending", None),
+                ("microsoft-token", "expired_token", flow.sim.expire)):
+            if change is not None:
+                change(flow.user_code, "microsoft")
+            got = await flow.poll()
+            assert_like(name, case_name, *got)
+            body, wanted = got[2], recorded(name, case_name)
+            text = wanted["error_description"].split(" Trace ID:")[0]
+            assert body["error_description"].split(" Trace ID:")[0] == text
+            assert (body["error"], body["error_codes"]) == (wanted["error"],
+                                                            wanted["error_codes"])
+            assert "Correlation ID: " + body["correlation_id"] in body["error_description"]

@@ -9,6 +9,8 @@ import asyncio
 import shutil
 from pathlib import Path
 
+from polling import eventually
+
 from appliance.core.bus import Bus, ErrorRaised
 from appliance.core.config import SupervisorConfig
 from appliance.core.errors import ErrorBoard
@@ -21,14 +23,6 @@ CAMERA = ErrorRaised(key="camera", source="camera", message="camera unplugged",
 NETWORK = ErrorRaised(key="network.dns", source="network", message="no DNS")
 
 
-async def until(pred, what: str, timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not pred():
-        assert loop.time() < end, f"{what} did not happen"
-        await asyncio.sleep(0.02)
-
-
 async def test_status_writer_shows_an_error_raised_while_it_was_down(tmp_path: Path) -> None:
     bus = Bus()
     board = ErrorBoard(bus)
@@ -38,15 +32,15 @@ async def test_status_writer_shows_an_error_raised_while_it_was_down(tmp_path: P
     sup = Supervisor(QUICK, bus, [writer])
     task = asyncio.create_task(sup.run(handle_signals=False))
     try:
-        await until(lambda: read_status(path) is not None, "a first snapshot")
+        await eventually(lambda: read_status(path) is not None, 10.0, "a first snapshot")
         shutil.rmtree(run_dir)
         run_dir.write_text("in the way")  # the next write fails: the writer crashes
-        await until(lambda: sup.state("status") == "restarting", "a crash")
+        await eventually(lambda: sup.state("status") == "restarting", 10.0, "a crash")
         bus.publish(CAMERA)  # nobody listening to the bus but the board
         bus.publish(NETWORK)  # and the bus's latest error is now another one
         run_dir.unlink()
-        await until(lambda: sup.state("status") == "running"
-                    and (read_status(path) or {}).get("errors"), "a restart")
+        await eventually(lambda: sup.state("status") == "running"
+                         and (read_status(path) or {}).get("errors"), 10.0, "a restart")
         doc = read_status(path)
         assert doc is not None
         assert [e["key"] for e in doc["errors"]] == ["camera", "network.dns"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+from polling import eventually
+
 from appliance.core.bus import Bus, ErrorRaised
 from appliance.core.config import SupervisorConfig
 from appliance.core.errors import ErrorBoard
@@ -14,14 +16,6 @@ from appliance.web.kit.deps import WebDeps
 from appliance.web.service import WebService
 
 QUICK = SupervisorConfig(stop_timeout=1.0, backoff_initial=0.05, backoff_max=0.1)
-
-
-async def until(pred, what: str, timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not pred():
-        assert loop.time() < end, f"{what} did not happen"
-        await asyncio.sleep(0.02)
 
 
 async def test_a_camera_error_is_still_shown_after_the_web_service_restarts(tmp_path, idsim):
@@ -38,7 +32,7 @@ async def test_a_camera_error_is_still_shown_after_the_web_service_restarts(tmp_
     task = asyncio.create_task(sup.run(handle_signals=False))
     browser = None
     try:
-        await until(lambda: sup.ready, "the start")
+        await eventually(lambda: sup.ready, timeout=10.0, what="the start")
         box = Box(web_svc.base_url, web_svc.port, bus, store, idsim, web_svc, config)
         browser = Browser(box)
         await browser.pair_with_button()
